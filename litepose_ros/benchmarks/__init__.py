@@ -1,0 +1,1 @@
+"""Benchmarks behind ``litepose bench``: each writes a Markdown page under docs/benchmarks/."""

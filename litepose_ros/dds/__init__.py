@@ -1,0 +1,43 @@
+"""The project's DDS harness: a localhost-only Fast DDS profile and a fixed test domain.
+
+Every test, demo and benchmark of this project starts ROS processes with
+``loopback_environment()``: DDS then talks over shared memory and 127.0.0.1 only (no multicast,
+nothing on other interfaces). Nodes run on a robot never call this; they use the robot's DDS
+configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+LOCALHOST_PROFILE = Path(__file__).with_name("localhost_fastdds.xml")
+# Fixed domain for the project's own processes, away from the default 0 that robots use.
+TEST_DOMAIN_ID = 57
+
+
+def loopback_environment(base: Mapping[str, str] | None = None,
+                         domain_id: int = TEST_DOMAIN_ID) -> dict[str, str]:
+    """Environment for a ROS process that must keep DDS on loopback."""
+    env = dict(os.environ if base is None else base)
+    env.update({
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        # Fast DDS 3.x (the PyPI wheels, Kilted) reads this name.
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
+        "ROS_DOMAIN_ID": str(domain_id),
+    })
+    # Measured here: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST makes the middleware add sockets on
+    # the machine's other interfaces next to the profile's, so these must stay unset: the profile
+    # alone confines DDS to loopback.
+    for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY", "ROS_STATIC_PEERS"):
+        env.pop(name, None)
+    return env
+
+
+def apply_loopback_environment(domain_id: int = TEST_DOMAIN_ID) -> None:
+    """Put the loopback settings into this process's environment (before rclpy starts DDS)."""
+    env = loopback_environment(domain_id=domain_id)
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
