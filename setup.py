@@ -1,6 +1,7 @@
 """Development install of litepose_ros into a Python environment that also holds its messages.
 
-What this file is for: ``pip install -e . --config-settings editable_mode=compat`` (run by ``make setup``) puts this source tree on
+What this file is for: ``pip install -e . --config-settings editable_mode=compat`` (run by
+``make setup``) puts this source tree on
 sys.path and creates the ``litepose`` and ``litepose_node`` commands. The messages
 (``litepose_ros.msg``) are built separately by CMake (``make messages`` in the project venv,
 ``colcon build`` in a ROS 2 workspace), and ``litepose_ros/__init__.py`` joins both halves.

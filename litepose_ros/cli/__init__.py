@@ -32,7 +32,7 @@ class UserError(Exception):
 def build_parser(available: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litepose", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in (available or COMMANDS).items():
+    for name, (_module, help_text) in (available or COMMANDS).items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

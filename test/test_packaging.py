@@ -1,0 +1,113 @@
+"""How the package installs: colcon (ROS 2 workspace), the project venv, and what setup.py refuses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+from conftest import PROJECT_DIR
+
+VENV_PREFIX = Path(sys.prefix)
+NOT_SOURCES = shutil.ignore_patterns(".venv", "build", "install", "log", ".git", "__pycache__", "demo_output",
+                                     "runs", ".pytest_cache", ".ruff_cache", "*.egg-info")
+PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def run_python(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_core_library_imports_without_rclpy_and_inference_without_torch(tmp_path):
+    # Block rclpy (and torch for the inference path) the way a missing install would.
+    result = run_python("""
+        import importlib, pkgutil, sys
+        sys.modules["rclpy"] = None
+        import litepose_ros
+        skipped = ("litepose_ros.ros", "litepose_ros.msg")
+        names = [m.name for m in pkgutil.walk_packages(litepose_ros.__path__, "litepose_ros.")
+                 if not m.name.startswith(skipped)]
+        for name in names:
+            importlib.import_module(name)
+        print(len(names))
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 5
+
+    inference_modules = ["litepose_ros.layouts", "litepose_ros.dds", "litepose_ros.engine",
+                         "litepose_ros.preprocess", "litepose_ros.decoding", "litepose_ros.estimator",
+                         "litepose_ros.drawing"]
+    result = run_python(f"""
+        import importlib, sys
+        sys.modules["torch"] = None
+        sys.modules["rclpy"] = None
+        for name in {inference_modules!r}:
+            importlib.import_module(name)
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_venv_holds_messages_and_source_as_one_package(tmp_path):
+    result = run_python("""
+        import litepose_ros, litepose_ros.layouts
+        from litepose_ros.msg import PersonArray
+        print(litepose_ros.layouts.__file__)
+        print(PersonArray.__module__)
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    layouts_file, message_module = result.stdout.split()
+    # Hand-written code comes from the source tree, never from a stale installed copy.
+    assert Path(layouts_file).resolve() == (PROJECT_DIR / "litepose_ros" / "layouts.py").resolve()
+    assert message_module.startswith("litepose_ros.msg")
+    assert shutil.which("litepose", path=str(VENV_PREFIX / "bin"))
+    assert shutil.which("litepose_node", path=str(VENV_PREFIX / "bin"))
+
+
+def test_setup_py_refuses_a_message_less_install(tmp_path):
+    source = tmp_path / "litepose_ros"
+    shutil.copytree(PROJECT_DIR, source, ignore=NOT_SOURCES)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                             "-w", str(tmp_path / "wheels"), str(source)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "message-less" in result.stdout + result.stderr
+    assert not list(tmp_path.rglob("*.whl"))
+
+
+def test_colcon_builds_the_package_in_a_workspace(tmp_path):
+    colcon = shutil.which("colcon", path=str(VENV_PREFIX / "bin"))
+    assert colcon, "colcon is part of requirements/ros.txt"
+    shutil.copytree(PROJECT_DIR, tmp_path / "src" / "litepose_ros", ignore=NOT_SOURCES)
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV_PREFIX), CMAKE_PREFIX_PATH=str(VENV_PREFIX),
+               PATH=f"{VENV_PREFIX / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    build = subprocess.run([colcon, "build", "--event-handlers", "console_direct+",
+                            "--cmake-args", "-DBUILD_TESTING=OFF", f"-DPython3_EXECUTABLE={sys.executable}"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+    prefix = tmp_path / "install" / "litepose_ros"
+    site = prefix / "lib" / PYTHON_DIR / "site-packages"
+    assert (site / "litepose_ros" / "msg" / "_person_array.py").is_file()
+    assert (site / "litepose_ros" / "layouts.py").is_file()
+    for executable in ("litepose_node", "litepose"):
+        assert os.access(prefix / "lib" / "litepose_ros" / executable, os.X_OK)
+    assert (prefix / "share" / "litepose_ros" / "package.xml").is_file()
+
+    # The installed package works on its own: the messages and the code both come from the install.
+    library_path = f"{prefix / 'lib'}{os.pathsep}{os.environ.get('LD_LIBRARY_PATH', '')}"
+    installed_env = dict(env, PYTHONPATH=str(site), LD_LIBRARY_PATH=library_path)
+    result = run_python("""
+        import litepose_ros.layouts
+        from litepose_ros.msg import PersonArray, Person
+        print(litepose_ros.layouts.__file__)
+        print(len(PersonArray(persons=[Person()]).persons))
+    """, cwd=tmp_path, env=installed_env)
+    assert result.returncode == 0, result.stderr
+    layouts_file, count = result.stdout.split()
+    assert Path(layouts_file).is_relative_to(site) and count == "1"
+    assert sysconfig.get_paths()["include"]  # the interpreter colcon used has headers (python3-dev)
