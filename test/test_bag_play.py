@@ -1,0 +1,153 @@
+"""``litepose bag-play`` publishes a bag's raw messages with its timing, in a separate real ROS process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import stop_process
+
+from litepose_ros.bags import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    BagReader,
+    BagWriter,
+    camera_info_cdr,
+    compressed_image_cdr,
+    project_typestore,
+)
+from litepose_ros.ros.bag_player import PlayOptions
+
+pytestmark = pytest.mark.ros
+
+PERIOD_NS = 50_000_000
+IMAGE_TOPIC = "/test_cam/image/compressed"
+INFO_TOPIC = "/test_cam/camera_info"
+
+
+def make_bag(path, count: int, storage: str = "mcap"):
+    typestore = project_typestore()
+    start = 1_700_000_000_000_000_000
+    with BagWriter(path, storage) as writer:
+        writer.add_topic(IMAGE_TOPIC, COMPRESSED_IMAGE_TYPE)
+        writer.add_topic(INFO_TOPIC, CAMERA_INFO_TYPE)
+        for index in range(count):
+            stamp = start + index * PERIOD_NS
+            payload = bytes([index]) * (100 + index)  # distinct bytes per message (not a real JPEG)
+            writer.write(IMAGE_TOPIC, stamp, compressed_image_cdr(typestore, payload, stamp, "cam"))
+            writer.write(INFO_TOPIC, stamp + 1, camera_info_cdr(typestore, 4, 3, fx=1.0, fy=1.0, cx=1.5,
+                                                                cy=1.0, stamp=stamp, frame_id="cam"))
+    with BagReader(path) as reader:
+        return [m.data for m in reader.messages([IMAGE_TOPIC])]
+
+
+LITEPOSE = [sys.executable, "-c", "import sys; from litepose_ros.cli import main; sys.exit(main())"]
+
+
+def start_player(bag, *args: str) -> subprocess.Popen:
+    """litepose bag-play in its own process; it inherits the loopback environment set by conftest."""
+    return subprocess.Popen([*LITEPOSE, "bag-play", str(bag), *args],
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def receive(context, topic: str, count: int, timeout: float, also: str | None = None):
+    """Raw messages (bytes, arrival monotonic time) on topic; and how many arrived on `also`."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import CameraInfo, CompressedImage
+
+    received: list[tuple[bytes, float]] = []
+    other: list[bytes] = []
+    node = rclpy.create_node("bag_play_test_receiver", context=context)
+    node.create_subscription(CompressedImage, topic, lambda m: received.append((m, time.monotonic())),
+                             100, raw=True)
+    if also:
+        node.create_subscription(CameraInfo, also, other.append, 100, raw=True)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout
+    while len(received) < count and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.005)
+    end = time.monotonic() + 0.3  # anything that should not come would come now
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.01)
+    executor.shutdown()
+    node.destroy_node()
+    return received, other
+
+
+def assert_same_messages(received: list[bytes], originals: list[bytes]) -> None:
+    """The bag's CDR bytes arrive unchanged (DDS may pad the payload to a multiple of 4 bytes)."""
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import CompressedImage
+
+    assert len(received) == len(originals)
+    for data, original in zip(received, originals, strict=True):
+        assert data[:len(original)] == original and not data[len(original):].strip(b"\0")
+        assert len(data) - len(original) < 4
+        assert deserialize_message(data, CompressedImage) == deserialize_message(original, CompressedImage)
+
+
+def test_replays_every_message_unchanged_with_original_timing(tmp_path, rclpy_context):
+    originals = make_bag(tmp_path / "bag", 20, "sqlite3")
+    player = start_player(tmp_path / "bag", "--remap", f"{IMAGE_TOPIC}:=/played/image/compressed",
+                          "--wait-for-subscribers", "1", "--stats", str(tmp_path / "stats.json"))
+    try:
+        received, infos = receive(rclpy_context, "/played/image/compressed", 20, 30.0, also=INFO_TOPIC)
+    finally:
+        out, err = stop_process(player, timeout=20)
+    assert player.returncode == 0, err
+    assert_same_messages([data for data, _ in received], originals)
+    assert len(infos) == 20
+    arrivals = np.array([t for _, t in received])
+    intervals = np.diff(arrivals)
+    assert np.median(intervals) == pytest.approx(0.050, abs=0.005)
+    assert arrivals[-1] - arrivals[0] == pytest.approx(19 * 0.050, abs=0.06)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["published"] == {"/played/image/compressed": 20, INFO_TOPIC: 20}
+    assert "published" in out
+
+
+def test_rate_offset_and_topic_selection(tmp_path, rclpy_context):
+    originals = make_bag(tmp_path / "bag", 20)
+    # 2x speed, starting 0.5 s in (message 10 on), images only.
+    player = start_player(tmp_path / "bag", "--rate", "2", "--start-offset", "0.5", "--topics", IMAGE_TOPIC,
+                          "--wait-for-subscribers", "1")
+    try:
+        received, infos = receive(rclpy_context, IMAGE_TOPIC, 10, 30.0, also=INFO_TOPIC)
+    finally:
+        _, err = stop_process(player, timeout=20)
+    assert player.returncode == 0, err
+    assert_same_messages([data for data, _ in received], originals[10:])
+    assert infos == []
+    arrivals = np.array([t for _, t in received])
+    assert np.median(np.diff(arrivals)) == pytest.approx(0.025, abs=0.005)
+    assert arrivals[-1] - arrivals[0] == pytest.approx(9 * 0.025, abs=0.05)
+
+
+def test_loop_repeats_until_stopped(tmp_path, rclpy_context):
+    originals = make_bag(tmp_path / "bag", 4)
+    player = start_player(tmp_path / "bag", "--loop", "--rate", "4", "--topics", IMAGE_TOPIC,
+                          "--wait-for-subscribers", "1")
+    try:
+        received, _ = receive(rclpy_context, IMAGE_TOPIC, 10, 30.0)
+    finally:
+        _, err = stop_process(player, timeout=20)
+    assert len(received) >= 10, err
+    assert_same_messages([data for data, _ in received[:8]], originals * 2)
+
+
+def test_bad_options_and_topics_are_refused(tmp_path):
+    make_bag(tmp_path / "bag", 2)
+    for bad in ({"rate": 0}, {"start_offset": -1}, {"reliability": "sometimes"}, {"depth": 0}):
+        with pytest.raises(ValueError):
+            PlayOptions(**bad)
+    result = subprocess.run([*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"], env=dict(os.environ), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "'/nope' is not in bag" in result.stderr and IMAGE_TOPIC in result.stderr
