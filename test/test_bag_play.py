@@ -147,7 +147,7 @@ def test_bad_options_and_topics_are_refused(tmp_path):
     for bad in ({"rate": 0}, {"start_offset": -1}, {"reliability": "sometimes"}, {"depth": 0}):
         with pytest.raises(ValueError):
             PlayOptions(**bad)
-    result = subprocess.run([*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"], env=dict(os.environ), capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"],
+                            env=dict(os.environ), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "'/nope' is not in bag" in result.stderr and IMAGE_TOPIC in result.stderr
