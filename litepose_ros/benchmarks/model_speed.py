@@ -1,0 +1,380 @@
+"""Model latency per variant, input size and engine (PyTorch eager, ONNX Runtime) on this machine.
+
+Random weights (speed does not depend on the values), BatchNorm folded for both engines, batch 1.
+Each measurement: warm-up runs, then timed runs; median and p90 latency and the achieved GMAC/s
+(true multiply-accumulates, see litepose_ros.model.cost). The page also records the 1-minute load
+average before and after (other work on the machine slows everything down), the CPU's estimated peak,
+and an ONNX Runtime profile of where the time goes by layer kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from litepose_ros.benchmarks.report import (
+    DEFAULT_RESULTS_DIR,
+    cpu_model,
+    markdown_table,
+    time_calls,
+    write_page,
+)
+from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
+from litepose_ros.model.cost import count_cost
+
+ENGINES = ("torch", "onnxruntime")
+# Measure for about this long when --runs is not given (bounded below and above).
+TARGET_SECONDS = 4.0
+MIN_RUNS, MAX_RUNS = 15, 300
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(RELEASED_VARIANTS),
+        choices=RELEASED_VARIANTS,
+        help="variants to measure (default: all)",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        help="square input sizes (default: each variant's own img_size)",
+    )
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument(
+        "--threads", type=int, default=2, help="intra-op threads for both engines (default 2)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help=f"timed runs per measurement (default: about {TARGET_SECONDS:.0f} s worth, "
+        f"{MIN_RUNS}-{MAX_RUNS})",
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured runs first (default 5)")
+    parser.add_argument("--num-joints", type=int, default=17, help="output joints (default 17, COCO)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the ONNX Runtime per-layer profile")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR / "model.md",
+        help="Markdown page to write (default docs/benchmarks/model.md)",
+    )
+
+
+# --- peak estimate -------------------------------------------------------------------------------------
+def estimate_peak_gmacs(cores: int | None = None) -> tuple[float | None, str]:
+    """Estimated FP32 peak in GMAC/s (one FMA = one MAC per lane) from /proc/cpuinfo, with its reasoning."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None, "no /proc/cpuinfo: peak unknown"
+    flags: set[str] = set()
+    mhz = None
+    for line in text.splitlines():
+        if line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+        elif line.startswith("cpu MHz") and mhz is None:
+            mhz = float(line.split(":", 1)[1])
+    cores = cores or os.cpu_count() or 1
+    if "avx512f" in flags:
+        lanes, isa = 16, "AVX-512"
+    elif "avx2" in flags and "fma" in flags:
+        lanes, isa = 8, "AVX2+FMA"
+    elif "avx" in flags:
+        lanes, isa = 8, "AVX (no FMA: counted as one MAC per lane per cycle)"
+    else:
+        lanes, isa = 4, "SSE"
+    # Server Xeons with AVX-512 have two FMA ports per core; client parts mostly one 512-bit or two 256-bit.
+    fma_units = 2
+    if mhz is None:
+        return None, f"{isa}, clock unknown: peak unknown"
+    peak = cores * fma_units * lanes * mhz / 1e3
+    reasoning = (
+        f"estimate: {cores} cores x {fma_units} FMA units x {lanes} FP32 lanes ({isa}) x "
+        f"{mhz / 1e3:.2f} GHz (the clock /proc/cpuinfo reports; turbo and AVX-512 down-clocking not "
+        f"known inside this VM) = {peak:.0f} GMAC/s"
+    )
+    return peak, reasoning
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+def _auto_runs(run, requested: int | None) -> int:
+    if requested:
+        return requested
+    start = time.perf_counter()
+    run()
+    elapsed = max(time.perf_counter() - start, 1e-4)
+    return int(min(MAX_RUNS, max(MIN_RUNS, TARGET_SECONDS / elapsed)))
+
+
+def _make_engine(engine_name: str, model, threads: int, input_size: int):
+    from litepose_ros.engine import OnnxRuntimeEngine, TorchEngine
+    from litepose_ros.model.onnx_export import export_onnx
+
+    if engine_name == "torch":
+        return TorchEngine(model, threads=threads, input_size=input_size)
+    proto, _ = export_onnx(model, None, input_size=input_size)
+    return OnnxRuntimeEngine(proto.SerializeToString(), threads=threads, source="in-memory export")
+
+
+def profile_onnxruntime(
+    model, size: int, threads: int, runs: int = 20
+) -> list[tuple[str, float, float, float]]:
+    """By layer kind: [(kind, % of ONNX Runtime kernel time, % of true MACs, GMAC/s in its kernels)]."""
+    import onnxruntime
+
+    from litepose_ros.model.onnx_export import export_onnx
+
+    proto, _ = export_onnx(model, None, input_size=size)
+    kinds = {}
+    for node in proto.graph.node:
+        kind = node.op_type
+        if node.op_type == "Conv":
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1, 1])
+            kind = f"depthwise Conv {kernel[0]}x{kernel[1]}" if group > 1 else f"Conv {kernel[0]}x{kernel[1]}"
+        elif node.op_type == "ConvTranspose":
+            kind = "ConvTranspose 4x4"
+        kinds[node.name] = kind
+    with tempfile.TemporaryDirectory() as directory:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(directory) / "profile")
+        # Basic optimisations keep one kernel per ONNX node, so kernel times map back to layer kinds.
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        session = onnxruntime.InferenceSession(
+            proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        batch = np.zeros((1, 3, size, size), np.float32)
+        for _ in range(runs):
+            session.run(None, {session.get_inputs()[0].name: batch})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    time_by_kind: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            node_name = event["name"][: -len("_kernel_time")]
+            time_by_kind[kinds.get(node_name, event.get("args", {}).get("op_name", "other"))] += event["dur"]
+    macs_by_kind: dict[str, float] = defaultdict(float)
+    cost = count_cost(model.spec, model.num_joints, size, size)
+    for layer in cost.layers:
+        if layer.kind == "deconv":
+            macs_by_kind["ConvTranspose 4x4"] += layer.true_macs
+        elif layer.kind in ("conv", "depthwise"):
+            kernel = layer_kernel(layer.name, model)
+            prefix = "depthwise Conv" if layer.kind == "depthwise" else "Conv"
+            macs_by_kind[f"{prefix} {kernel}x{kernel}"] += layer.true_macs
+    total_time = sum(time_by_kind.values()) or 1.0
+    total_macs = sum(macs_by_kind.values()) or 1.0
+    rows = []
+    for kind in set(time_by_kind) | set(macs_by_kind):
+        kernel_us = time_by_kind.get(kind, 0.0)
+        macs = macs_by_kind.get(kind, 0.0)
+        # Profile durations are in microseconds, summed over `runs` inferences.
+        rate = macs * runs / (kernel_us * 1e3) if kernel_us and macs else float("nan")
+        rows.append((kind, 100 * kernel_us / total_time, 100 * macs / total_macs, rate))
+    return sorted(rows, key=lambda row: -row[1])
+
+
+def layer_kernel(layer_name: str, model) -> int:
+    """Kernel size of the convolution a cost layer name refers to (names follow the module names)."""
+    module = model
+    parts = layer_name.split(".")
+    for part in parts:
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    conv = module[0] if hasattr(module, "__getitem__") else module
+    return int(conv.kernel_size[0])
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from litepose_ros.model.network import build_model
+
+    if args.threads < 1:
+        raise ValueError("--threads must be >= 1")
+    load_before = os.getloadavg()[0]
+    peak, peak_reasoning = estimate_peak_gmacs()
+    plan = [
+        (variant, size)
+        for variant in args.variants
+        for size in (args.sizes or [released_architecture(variant).img_size])
+    ]
+    results = []
+    for variant, size in tqdm(plan, desc="model speed", unit="config"):
+        torch.manual_seed(0)
+        model = build_model(variant, args.num_joints).eval()
+        cost = count_cost(variant, args.num_joints, size, size)
+        batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+        for engine_name in args.engines:
+            engine = _make_engine(engine_name, model, args.threads, size)
+            runs = _auto_runs(lambda e=engine, b=batch: e.run(b), args.runs)
+            stats = time_calls(lambda e=engine, b=batch: e.run(b), warmup=args.warmup, runs=runs)
+            gmacs_per_s = cost.true_macs / (stats.median_ms / 1e3) / 1e9
+            results.append(
+                {
+                    "variant": variant,
+                    "size": size,
+                    "engine": engine_name,
+                    "stats": stats,
+                    "gmacs": cost.true_gmacs,
+                    "paper_gmacs": cost.paper_gmacs,
+                    "rate": gmacs_per_s,
+                    "describe": engine.describe(),
+                }
+            )
+            del engine
+            gc.collect()
+    profile = None
+    if not args.no_profile and "XS" in args.variants:
+        model = build_model("XS", args.num_joints).eval()
+        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads)
+    load_after = os.getloadavg()[0]
+    body = render_page(args, results, (peak, peak_reasoning), (load_before, load_after), profile)
+    path = write_page(args.output, "Model speed (LitePose network only)", body)
+    print(f"wrote {path}")
+    for row in results:
+        print(
+            f"{row['variant']:>2} {row['size']}x{row['size']} {row['engine']:<11} "
+            f"median {row['stats'].median_ms:7.2f} ms  p90 {row['stats'].p90_ms:7.2f} ms  "
+            f"{row['rate']:6.1f} GMAC/s"
+        )
+    return 0
+
+
+def render_page(args, results, peak_estimate, loads, profile) -> str:
+    """The Markdown body: latency table, speed-ups, load, peak estimate, profile, explanation."""
+    import onnxruntime
+    import torch
+
+    peak, peak_reasoning = peak_estimate
+    load_before, load_after = loads
+    header = [
+        "variant",
+        "input",
+        "engine",
+        "threads",
+        "runs",
+        "median ms",
+        "p90 ms",
+        "true GMACs",
+        "GMAC/s",
+        "% of peak",
+    ]
+    rows = []
+    for row in results:
+        share = f"{100 * row['rate'] / peak:.1f}" if peak else "n/a"
+        rows.append(
+            [
+                row["variant"],
+                f"{row['size']}x{row['size']}",
+                row["engine"],
+                args.threads,
+                row["stats"].runs,
+                row["stats"].median_ms,
+                row["stats"].p90_ms,
+                f"{row['gmacs']:.2f}",
+                f"{row['rate']:.1f}",
+                share,
+            ]
+        )
+    speedups = []
+    by_key = {(r["variant"], r["size"], r["engine"]): r for r in results}
+    for variant, size in dict.fromkeys((r["variant"], r["size"]) for r in results):
+        eager, ort = by_key.get((variant, size, "torch")), by_key.get((variant, size, "onnxruntime"))
+        if eager and ort:
+            ratio = eager["stats"].median_ms / ort["stats"].median_ms
+            speedups.append(
+                [
+                    variant,
+                    f"{size}x{size}",
+                    eager["stats"].median_ms,
+                    ort["stats"].median_ms,
+                    f"{ratio:.2f}x",
+                    "onnxruntime" if ratio > 1 else "torch",
+                ]
+            )
+    busy = load_before > 0.5 * (os.cpu_count() or 1) or load_after > 0.5 * (os.cpu_count() or 1)
+    lines = [
+        f"Engines: PyTorch {torch.__version__} eager (`torch.inference_mode`, BN folded) and ONNX Runtime "
+        f"{onnxruntime.__version__} CPUExecutionProvider (graph optimisation ORT_ENABLE_ALL, BN folded at "
+        f"export, opset 17). Batch 1, random weights, {args.num_joints} joints, "
+        f"{args.threads} intra-op threads for both. Each line: {args.warmup} warm-up runs, then the timed "
+        f"runs counted in the table "
+        f"(about {TARGET_SECONDS:.0f} s worth unless `--runs` is given); latency of `engine.run` "
+        f"(numpy in, numpy out). GMAC/s = true multiply-accumulates (convolutions only, LITEPOSE.md "
+        f"section 2) / median latency.",
+        "",
+        f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after "
+        f"({os.cpu_count()} logical cores)."
+        + (
+            " **The machine was busy with other work during this run: absolute numbers are pessimistic; "
+            "the ratios between engines are more reliable.**"
+            if busy
+            else ""
+        ),
+        "",
+        "## Latency",
+        "",
+        markdown_table(header, rows),
+        "",
+        "## ONNX Runtime vs PyTorch eager",
+        "",
+        markdown_table(
+            ["variant", "input", "torch median ms", "onnxruntime median ms", "speed-up", "faster"], speedups
+        ),
+        "",
+        "## Gap to the machine's peak",
+        "",
+        f"CPU: {cpu_model()}. Peak FP32 throughput, {peak_reasoning}. This is an estimate from the "
+        f"instruction-set flags and the reported clock, not a measurement.",
+        "",
+    ]
+    if profile:
+        lines += [
+            f"Where ONNX Runtime spends its kernel time on XS at {released_architecture('XS').img_size}x"
+            f"{released_architecture('XS').img_size} (profiled with basic graph optimisation so each ONNX "
+            f"node is one kernel; {args.threads} threads), against where the MACs are:",
+            "",
+            markdown_table(
+                ["layer kind", "% of kernel time", "% of true MACs"],
+                [[kind, f"{t:.1f}", f"{m:.1f}"] for kind, t, m in profile],
+            ),
+            "",
+        ]
+    lines += [
+        "Why LitePose runs far below the peak on a CPU:",
+        "",
+        "- The large-kernel depthwise convolutions (7x7 in every backbone block, 5x5 in the head) use each "
+        "loaded input element for one channel only (no reuse across channels, unlike a dense convolution): "
+        "they are bound by memory traffic and by shuffling data into vector registers, not by the FMA "
+        "units. Their share of the time is far above their share of the MACs (profile above).",
+        "- The 1x1 convolutions carry most of the MACs and run closest to the peak, but they are matrix "
+        "products with few channels (16 to 160 in, up to 960 hidden) on small maps: small GEMM tiles and "
+        "short inner loops keep them well below it too.",
+        "- Batch 1 and small feature maps (16x16 at stride 16 for 256x256) leave per-layer overheads "
+        "(thread wake-up, layout conversion, memory allocation) visible: XS has about 110 convolutions, so "
+        "10 us of overhead each costs about a millisecond.",
+        "- Two vCPUs of a shared virtual machine: the other tenants' load, frequency scaling and "
+        "hyper-visor scheduling do not show in /proc/cpuinfo.",
+        "",
+        "ONNX Runtime is faster than PyTorch eager where per-operator overhead dominates (small inputs, "
+        "XS) because it fuses Conv + activation, converts once to its blocked NCHWc layout and avoids "
+        "Python and dispatcher overhead per layer. On large maps the difference comes down to the "
+        "depthwise kernels themselves; measure per variant and input size before choosing an engine "
+        "(the engine is a configuration option).",
+    ]
+    return "\n".join(lines)
