@@ -1,0 +1,591 @@
+"""Evaluate the pose estimator on the images of a rosbag2, offline and deterministically.
+
+Every image message of the chosen topic (sensor_msgs/Image or CompressedImage) is decoded and
+run through the estimator in bag order; nothing is dropped, so two runs give the same output. For
+every frame the output bag gets what the node would publish for it, stamped with the source
+image's header and written at the source message's bag time (a replay of the output bag keeps
+the camera's timing):
+
+- ``persons`` (litepose_ros/msg/PersonArray) and ``markers`` (visualization_msgs/MarkerArray),
+  built by the node's own conversion code (``litepose_ros.ros.conversion`` / ``markers``);
+- optionally ``image_annotated/compressed`` (sensor_msgs/CompressedImage, JPEG).
+
+The report folder gets ``report.json`` and ``report.md`` (frames, persons per frame, latency
+percentiles, throughput, and OKS AP/AR when ground truth is given), ``frames.csv`` (one row per
+frame), PNG plots (latency over time, latency histogram, persons per frame) and sample annotated
+frames. When the bag turns out damaged part-way, everything is still written for the frames read
+before the damage, then the BagError is raised.
+
+No ROS graph is needed: messages are built as rclpy message objects and serialised with
+``rclpy.serialization`` (rclpy is imported only when evaluating, not with this module).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litepose_ros.bags import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPES,
+    MARKER_ARRAY_TYPE,
+    PERSON_ARRAY_TYPE,
+    BagError,
+    BagImage,
+    BagReader,
+    BagWriter,
+)
+from litepose_ros.layouts import get_layout
+
+MATCH_MODES = ("auto", "stamp", "index")
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class BagEvalOptions:
+    """What to evaluate and how.
+
+    topic: the image topic; output_bag: where the result bag goes (default: <report>/bag);
+    storage: "mcap" or "sqlite3"; topic_prefix: output topics are <prefix>/persons, ... (the node's
+    names with no namespace by default); keypoint_threshold / score_threshold / max_persons: as
+    the node's parameters (defaults equal); annotated: also write annotated JPEG frames to the bag;
+    camera_info_topic: intrinsics for the markers ("auto": the image's sibling camera_info, if
+    any; "": none, i.e. the node's virtual camera); ground_truth: COCO keypoint JSON; match_by:
+    how ground-truth images meet frames ("stamp": image entries carry ``stamp_ns`` or ``stamp``
+    {sec, nanosec}; "index": ``frame_index`` or position in id order; "auto": stamp when every
+    image has one); stamp_tolerance: seconds; max_frames: stop after this many frames;
+    sample_frames: how many annotated frames to save as pictures; overwrite: replace an
+    existing output bag.
+    """
+
+    topic: str
+    output_bag: Path | None = None
+    storage: str = "mcap"
+    topic_prefix: str = ""
+    keypoint_threshold: float = 0.3
+    score_threshold: float = 0.1
+    max_persons: int = 30
+    annotated: bool = False
+    camera_info_topic: str = "auto"
+    marker_depth: float = 3.0
+    ground_truth: Path | None = None
+    match_by: str = "auto"
+    stamp_tolerance: float = 0.001
+    max_frames: int | None = None
+    sample_frames: int = 6
+    overwrite: bool = False
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        if self.match_by not in MATCH_MODES:
+            raise ValueError(f"match_by must be one of {', '.join(MATCH_MODES)}, got {self.match_by!r}")
+        if not 0 <= self.keypoint_threshold <= 1 or not 0 <= self.score_threshold <= 1:
+            raise ValueError("keypoint_threshold and score_threshold must be in [0, 1]")
+        if self.max_persons < 1:
+            raise ValueError(f"max_persons must be >= 1, got {self.max_persons}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
+        if self.stamp_tolerance < 0:
+            raise ValueError(f"stamp_tolerance must be >= 0 seconds, got {self.stamp_tolerance}")
+
+    def output_topic(self, name: str) -> str:
+        """Full output topic name: <prefix>/<name>."""
+        return f"{self.topic_prefix.rstrip('/')}/{name}"
+
+
+@dataclass
+class FrameRecord:
+    """One evaluated frame: bag position, stamp, persons published, estimator latency (ms)."""
+
+    index: int
+    stamp_ns: int
+    log_time_ns: int
+    persons: int
+    latency_ms: float
+    error: str = ""
+
+
+@dataclass
+class BagEvalResult:
+    """Per-frame records, the report dict and the files written."""
+
+    frames: list[FrameRecord] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+# --- statistics and plots (shared with node-in-the-loop evaluation) -----------------------------
+
+
+def distribution(values: Sequence[float], digits: int = 3) -> dict[str, float] | None:
+    """mean, min, percentiles and max of a list of numbers (None when empty)."""
+    array = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if array.size == 0:
+        return None
+    summary = {"mean": array.mean(), "min": array.min()}
+    summary.update({f"p{p}": np.percentile(array, p) for p in PERCENTILES})
+    summary["max"] = array.max()
+    return {name: round(float(value), digits) for name, value in summary.items()}
+
+
+def persons_summary(counts: Sequence[int]) -> dict[str, Any] | None:
+    """Persons per frame: mean, median, min, max, total and a histogram {count: frames}."""
+    if not counts:
+        return None
+    array = np.asarray(counts)
+    values, frequencies = np.unique(array, return_counts=True)
+    return {"mean": round(float(array.mean()), 3), "median": float(np.median(array)),
+            "min": int(array.min()), "max": int(array.max()), "total": int(array.sum()),
+            "histogram": {str(int(v)): int(f) for v, f in zip(values, frequencies, strict=True)}}
+
+
+def plot_series(path: Path, seconds: Sequence[float], series: dict[str, Sequence[float]], *,
+                ylabel: str, title: str, step: bool = False) -> Path:
+    """A line plot of one or more series over time (seconds from the first frame), as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 3.2), dpi=100)
+    for label, values in series.items():
+        if step:
+            axes.step(seconds, values, where="mid", label=label)
+        else:
+            axes.plot(seconds, values, marker=".", markersize=3, linewidth=1, label=label)
+    axes.set_xlabel("time since first frame [s]")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if len(series) > 1:
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+    return path
+
+
+def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: str, title: str) -> Path:
+    """A histogram of one or more series, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 3.2), dpi=100)
+    for label, values in series.items():
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            axes.hist(finite, bins=min(40, max(5, len(finite) // 3)), alpha=0.7, label=label)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("frames")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if len(series) > 1:
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+    return path
+
+
+def markdown_table(rows: Sequence[tuple[str, Any]]) -> str:
+    """A two-column Markdown table."""
+    lines = ["| quantity | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def format_distribution(summary: dict[str, float] | None, unit: str = "ms") -> str:
+    if not summary:
+        return "n/a"
+    return (f"p50 {summary['p50']:.1f} {unit}, p95 {summary['p95']:.1f} {unit}, "
+            f"max {summary['max']:.1f} {unit} (mean {summary['mean']:.1f})")
+
+
+# --- ground truth -------------------------------------------------------------------------------
+
+
+def _gt_stamp_ns(image: dict) -> int | None:
+    if "stamp_ns" in image:
+        return int(image["stamp_ns"])
+    stamp = image.get("stamp")
+    if isinstance(stamp, dict) and "sec" in stamp:
+        return int(stamp["sec"]) * 1_000_000_000 + int(stamp.get("nanosec", 0))
+    return None
+
+
+def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_by: str = "auto",
+                       tolerance_ns: int = 1_000_000) -> tuple[dict[int, int], str]:
+    """Map frame index -> ground-truth image id.
+
+    frames: (frame index, header stamp ns) of the processed frames. Returns the mapping and the
+    mode used ("stamp" or "index"). Stamp matching takes, for each ground-truth image, the frame
+    with the nearest stamp within tolerance_ns; index matching uses ``frame_index`` or the
+    image's position in id order.
+    """
+    images = sorted(dataset["images"], key=lambda image: int(image["id"]))
+    if match_by == "auto":
+        match_by = "stamp" if images and all(_gt_stamp_ns(i) is not None for i in images) else "index"
+    mapping: dict[int, int] = {}
+    if match_by == "stamp":
+        if not frames:
+            return mapping, match_by
+        stamps = np.array([stamp for _, stamp in frames], dtype=np.int64)
+        for image in images:
+            stamp = _gt_stamp_ns(image)
+            if stamp is None:
+                raise ValueError(f"ground-truth image {image['id']} has no stamp_ns or stamp "
+                                 "{sec, nanosec}: match by index instead (--match-by index)")
+            nearest = int(np.argmin(np.abs(stamps - stamp)))
+            if abs(int(stamps[nearest]) - stamp) <= tolerance_ns:
+                mapping[frames[nearest][0]] = int(image["id"])
+        return mapping, match_by
+    processed = {index for index, _ in frames}
+    explicit = [image for image in images if "frame_index" in image]
+    if explicit and len(explicit) != len(images):
+        raise ValueError(f"{len(explicit)} of {len(images)} ground-truth images have a frame_index: give it "
+                         "for every image, or for none (then id order gives the frame order)")
+    for position, image in enumerate(images):
+        index = int(image["frame_index"]) if explicit else position
+        if index in processed:
+            if index in mapping:
+                raise ValueError(f"ground-truth images {mapping[index]} and {image['id']} both claim "
+                                 f"frame {index}")
+            mapping[index] = int(image["id"])
+    return mapping, match_by
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def decode_bag_image(image: BagImage) -> np.ndarray:
+    """The BGR pixels of a bag image message (ImageFormatError names what is wrong)."""
+    from litepose_ros.image_encodings import compressed_image_to_array, raw_image_to_array
+
+    message = image.message
+    if image.compressed:
+        pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
+    else:
+        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
+                                       message.step, is_bigendian=bool(message.is_bigendian),
+                                       color_order="bgr")
+    return pixels
+
+
+def _find_camera_info_topic(reader: BagReader, options: BagEvalOptions) -> str | None:
+    if options.camera_info_topic != "auto":
+        if options.camera_info_topic:
+            reader.require_topic(options.camera_info_topic, [CAMERA_INFO_TYPE])
+        return options.camera_info_topic or None
+    base = options.topic.removesuffix("/compressed").rstrip("/")
+    sibling = base.rsplit("/", 1)[0] + "/camera_info"
+    infos = [t.name for t in reader.topics.values() if t.msgtype == CAMERA_INFO_TYPE]
+    if sibling in infos:
+        return sibling
+    return infos[0] if len(infos) == 1 else None
+
+
+def _first_camera_info(reader: BagReader, topic: str | None):
+    if topic is None:
+        return None
+    for message in reader.messages([topic]):
+        info = reader.deserialize(message)
+        return tuple(float(v) for v in info.k), int(info.width), int(info.height)
+    return None
+
+
+def _sample_indices(total: int, count: int) -> set[int]:
+    if total <= 0 or count <= 0:
+        return set()
+    return {int(round(i)) for i in np.linspace(0, total - 1, min(count, total))}
+
+
+class _FrameWriter:
+    """Builds and writes the messages of one frame (the node's conversion path, no ROS graph)."""
+
+    def __init__(self, writer: BagWriter, options: BagEvalOptions, camera_info):
+        from rclpy.serialization import serialize_message
+
+        from litepose_ros.ros.markers import MarkerStyle
+
+        self.writer = writer
+        self.options = options
+        self.camera_info = camera_info
+        self.serialize = serialize_message
+        self.style = MarkerStyle(depth=options.marker_depth)
+        self.persons_topic = options.output_topic("persons")
+        self.markers_topic = options.output_topic("markers")
+        self.annotated_topic = options.output_topic("image_annotated/compressed")
+        writer.add_topic(self.persons_topic, PERSON_ARRAY_TYPE)
+        writer.add_topic(self.markers_topic, MARKER_ARRAY_TYPE)
+        if options.annotated:
+            writer.add_topic(self.annotated_topic, COMPRESSED_IMAGE_TYPE)
+
+    def header(self, image: BagImage):
+        from builtin_interfaces.msg import Time
+        from std_msgs.msg import Header
+
+        return Header(stamp=Time(sec=image.stamp_sec, nanosec=image.stamp_nanosec), frame_id=image.frame_id)
+
+    def write(self, image: BagImage, pixels: np.ndarray, result, annotated: np.ndarray | None) -> int:
+        from litepose_ros.ros.conversion import pose_result_to_person_array
+        from litepose_ros.ros.markers import PinholeIntrinsics, person_array_markers
+
+        options = self.options
+        height, width = pixels.shape[:2]
+        header = self.header(image)
+        persons = pose_result_to_person_array(result, header, width, height, options.keypoint_threshold,
+                                              score_threshold=options.score_threshold,
+                                              max_persons=options.max_persons)
+        self.writer.write(self.persons_topic, image.log_time_ns, self.serialize(persons))
+        intrinsics = None
+        if self.camera_info is not None:
+            intrinsics = PinholeIntrinsics.from_camera_info(*self.camera_info, width, height)
+        intrinsics = intrinsics or PinholeIntrinsics.virtual(width, height)
+        markers = person_array_markers(persons, intrinsics, self.style,
+                                       frame_id=image.frame_id or "camera_optical_frame")
+        self.writer.write(self.markers_topic, image.log_time_ns, self.serialize(markers))
+        if annotated is not None and options.annotated:
+            import cv2
+            from sensor_msgs.msg import CompressedImage
+
+            encoded = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])[1]
+            message = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8")
+            message.data = encoded.tobytes()
+            self.writer.write(self.annotated_topic, image.log_time_ns, self.serialize(message))
+        return len(persons.persons)
+
+
+def draw_result(pixels: np.ndarray, result, options: BagEvalOptions) -> np.ndarray:
+    """An annotated copy of a BGR frame, drawn as the node draws image_annotated."""
+    from litepose_ros import drawing
+    from litepose_ros.ros.conversion import select_people
+
+    canvas = np.array(pixels, copy=True)
+    keypoints = np.asarray(result.keypoints)
+    chosen = select_people(keypoints, result.scores, options.score_threshold, options.max_persons)
+    drawing.draw_people(canvas, keypoints[chosen], np.asarray(result.scores).reshape(-1)[chosen],
+                        result.layout, keypoint_threshold=options.keypoint_threshold)
+    return canvas
+
+
+def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: BagEvalOptions, *,
+                 progress: bool = True, model_description: str = "") -> BagEvalResult:
+    """Run the estimator over every image of ``options.topic`` and write the bag and the report.
+
+    Raises BagError for a missing bag or topic before anything is written, and for damage found
+    part-way after the output bag and report cover the frames read before it.
+    """
+    from tqdm import tqdm
+
+    from litepose_ros.evaluation import load_annotations, predictions_from_result
+
+    report_dir = Path(report_dir)
+    dataset = load_annotations(options.ground_truth) if options.ground_truth is not None else None
+    result = BagEvalResult()
+    output_bag = Path(options.output_bag) if options.output_bag is not None else report_dir / "bag"
+    samples_dir = report_dir / "samples"
+    predictions: dict[int, Any] = {}
+    layout_name = ""
+    failure: BaseException | None = None
+    started = time.perf_counter()
+    with BagReader(bag) as reader:
+        info = reader.require_topic(options.topic, IMAGE_TYPES)
+        camera_info_topic = _find_camera_info_topic(reader, options)
+        camera_info = _first_camera_info(reader, camera_info_topic)
+        total = info.count if options.max_frames is None else min(info.count, options.max_frames)
+        samples = _sample_indices(total, options.sample_frames)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with BagWriter(output_bag, options.storage, overwrite=options.overwrite) as writer:
+            frame_writer = _FrameWriter(writer, options, camera_info)
+            bar = tqdm(total=max(total, 0) or None, unit="frame", desc="bag-eval", disable=not progress)
+            try:
+                for image in reader.images(options.topic):
+                    if options.max_frames is not None and image.index >= options.max_frames:
+                        break
+                    record = FrameRecord(image.index, image.stamp_ns, image.log_time_ns, 0, math.nan)
+                    result.frames.append(record)
+                    bar.update(1)
+                    try:
+                        pixels = decode_bag_image(image)
+                    except ValueError as error:  # ImageFormatError: this frame cannot be used
+                        record.error = str(error)
+                        continue
+                    tick = time.perf_counter()
+                    pose = estimator.predict(pixels, color_order="bgr")
+                    record.latency_ms = (time.perf_counter() - tick) * 1e3
+                    layout_name = _layout_name(pose.layout)
+                    annotated = None
+                    if options.annotated or image.index in samples:
+                        annotated = draw_result(pixels, pose, options)
+                    record.persons = frame_writer.write(image, pixels, pose, annotated)
+                    if image.index in samples and annotated is not None:
+                        samples_dir.mkdir(parents=True, exist_ok=True)
+                        _write_jpeg(samples_dir / f"frame_{image.index:05d}.jpg", annotated)
+                    if dataset is not None:
+                        predictions[image.index] = pose
+            except (BagError, KeyboardInterrupt) as error:
+                failure = error
+            finally:
+                bar.close()
+        result.files["bag"] = output_bag
+    wall = time.perf_counter() - started
+    accuracy = _accuracy(dataset, predictions, result.frames, options=options, layout_name=layout_name,
+                         to_coco=predictions_from_result) if dataset is not None else None
+    result.report = _report(bag, options, result, info=info, camera_info_topic=camera_info_topic, wall=wall,
+                            accuracy=accuracy, model_description=model_description, failure=failure)
+    result.files.update(write_report(report_dir, result.report, result.frames))
+    if isinstance(failure, KeyboardInterrupt):
+        raise failure
+    if failure is not None:
+        raise BagError(f"{failure}; the {len(result.frames)} frames read before it are evaluated in "
+                       f"{output_bag} and {report_dir / 'report.md'}") from failure
+    return result
+
+
+def _layout_name(layout) -> str:
+    return layout if isinstance(layout, str) else getattr(layout, "name", str(layout))
+
+
+def _write_jpeg(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+        raise OSError(f"cannot write {path}")
+
+
+def _accuracy(dataset: dict, predictions: dict[int, Any], frames: list[FrameRecord], *,
+              options: BagEvalOptions, layout_name: str, to_coco) -> dict[str, Any]:
+    from litepose_ros.evaluation import evaluate_keypoints, layout_of
+
+    gt_layout = layout_of(dataset)
+    if layout_name and get_layout(layout_name).num_keypoints != gt_layout.num_keypoints:
+        raise ValueError(f"ground truth has {gt_layout.num_keypoints} keypoints ({gt_layout.name}) but the "
+                         f"model predicts {layout_name}: use ground truth of the model's layout")
+    processed = [(f.index, f.stamp_ns) for f in frames if f.index in predictions]
+    mapping, mode = match_ground_truth(dataset, processed, options.match_by,
+                                       round(options.stamp_tolerance * 1e9))
+    coco_predictions = []
+    for index, image_id in mapping.items():
+        coco_predictions.extend(to_coco(image_id, predictions[index]))
+    metrics = (evaluate_keypoints(dataset, coco_predictions, image_ids=sorted(mapping.values()))
+               if mapping else None)
+    return {"metrics": metrics, "match_by": mode, "matched_frames": len(mapping),
+            "ground_truth_images": len(dataset["images"]),
+            "unmatched_ground_truth_images": len(dataset["images"]) - len(mapping),
+            "ground_truth": str(options.ground_truth)}
+
+
+def _report(bag, options: BagEvalOptions, result: BagEvalResult, *, info, camera_info_topic, wall: float,
+            accuracy, model_description: str, failure) -> dict[str, Any]:
+    frames = result.frames
+    done = [f for f in frames if not f.error]
+    latencies = [f.latency_ms for f in done]
+    stamps = [f.stamp_ns for f in frames]
+    duration = (max(stamps) - min(stamps)) / 1e9 if len(stamps) > 1 else 0.0
+    bag_rate = (len(stamps) - 1) / duration if duration > 0 else None
+    throughput = len(done) / (sum(latencies) / 1e3) if latencies and sum(latencies) > 0 else None
+    options_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    return {
+        "bag": str(bag), "topic": options.topic, "message_type": info.msgtype,
+        "model": model_description, "options": options_dict,
+        "camera_info_topic": camera_info_topic,
+        "frames": {"in_bag": info.count, "read": len(frames), "processed": len(done),
+                   "failed": len(frames) - len(done),
+                   "failures": [{"index": f.index, "error": f.error} for f in frames if f.error][:20]},
+        "persons_per_frame": persons_summary([f.persons for f in done]),
+        "latency_ms": distribution(latencies),
+        "throughput_fps": round(throughput, 3) if throughput else None,
+        "bag_duration_s": round(duration, 4), "bag_frame_rate_hz": round(bag_rate, 3) if bag_rate else None,
+        "realtime_factor": round(throughput / bag_rate, 3) if throughput and bag_rate else None,
+        "wall_seconds": round(wall, 3),
+        "output_bag": str(result.files.get("bag", "")),
+        "output_topics": [options.output_topic("persons"), options.output_topic("markers")]
+        + ([options.output_topic("image_annotated/compressed")] if options.annotated else []),
+        "accuracy": accuracy,
+        "error": None if failure is None else (str(failure) or type(failure).__name__),
+    }
+
+
+def write_report(report_dir: Path, report: dict[str, Any], frames: Sequence[FrameRecord]) -> dict[str, Path]:
+    """report.json, report.md, frames.csv and the plots of a bag evaluation."""
+    files: dict[str, Path] = {}
+    plots: dict[str, str] = {}
+    done = [f for f in frames if not f.error]
+    if done:
+        t0 = min(f.stamp_ns for f in done)
+        seconds = [(f.stamp_ns - t0) / 1e9 for f in done]
+        files["latency_over_time"] = plot_series(
+            report_dir / "latency_over_time.png", seconds, {"estimator": [f.latency_ms for f in done]},
+            ylabel="latency [ms]", title="Estimator latency per frame")
+        files["latency_histogram"] = plot_histogram(
+            report_dir / "latency_histogram.png", {"estimator": [f.latency_ms for f in done]},
+            xlabel="latency [ms]", title="Estimator latency")
+        files["persons_per_frame"] = plot_series(
+            report_dir / "persons_per_frame.png", seconds, {"persons": [f.persons for f in done]},
+            ylabel="persons", title="Persons per frame", step=True)
+        plots = {name: files[name].name for name in ("latency_over_time", "latency_histogram",
+                                                      "persons_per_frame")}
+    samples = sorted((report_dir / "samples").glob("frame_*.jpg"))
+    report["plots"] = plots
+    report["samples"] = [f"samples/{p.name}" for p in samples]
+    files["frames_csv"] = report_dir / "frames.csv"
+    with files["frames_csv"].open("w", newline="") as handle:
+        table = csv.writer(handle)
+        table.writerow(["index", "stamp_ns", "log_time_ns", "persons", "latency_ms", "error"])
+        for f in frames:
+            table.writerow([f.index, f.stamp_ns, f.log_time_ns, f.persons,
+                            "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}", f.error])
+    files["json"] = report_dir / "report.json"
+    files["json"].write_text(json.dumps(report, indent=1) + "\n")
+    files["markdown"] = report_dir / "report.md"
+    files["markdown"].write_text(report_markdown(report))
+    return files
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The human-readable report page."""
+    frames = report["frames"]
+    persons = report["persons_per_frame"]
+    rows = [
+        ("bag", f"`{report['bag']}`"), ("image topic", f"`{report['topic']}` ({report['message_type']})"),
+        ("model", report.get("model") or "n/a"),
+        ("frames in bag / read / processed / failed",
+         f"{frames['in_bag']} / {frames['read']} / {frames['processed']} / {frames['failed']}"),
+        ("persons per frame", "n/a" if not persons else
+         f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}"),
+        ("estimator latency", format_distribution(report["latency_ms"])),
+        ("throughput", f"{report['throughput_fps']:.1f} frames/s" if report["throughput_fps"] else "n/a"),
+        ("bag frame rate", f"{report['bag_frame_rate_hz']:.2f} Hz" if report["bag_frame_rate_hz"] else "n/a"),
+        ("real-time factor", f"{report['realtime_factor']:.2f}x" if report["realtime_factor"] else "n/a"),
+        ("output bag", f"`{report['output_bag']}` ({', '.join(report['output_topics'])})"),
+    ]
+    lines = ["# Bag evaluation", "", markdown_table(rows), ""]
+    if report.get("error"):
+        lines += [f"**Stopped early:** {report['error']}. Figures cover the frames read before.", ""]
+    accuracy = report.get("accuracy")
+    if accuracy:
+        lines += ["## Accuracy (OKS)", "",
+                  f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
+                  f"matched to frames by {accuracy['match_by']}.", ""]
+        if accuracy["metrics"]:
+            lines += [markdown_table([(name, f"{value:.3f}" if value is not None else "n/a")
+                                      for name, value in accuracy["metrics"].items()]), ""]
+    if frames["failures"]:
+        lines += ["## Frames that could not be used", ""]
+        lines += [f"- frame {f['index']}: {f['error']}" for f in frames["failures"]] + [""]
+    if report.get("plots"):
+        lines += ["## Plots", ""] + [f"![{name}]({file})" for name, file in report["plots"].items()] + [""]
+    if report.get("samples"):
+        lines += ["## Sample frames", ""] + [f"![{s}]({s})" for s in report["samples"]] + [""]
+    return "\n".join(lines)
