@@ -1,0 +1,87 @@
+"""Start the LitePose pose node (and optionally RViz) on a camera stream.
+
+    ros2 launch litepose_ros litepose.launch.py image_topic:=/camera/image_raw rviz:=true
+
+Arguments:
+  image_topic        camera image topic the node's `image` input is remapped to
+                     (with input_transport:=compressed the node reads <image_topic>/compressed)
+  camera_info_topic  CameraInfo topic of that camera (for metric markers)
+  input_transport    raw or compressed
+  namespace          namespace of the node and of its output topics
+  params_file        parameter file (default: the package's config/litepose.yaml)
+  model              model file; empty: the one in params_file, else the bundled model
+  use_sim_time       use /clock (true when playing a bag with --clock)
+  rviz               also start RViz with the package's config/litepose.rviz
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+PACKAGE = "litepose_ros"
+
+
+def _share_file(*parts: str) -> str:
+    return str(Path(get_package_share_directory(PACKAGE), *parts))
+
+
+def _node_actions(context):
+    """The pose node, with overrides only for the arguments that were given."""
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    overrides = {
+        "use_sim_time": value("use_sim_time").lower() in ("true", "1", "yes"),
+        "input_transport": value("input_transport"),
+    }
+    if value("model"):
+        overrides["model_path"] = value("model")
+    return [Node(
+        package=PACKAGE,
+        executable="litepose_node",
+        name="litepose",
+        namespace=value("namespace"),
+        parameters=[value("params_file"), overrides],
+        remappings=[("image", value("image_topic")), ("camera_info", value("camera_info_topic"))],
+        output="screen",
+        emulate_tty=True,
+    )]
+
+
+def generate_launch_description():
+    arguments = [
+        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
+                              description="Camera image topic (sensor_msgs/Image); with "
+                                          "input_transport:=compressed, <image_topic>/compressed is read"),
+        DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
+                              description="CameraInfo of that camera (metric markers)"),
+        DeclareLaunchArgument("input_transport", default_value="raw", choices=["raw", "compressed"],
+                              description="raw: sensor_msgs/Image; compressed: sensor_msgs/CompressedImage"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="Namespace of the node and its output topics"),
+        DeclareLaunchArgument("params_file", default_value=_share_file("config", "litepose.yaml"),
+                              description="Parameter file of the node"),
+        DeclareLaunchArgument("model", default_value="",
+                              description="Model file (.onnx); empty: params_file's model_path, else "
+                                          "the bundled model"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
+                              description="Use simulation time (/clock), e.g. when playing a bag"),
+        DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"],
+                              description="Also start RViz with config/litepose.rviz"),
+    ]
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", _share_file("config", "litepose.rviz")],
+        parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+        output="screen",
+    )
+    return LaunchDescription([*arguments, OpaqueFunction(function=_node_actions), rviz])

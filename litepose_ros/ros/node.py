@@ -1,0 +1,574 @@
+"""The LitePose ROS 2 node: camera images in, skeletons (PersonArray), RViz markers and an
+annotated image out.
+
+A lifecycle node (``configure`` loads the model, ``activate`` subscribes and starts the worker,
+``deactivate`` stops them, ``cleanup`` frees the model); with ``auto_activate`` (default) it
+configures and activates itself at start-up.
+
+Never lags the camera: the image callback only puts the message into a one-frame slot and
+counts it. A single worker thread takes the newest frame, converts it, runs the estimator and
+publishes. A frame still waiting in the slot when a newer one arrives is dropped and counted, so
+the output is always about the latest image and no queue can grow.
+
+Topics (relative names: namespaces and remapping apply):
+
+- in: ``image`` (sensor_msgs/Image) or, with ``input_transport:=compressed``, ``<image>/compressed``
+  (sensor_msgs/CompressedImage, where ``<image>`` is the resolved ``image`` topic, as
+  image_transport names it); ``camera_info`` (sensor_msgs/CameraInfo, optional);
+- out: ``persons`` (litepose_ros/PersonArray, one per processed image, header of the image),
+  ``markers`` (visualization_msgs/MarkerArray), ``image_annotated`` (sensor_msgs/Image, bgr8; drawn
+  only while someone subscribes), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+
+Run: ``litepose_node --ros-args -p model_path:=model.onnx -r image:=/camera/image_raw``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from litepose_ros.image_encodings import (
+    ImageFormatError,
+    compressed_image_to_array,
+    raw_image_to_array,
+)
+from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.msg import PersonArray
+from litepose_ros.ros.conversion import person_array_from_arrays, select_people
+from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics
+from litepose_ros.ros.parameters import (
+    declare_parameters,
+    make_validation_callback,
+    parse_providers,
+)
+
+try:  # rclpy >= Galactic; the fallback keeps older installs importable.
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover
+    class ExternalShutdownException(Exception):  # noqa: N818 - mirrors rclpy's name
+        """Placeholder: this rclpy has no ExternalShutdownException."""
+
+NODE_NAME = "litepose"
+# Repeated input errors are logged at most once per this many seconds (per distinct message).
+ERROR_LOG_PERIOD = 5.0
+# Latency statistics in /diagnostics cover at most this many recent images.
+LATENCY_WINDOW = 300
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The parameters that can change while the node runs (replaced as a whole, never mutated)."""
+
+    score_threshold: float
+    keypoint_threshold: float
+    max_persons: int
+    max_image_pixels: int
+    markers_enabled: bool
+    marker_style: MarkerStyle
+    fallback_frame_id: str
+    annotated_enabled: bool
+    draw_scores: bool
+    line_thickness: int
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> RuntimeSettings:
+        style = MarkerStyle(depth=values["markers.depth"], joint_diameter=values["markers.joint_diameter"],
+                            line_width=values["markers.line_width"], show_labels=values["markers.labels"],
+                            label_height=values["markers.label_height"],
+                            lifetime=values["markers.lifetime"])
+        return cls(score_threshold=values["score_threshold"], keypoint_threshold=values["keypoint_threshold"],
+                   max_persons=values["max_persons"], max_image_pixels=values["max_image_pixels"],
+                   markers_enabled=values["markers.enabled"], marker_style=style,
+                   fallback_frame_id=values["markers.fallback_frame_id"],
+                   annotated_enabled=values["annotated.enabled"],
+                   draw_scores=values["annotated.draw_scores"],
+                   line_thickness=values["annotated.line_thickness"])
+
+
+@dataclass
+class _Frame:
+    message: Any
+    compressed: bool
+    arrival: float  # time.monotonic() when the callback stored it
+
+
+@dataclass
+class NodeStatistics:
+    """Counters and recent timings; written by the callbacks and the worker under one lock."""
+
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    bad_images: int = 0
+    inference_failures: int = 0
+    last_error: str = ""
+    last_person_count: int = 0
+    # Per processed image, seconds: estimator (preprocess + network + decoding), slot wait,
+    # conversion of the message to pixels, everything after the estimator up to the last publish,
+    # end-to-end (image stamp to persons published), node overhead (end-to-end minus estimator
+    # minus slot wait: transport in, conversion, messages, publishing).
+    inference: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    slot_wait: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    convert: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    publish: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    end_to_end: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    overhead: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+
+def _median_ms(samples) -> float:
+    return float(np.median(np.asarray(samples)) * 1e3) if samples else float("nan")
+
+
+def _p95_ms(samples) -> float:
+    return float(np.percentile(np.asarray(samples), 95) * 1e3) if samples else float("nan")
+
+
+class LitePoseNode(LifecycleNode):
+    """Lifecycle node running the LitePose estimator on the newest camera image."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self._stats = NodeStatistics()
+        self._stats_lock = threading.Lock()
+        self._error_log_times: dict[str, float] = {}
+        self._estimator = None
+        self._estimator_description = ""
+        self._model_error = ""
+        self._camera_intrinsics: tuple | None = None  # (k, width, height) of the last camera_info
+        self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
+
+        # Latest-frame slot, filled by the subscription callbacks, emptied by the worker.
+        self._slot: _Frame | None = None
+        self._slot_condition = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._running = False
+
+        self._persons_publisher = None
+        self._markers_publisher = None
+        self._annotated_publisher = None
+        self._image_subscription = None
+        self._camera_info_subscription = None
+        self._image_topic = ""
+
+        # Validate before declaring, so bad start-up values fail with a clear reason too.
+        self.add_on_set_parameters_callback(make_validation_callback(self._on_parameters_accepted))
+        self._values = declare_parameters(self)
+        self._settings = RuntimeSettings.from_values(self._values)
+
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._window_start = time.monotonic()
+        self._window_counts = (0, 0, 0)
+        self._diagnostics_timer = self.create_timer(1.0 / self._values["diagnostics_rate"],
+                                                    self._publish_diagnostics)
+        self._startup_timer = None
+        if self._values["auto_activate"]:
+            self._startup_timer = self.create_timer(0.0, self._auto_activate)
+
+    # --- parameters -------------------------------------------------------------------------------
+
+    def _on_parameters_accepted(self, changes: dict[str, Any]) -> None:
+        if not hasattr(self, "_settings"):
+            return  # still declaring: the values are read once declaration is complete
+        values = dict(self._values)
+        values.update(changes)
+        self._values = values
+        self._settings = RuntimeSettings.from_values(values)
+
+    @property
+    def settings(self) -> RuntimeSettings:
+        """The current run-time settings."""
+        return self._settings
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _auto_activate(self) -> None:
+        self._startup_timer.cancel()
+        self.destroy_timer(self._startup_timer)
+        self._startup_timer = None
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._estimator = self._load_estimator()
+        except Exception as error:  # any load problem: report it, stay unconfigured, keep running
+            self._model_error = str(error)
+            self.get_logger().error(f"cannot configure: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self._model_error = ""
+        self._persons_publisher = self.create_lifecycle_publisher(PersonArray, "persons", 10)
+        self._markers_publisher = self.create_lifecycle_publisher(MarkerArray, "markers", 10)
+        self._annotated_publisher = self.create_lifecycle_publisher(Image, "image_annotated", 1)
+        self.get_logger().info(f"configured: {self._estimator_description}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
+        self._subscribe()
+        self._running = True
+        self._worker = threading.Thread(target=self._worker_loop, name="litepose_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"active: listening on {self._image_topic}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self.get_logger().info("inactive: stopped processing")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("unconfigured: model released")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self._release()
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        for publisher in (self._persons_publisher, self._markers_publisher, self._annotated_publisher):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._persons_publisher = self._markers_publisher = self._annotated_publisher = None
+        self._estimator = None
+        self._estimator_description = ""
+
+    def _load_estimator(self):
+        """Load the model the parameters name; raises with a message naming the file and the problem."""
+        from litepose_ros.estimator import Estimator
+
+        values = self._values
+        path_text = values["model_path"].strip()
+        if path_text:
+            path = Path(path_text).expanduser()
+        else:
+            from litepose_ros.models import default_model_path
+
+            path = default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} does not exist (parameter model_path)")
+        config: dict[str, Any] = {
+            "engine": values["engine"],
+            "providers": parse_providers(values["providers"]),
+            "threads": values["threads"] or None,
+            "flip_test": values["flip_test"],
+        }
+        if values["variant"] != "auto":
+            config["variant"] = values["variant"]
+        if values["input_size"]:
+            config["input_size"] = values["input_size"]
+        try:
+            estimator = Estimator.from_model(path, **config)
+        except Exception as error:
+            text = str(error)
+            raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error
+        describe = getattr(estimator, "describe", None)
+        self._estimator_description = describe() if callable(describe) else f"model {path}"
+        self._model_path = path
+        return estimator
+
+    # --- input --------------------------------------------------------------------------------------
+
+    def _input_qos(self) -> QoSProfile:
+        reliability = (ReliabilityPolicy.RELIABLE if self._values["qos_reliability"] == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._values["qos_depth"],
+                          reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+
+    def _subscribe(self) -> None:
+        qos = self._input_qos()
+        if self._values["input_transport"] == "compressed":
+            # image_transport's naming: the compressed stream of <image> is <image>/compressed.
+            base = self.resolve_topic_name("image") if hasattr(self, "resolve_topic_name") else "image"
+            self._image_subscription = self.create_subscription(
+                CompressedImage, f"{base}/compressed", self._on_compressed_image, qos)
+        else:
+            self._image_subscription = self.create_subscription(Image, "image", self._on_image, qos)
+        self._image_topic = self._image_subscription.topic_name
+        if self._values["use_camera_info"]:
+            self._camera_info_subscription = self.create_subscription(
+                CameraInfo, "camera_info", self._on_camera_info, qos)
+
+    def _unsubscribe(self) -> None:
+        for subscription in (self._image_subscription, self._camera_info_subscription):
+            if subscription is not None:
+                self.destroy_subscription(subscription)
+        self._image_subscription = self._camera_info_subscription = None
+
+    def _on_image(self, message: Image) -> None:
+        self._offer(_Frame(message, False, time.monotonic()))
+
+    def _on_compressed_image(self, message: CompressedImage) -> None:
+        self._offer(_Frame(message, True, time.monotonic()))
+
+    def _offer(self, frame: _Frame) -> None:
+        """Store the newest frame in the slot (dropping an unprocessed older one) and wake the worker."""
+        with self._slot_condition:
+            replaced = self._slot is not None
+            self._slot = frame
+            self._slot_condition.notify()
+        with self._stats_lock:
+            self._stats.received += 1
+            self._stats.dropped += replaced
+
+    def _on_camera_info(self, message: CameraInfo) -> None:
+        self._camera_intrinsics = (tuple(message.k), message.width, message.height)
+
+    # --- worker -------------------------------------------------------------------------------------
+
+    def _stop_processing(self) -> None:
+        self._unsubscribe()
+        with self._slot_condition:
+            self._running = False
+            self._slot = None
+            self._slot_condition.notify_all()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30.0)
+        self._worker = None
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._slot_condition:
+                while self._slot is None and self._running:
+                    self._slot_condition.wait()
+                if not self._running:
+                    return
+                frame, self._slot = self._slot, None
+            try:
+                self._process(frame)
+            except Exception as error:  # keep the worker alive whatever one image does
+                with self._stats_lock:
+                    self._stats.inference_failures += 1
+                    self._stats.last_error = f"processing failed: {error!r}"
+                self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
+
+    def _decode(self, frame: _Frame, settings: RuntimeSettings) -> tuple[np.ndarray, str]:
+        message = frame.message
+        if frame.compressed:
+            return compressed_image_to_array(message.data, message.format, color_order=None,
+                                             max_pixels=settings.max_image_pixels)
+        return raw_image_to_array(message.data, message.encoding, message.height, message.width,
+                                  message.step, is_bigendian=bool(message.is_bigendian), color_order=None,
+                                  max_pixels=settings.max_image_pixels)
+
+    def _process(self, frame: _Frame) -> None:
+        started = time.monotonic()
+        settings = self._settings
+        estimator = self._estimator
+        try:
+            pixels, color_order = self._decode(frame, settings)
+        except ImageFormatError as error:
+            with self._stats_lock:
+                self._stats.bad_images += 1
+                self._stats.last_error = f"{self._image_topic}: {error}"
+            self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
+            return
+        converted = time.monotonic()
+        result = estimator.predict(pixels, color_order=color_order)
+        estimated = time.monotonic()
+
+        header = frame.message.header
+        height, width = pixels.shape[:2]
+        persons = person_array_from_arrays(
+            result.keypoints, result.scores, result.layout, header=header, image_width=width,
+            image_height=height, keypoint_threshold=settings.keypoint_threshold,
+            score_threshold=settings.score_threshold, max_persons=settings.max_persons)
+        self._persons_publisher.publish(persons)
+        published_at = self.get_clock().now()
+        if settings.markers_enabled and self._markers_publisher.get_subscription_count() > 0:
+            self._publish_markers(result, header, width, height, settings)
+        if settings.annotated_enabled and self._annotated_publisher.get_subscription_count() > 0:
+            self._publish_annotated(pixels, color_order, result, header, settings)
+        finished = time.monotonic()
+
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        end_to_end = (published_at.nanoseconds - stamp_ns) * 1e-9 if stamp_ns else math.nan
+        inference = estimated - converted
+        slot_wait = started - frame.arrival
+        with self._stats_lock:
+            stats = self._stats
+            stats.processed += 1
+            stats.last_person_count = len(persons.persons)
+            stats.inference.append(inference)
+            stats.slot_wait.append(slot_wait)
+            stats.convert.append(converted - started)
+            stats.publish.append(finished - estimated)
+            if math.isfinite(end_to_end):
+                stats.end_to_end.append(end_to_end)
+                stats.overhead.append(end_to_end - inference - slot_wait)
+
+    def _intrinsics(self, width: int, height: int) -> PinholeIntrinsics:
+        info = self._camera_intrinsics
+        if info is not None:
+            intrinsics = PinholeIntrinsics.from_camera_info(info[0], info[1], info[2], width, height)
+            if intrinsics is not None:
+                return intrinsics
+        return PinholeIntrinsics.virtual(width, height)
+
+    def _publish_markers(self, result, header, width: int, height: int, settings: RuntimeSettings) -> None:
+        chosen = select_people(np.asarray(result.keypoints), result.scores, settings.score_threshold,
+                               settings.max_persons)
+        keypoints = np.asarray(result.keypoints, dtype=np.float32)[chosen]
+        scores = np.asarray(result.scores, dtype=np.float32).reshape(-1)[chosen]
+        valid = keypoints[:, :, 2] >= np.float32(settings.keypoint_threshold)
+        if not header.frame_id:
+            header = type(header)(stamp=header.stamp, frame_id=settings.fallback_frame_id)
+        layout = result.layout if isinstance(result.layout, KeypointLayout) else get_layout(result.layout)
+        markers = self._marker_builder.build(keypoints, scores, valid, edges=layout.edges, header=header,
+                                             intrinsics=self._intrinsics(width, height),
+                                             style=settings.marker_style)
+        self._markers_publisher.publish(markers)
+
+    def _publish_annotated(self, pixels: np.ndarray, color_order: str, result, header,
+                           settings: RuntimeSettings) -> None:
+        from litepose_ros import drawing
+
+        canvas = np.array(pixels[:, :, ::-1] if color_order == "rgb" else pixels, copy=True)
+        chosen = select_people(np.asarray(result.keypoints), result.scores, settings.score_threshold,
+                               settings.max_persons)
+        drawing.draw_people(canvas, np.asarray(result.keypoints)[chosen],
+                            np.asarray(result.scores).reshape(-1)[chosen], result.layout,
+                            keypoint_threshold=settings.keypoint_threshold,
+                            draw_scores=settings.draw_scores, thickness=settings.line_thickness)
+        image = Image(header=header, height=canvas.shape[0], width=canvas.shape[1], encoding="bgr8",
+                      is_bigendian=0, step=canvas.shape[1] * 3)
+        image.data = canvas.tobytes()
+        self._annotated_publisher.publish(image)
+
+    # --- reporting ---------------------------------------------------------------------------------
+
+    def _log_input_error(self, text: str) -> None:
+        """Log an error, at most once per ERROR_LOG_PERIOD for the same text (camera streams repeat)."""
+        now = time.monotonic()
+        last = self._error_log_times.get(text)
+        if last is None or now - last >= ERROR_LOG_PERIOD:
+            self._error_log_times[text] = now
+            if len(self._error_log_times) > 256:  # bounded: keep only recent texts
+                self._error_log_times = {k: v for k, v in self._error_log_times.items()
+                                         if now - v < ERROR_LOG_PERIOD}
+            self.get_logger().error(text)
+
+    def statistics(self) -> dict[str, Any]:
+        """A snapshot of the counters and latency medians (what /diagnostics reports)."""
+        with self._stats_lock:
+            stats = self._stats
+            return {
+                "received": stats.received, "processed": stats.processed, "dropped": stats.dropped,
+                "bad_images": stats.bad_images, "inference_failures": stats.inference_failures,
+                "last_error": stats.last_error, "persons": stats.last_person_count,
+                "inference_ms": _median_ms(stats.inference), "slot_wait_ms": _median_ms(stats.slot_wait),
+                "convert_ms": _median_ms(stats.convert), "publish_ms": _median_ms(stats.publish),
+                "end_to_end_ms": _median_ms(stats.end_to_end), "end_to_end_p95_ms": _p95_ms(stats.end_to_end),
+                "overhead_ms": _median_ms(stats.overhead),
+            }
+
+    def _lifecycle_label(self) -> str:
+        try:
+            return self._state_machine.current_state[1]
+        except AttributeError:  # pragma: no cover - older rclpy
+            return "unknown"
+
+    def _publish_diagnostics(self) -> None:
+        snapshot = self.statistics()
+        now = time.monotonic()
+        elapsed = max(now - self._window_start, 1e-9)
+        counts = (snapshot["received"], snapshot["processed"], snapshot["dropped"])
+        rates = [(new - old) / elapsed for new, old in zip(counts, self._window_counts, strict=True)]
+        self._window_start, self._window_counts = now, counts
+        state = self._lifecycle_label()
+
+        status = DiagnosticStatus(name=f"{self.get_name()}: pose estimation",
+                                  hardware_id=self.get_fully_qualified_name())
+        if self._model_error:
+            status.level, status.message = DiagnosticStatus.ERROR, f"model not loaded: {self._model_error}"
+        elif state != "active":
+            status.level, status.message = DiagnosticStatus.WARN, f"{state}: not processing images"
+        elif snapshot["last_error"] and rates[0] > 0 and rates[1] == 0:
+            status.level, status.message = DiagnosticStatus.ERROR, snapshot["last_error"]
+        elif rates[0] == 0:
+            status.level, status.message = DiagnosticStatus.WARN, f"no images on {self._image_topic}"
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
+        values = {
+            "state": state,
+            "model": str(getattr(self, "_model_path", "")) if self._estimator is not None else "",
+            "engine": self._estimator_description,
+            "input topic": self._image_topic,
+            "input rate (Hz)": f"{rates[0]:.2f}",
+            "processed rate (Hz)": f"{rates[1]:.2f}",
+            "dropped rate (Hz)": f"{rates[2]:.2f}",
+            "images received": str(snapshot["received"]),
+            "images processed": str(snapshot["processed"]),
+            "frames dropped": str(snapshot["dropped"]),
+            "bad images": str(snapshot["bad_images"]),
+            "processing failures": str(snapshot["inference_failures"]),
+            "last error": snapshot["last_error"],
+            "persons in last image": str(snapshot["persons"]),
+            "inference median (ms)": f"{snapshot['inference_ms']:.2f}",
+            "slot wait median (ms)": f"{snapshot['slot_wait_ms']:.2f}",
+            "conversion median (ms)": f"{snapshot['convert_ms']:.2f}",
+            "publishing median (ms)": f"{snapshot['publish_ms']:.2f}",
+            "end-to-end latency median (ms)": f"{snapshot['end_to_end_ms']:.2f}",
+            "end-to-end latency p95 (ms)": f"{snapshot['end_to_end_p95_ms']:.2f}",
+            "node overhead median (ms)": f"{snapshot['overhead_ms']:.2f}",
+        }
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
+
+    def destroy_node(self) -> None:
+        self._stop_processing()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point ``litepose_node`` (accepts ``--ros-args``)."""
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    rclpy.init(args=args)
+    try:
+        node = LitePoseNode()
+    except (InvalidParameterValueException, InvalidParameterTypeException, ValueError) as error:
+        print(f"litepose_node: invalid parameter: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

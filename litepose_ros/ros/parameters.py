@@ -1,0 +1,346 @@
+"""The pose node's parameters: one table that declares them, validates them and documents them.
+
+Each parameter is declared with a description, a range (numbers) or a list of accepted values
+(strings), and ``read_only`` when a change needs the model or the subscriptions rebuilt: those
+are set at start-up (``--ros-args -p`` / ``--params-file``). The others can be changed while the
+node runs (``ros2 param set``) and take effect on the next image.
+
+``python -m litepose_ros.ros.parameters --markdown`` prints the reference table used in
+docs/node.md (a test keeps that page equal to this table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from litepose_ros.image_encodings import DEFAULT_MAX_PIXELS
+
+ENGINES = ("onnxruntime", "torch")
+VARIANTS = ("auto", "XS", "S", "M", "L")
+INPUT_TRANSPORTS = ("raw", "compressed")
+RELIABILITIES = ("best_effort", "reliable")
+# Provider names accepted in the comma-separated `providers` parameter (ONNX Runtime's own names,
+# "...ExecutionProvider", are accepted too).
+PROVIDER_SHORT_NAMES = ("tensorrt", "trt", "cuda", "cpu", "openvino", "coreml", "dml", "rocm", "xnnpack")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One node parameter: name, default (its type is the parameter's type) and constraints."""
+
+    name: str
+    default: bool | int | float | str
+    description: str
+    read_only: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    unit: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
+
+    def constraint_text(self) -> str:
+        """Human-readable range or accepted values ('' when unconstrained)."""
+        if self.choices:
+            return "one of " + ", ".join(f"`{c}`" for c in self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            unit = f" {self.unit}" if self.unit else ""
+            return f"{_number(self.minimum)} to {_number(self.maximum)}{unit}"
+        if self.name == "providers":
+            return "comma-separated: " + ", ".join(PROVIDER_SHORT_NAMES) + " or ONNX Runtime provider names"
+        return ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    # --- model (read at configure) ---
+    ParameterSpec("model_path", "", "Model file: an .onnx export (or a PyTorch checkpoint with the torch "
+                  "engine). Empty: the model bundled with the package.", read_only=True),
+    ParameterSpec("variant", "auto", "Network variant the model file must be; the node refuses to "
+                  "configure when the file is another one. auto: accept any.", read_only=True,
+                  choices=VARIANTS),
+    ParameterSpec("input_size", 0, "Network input short side in pixels (long side follows the image "
+                  "aspect, rounded up to a multiple of 64). 0: the model's own size.", read_only=True,
+                  minimum=0, maximum=2048, unit="px"),
+    ParameterSpec("engine", "onnxruntime", "Inference engine.", read_only=True, choices=ENGINES),
+    ParameterSpec("providers", "cpu", "ONNX Runtime execution providers in order of preference, "
+                  "comma-separated (e.g. tensorrt,cuda,cpu): tensorrt, cuda, cpu, openvino, ... or ONNX "
+                  "Runtime's own provider names.", read_only=True),
+    ParameterSpec("threads", 0, "Inference threads. 0: the engine's default (all cores).", read_only=True,
+                  minimum=0, maximum=256),
+    ParameterSpec("flip_test", False, "Also run the mirrored image and average (slightly more accurate, "
+                  "twice the inference time).", read_only=True),
+    # --- what gets published (changeable at run time) ---
+    ParameterSpec("score_threshold", 0.1, "People with a lower score (mean keypoint score) are not "
+                  "published.", minimum=0.0, maximum=1.0),
+    ParameterSpec("keypoint_threshold", 0.3, "Keypoints with at least this score are valid "
+                  "(Keypoint.valid; only valid keypoints are drawn).", minimum=0.0, maximum=1.0),
+    ParameterSpec("max_persons", 30, "At most this many people (the best scoring) per image.",
+                  minimum=1, maximum=100),
+    # --- input ---
+    ParameterSpec("input_transport", "raw", "raw: subscribe to `image` (sensor_msgs/Image); compressed: "
+                  "to `image/compressed` (sensor_msgs/CompressedImage, JPEG or PNG).", read_only=True,
+                  choices=INPUT_TRANSPORTS),
+    ParameterSpec("use_camera_info", True, "Subscribe to `camera_info` and place markers with its "
+                  "intrinsics (metric); without it markers use the fallback scaling.", read_only=True),
+    ParameterSpec("qos_reliability", "best_effort", "Reliability of the image (and camera_info) "
+                  "subscription. best_effort (sensor data QoS) accepts both kinds of camera driver.",
+                  read_only=True, choices=RELIABILITIES),
+    ParameterSpec("qos_depth", 5, "History depth (keep last) of the image subscription.", read_only=True,
+                  minimum=1, maximum=100),
+    ParameterSpec("max_image_pixels", DEFAULT_MAX_PIXELS, "Images with more pixels (width x height) are "
+                  "refused with an error (protects memory and latency).", minimum=1, maximum=2**31 - 1,
+                  unit="px"),
+    # --- markers ---
+    ParameterSpec("markers.enabled", True, "Publish `markers` (built only while someone subscribes)."),
+    ParameterSpec("markers.depth", 3.0, "Distance of the plane the skeletons are drawn on, in front of "
+                  "the camera.", minimum=0.1, maximum=100.0, unit="m"),
+    ParameterSpec("markers.joint_diameter", 0.05, "Diameter of the joint spheres.", minimum=0.001,
+                  maximum=1.0, unit="m"),
+    ParameterSpec("markers.line_width", 0.02, "Width of the limb lines.", minimum=0.001, maximum=1.0,
+                  unit="m"),
+    ParameterSpec("markers.labels", True, "Show each person's score as a text label above the head."),
+    ParameterSpec("markers.label_height", 0.1, "Height of the score labels.", minimum=0.01, maximum=2.0,
+                  unit="m"),
+    ParameterSpec("markers.lifetime", 1.0, "Lifetime of every marker, so skeletons vanish when the node "
+                  "stops (each image also starts with DELETEALL). 0: forever.", minimum=0.0, maximum=60.0,
+                  unit="s"),
+    ParameterSpec("markers.fallback_frame_id", "camera_optical_frame", "Frame for markers when the image "
+                  "header has an empty frame_id."),
+    # --- annotated image ---
+    ParameterSpec("annotated.enabled", True, "Publish `image_annotated` (drawn only while someone "
+                  "subscribes)."),
+    ParameterSpec("annotated.draw_scores", True, "Write each person's score next to the skeleton."),
+    ParameterSpec("annotated.line_thickness", 2, "Line thickness of the drawn skeletons.", minimum=1,
+                  maximum=20, unit="px"),
+    # --- node ---
+    ParameterSpec("diagnostics_rate", 1.0, "Rate of the /diagnostics status.", read_only=True,
+                  minimum=0.1, maximum=10.0, unit="Hz"),
+    ParameterSpec("auto_activate", True, "Configure and activate at start-up. false: wait for lifecycle "
+                  "transitions (configure loads the model, activate starts processing).", read_only=True),
+)
+
+PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def default_values() -> dict[str, Any]:
+    """Every parameter's default value."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def parse_providers(text: str) -> list[str]:
+    """The `providers` string as a list (empty entries and spaces ignored)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def validate_value(name: str, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for parameter ``name``, or None when it is.
+
+    Covers what ROS descriptors cannot express (accepted strings, finiteness); types, ranges and
+    read-only are also checked here so the same rules hold without ROS.
+    """
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}"
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        return f"{name} must be a {spec.type_name}, got {type(value).__name__} {value!r}"
+    if expected is float and not math.isfinite(value):
+        return f"{name} must be a finite number, got {value}"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"{name} must be >= {_number(spec.minimum)}, got {value}"
+    if spec.maximum is not None and value > spec.maximum:
+        return f"{name} must be <= {_number(spec.maximum)}, got {value}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"
+    if name == "providers":
+        names = parse_providers(value)
+        if not names:
+            return "providers must name at least one execution provider, e.g. cpu"
+        unknown = [p for p in names if p.lower() not in PROVIDER_SHORT_NAMES
+                   and not p.endswith("ExecutionProvider")]
+        if unknown:
+            return (f"unknown execution provider(s) {', '.join(unknown)} in providers; use "
+                    f"{', '.join(PROVIDER_SHORT_NAMES)} or an ONNX Runtime provider name")
+    if name == "input_size" and value != 0 and (value < 64 or value % 32):
+        return f"input_size must be 0 (the model's size) or a multiple of 32 of at least 64, got {value}"
+    if name == "markers.fallback_frame_id" and not value.strip():
+        return "markers.fallback_frame_id must not be empty (RViz needs a frame)"
+    return None
+
+
+def validate_values(values: Iterable[tuple[str, Any]]) -> str | None:
+    """The first problem among (name, value) pairs, or None when all are acceptable."""
+    for name, value in values:
+        problem = validate_value(name, value)
+        if problem:
+            return problem
+    return None
+
+
+# --- ROS side ------------------------------------------------------------------------------------
+
+def descriptor(spec: ParameterSpec):
+    """The rcl_interfaces ParameterDescriptor of a parameter."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    description = spec.description + (f" [{spec.unit}]" if spec.unit else "")
+    if spec.read_only:
+        description += " Read-only: set it at start-up."
+    result = ParameterDescriptor(name=spec.name, type=types[type(spec.default)], description=description,
+                                 additional_constraints=spec.constraint_text(), read_only=spec.read_only)
+    if spec.minimum is not None and spec.maximum is not None:
+        if isinstance(spec.default, float):
+            result.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)]
+        else:
+            result.integer_range = [IntegerRange(
+                from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)]
+    return result
+
+
+def declare_parameters(node) -> dict[str, Any]:
+    """Declare every parameter on ``node`` (values from --ros-args overrides win) and return the values.
+
+    Register the validation callback (``make_validation_callback``) before calling this, so that
+    start-up values are validated as well; rclpy raises InvalidParameterValueException otherwise.
+    """
+    node.declare_parameters("", [(spec.name, spec.default, descriptor(spec)) for spec in PARAMETERS])
+    return {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
+
+
+def make_validation_callback(on_accepted=None):
+    """An on-set-parameters callback that accepts only valid values.
+
+    ``on_accepted(changes: dict)`` runs with the accepted new values (rclpy stores them right
+    after the callback returns; read-only and range checks have already passed by then).
+    """
+    from rcl_interfaces.msg import SetParametersResult
+
+    def callback(parameters) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters}
+        problem = validate_values((name, value) for name, value in changes.items()
+                                  if name in PARAMETERS_BY_NAME)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        if on_accepted is not None:
+            on_accepted(changes)
+        return SetParametersResult(successful=True)
+
+    return callback
+
+
+# --- documentation -------------------------------------------------------------------------------
+
+def markdown_table(specs: Iterable[ParameterSpec] = PARAMETERS) -> str:
+    """The parameter reference as a Markdown table."""
+    def default_text(value: Any) -> str:
+        if isinstance(value, bool):
+            return f"`{str(value).lower()}`"
+        if isinstance(value, str):
+            return f'`"{value}"`'
+        return f"`{value}`"
+
+    lines = ["| name | type | default | range / values | changeable at run time | description |",
+             "|---|---|---|---|---|---|"]
+    for spec in specs:
+        lines.append(f"| `{spec.name}` | {spec.type_name} | {default_text(spec.default)} | "
+                     f"{spec.constraint_text()} | {'no' if spec.read_only else 'yes'} | "
+                     f"{spec.description.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)  # keeps the ".0": ROS rejects an integer for a double parameter
+    return str(value)
+
+
+def _wrap_comment(text: str, indent: str, width: int = 100) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(indent) + 2 + len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return [f"{indent}# {item}" for item in lines]
+
+
+def yaml_config(specs: Iterable[ParameterSpec] = PARAMETERS) -> str:
+    """A ROS 2 parameter file with every parameter at its default, each documented by a comment."""
+    lines = [
+        "# Parameters of the LitePose pose node (litepose_node), all at their defaults.",
+        "# Generated by `python -m litepose_ros.ros.parameters --yaml`; the table in docs/node.md has",
+        "# the same content. Parameters marked read-only are read at start-up (restart the node, or",
+        "# cleanup + configure, after changing them); the others can be changed at run time with",
+        "# `ros2 param set`. Doubles must keep their decimal point (3.0, not 3).",
+        "# \"/**\" applies the file to the node whatever its name and namespace.",
+        "/**:",
+        "  ros__parameters:",
+    ]
+    group = ""
+    for spec in specs:
+        prefix, _, leaf = spec.name.rpartition(".")
+        if prefix != group or not prefix:  # a blank line before each group and top-level parameter
+            lines.append("")
+        if prefix and prefix != group:
+            lines.append(f"    {prefix}:")
+        group = prefix
+        indent = "      " if prefix else "    "
+        details = [spec.description]
+        if spec.choices:
+            details.append(f"Values: {', '.join(spec.choices)}.")
+        elif spec.minimum is not None:
+            details.append(f"Range: {spec.constraint_text()}.")
+        if spec.read_only:
+            details.append("Read-only.")
+        lines += _wrap_comment(" ".join(details), indent)
+        lines.append(f"{indent}{leaf}: {_yaml_value(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def values_from_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with ``values`` (unknown names are an error), validated."""
+    unknown = sorted(set(values) - set(PARAMETERS_BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown parameter(s): {', '.join(unknown)}")
+    merged = default_values()
+    merged.update(values)
+    problem = validate_values(merged.items())
+    if problem:
+        raise ValueError(problem)
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the pose node's parameter reference.")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print the Markdown table (default)")
+    output.add_argument("--yaml", action="store_true", help="print a parameter file with every default")
+    args = parser.parse_args(argv)
+    print(yaml_config() if args.yaml else markdown_table(), end="" if args.yaml else "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

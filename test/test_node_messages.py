@@ -1,0 +1,224 @@
+"""Pose arrays to PersonArray and MarkerArray, in process: every rule msg/*.msg and markers.py document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
+
+from litepose_ros.layouts import COCO_17, CROWDPOSE_14
+from litepose_ros.ros.conversion import keypoint_boxes, person_array_from_arrays, select_people
+from litepose_ros.ros.markers import (
+    LABELS_NS,
+    LIMBS_NS,
+    MarkerArrayBuilder,
+    MarkerStyle,
+    PinholeIntrinsics,
+    back_project,
+    people_markers,
+    person_array_markers,
+)
+
+pytestmark = pytest.mark.ros
+
+
+def random_people(count: int, layout=COCO_17, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    keypoints = np.zeros((count, layout.num_keypoints, 3), np.float32)
+    keypoints[..., 0] = rng.uniform(-3, 770, keypoints.shape[:2])
+    keypoints[..., 1] = rng.uniform(-3, 580, keypoints.shape[:2])
+    keypoints[..., 2] = rng.uniform(0, 1, keypoints.shape[:2])
+    scores = rng.uniform(0, 1, count).astype(np.float32)
+    return keypoints, scores
+
+
+def header() -> Header:
+    message = Header(frame_id="camera_optical_frame")
+    message.stamp.sec, message.stamp.nanosec = 1700000000, 123456789
+    return message
+
+
+def test_person_array_follows_the_message_documentation():
+    keypoints, scores = random_people(6)
+    scores[2] = scores[4]  # a tie keeps the estimator's order
+    message = person_array_from_arrays(keypoints, scores, COCO_17, header=header(), image_width=768,
+                                       image_height=576, keypoint_threshold=0.3)
+    assert message.header == header()
+    assert (message.image_width, message.image_height) == (768, 576)
+    assert message.layout == "coco17"
+    assert list(message.keypoint_names) == list(COCO_17.keypoint_names)
+    assert list(zip(message.edge_from, message.edge_to, strict=True)) == list(COCO_17.edges)
+    assert len(message.persons) == 6
+    published_scores = [p.score for p in message.persons]
+    assert published_scores == sorted(published_scores, reverse=True)
+    order = np.argsort(-scores, kind="stable")
+    for person, index in zip(message.persons, order, strict=True):
+        assert person.id == person.NO_ID == -1
+        assert person.score == pytest.approx(float(scores[index]))
+        assert len(person.keypoints) == 17  # dense
+        xs, ys = [], []
+        for keypoint, (x, y, s) in zip(person.keypoints, keypoints[index], strict=True):
+            assert (keypoint.x, keypoint.y, keypoint.score) == pytest.approx((x, y, s))
+            # The documented rule, checked with the values as they travel (float32).
+            assert keypoint.valid == (np.float32(keypoint.score) >= np.float32(message.keypoint_threshold))
+            assert not keypoint.position_valid
+            assert (keypoint.position.x, keypoint.position.y, keypoint.position.z) == (0.0, 0.0, 0.0)
+            if keypoint.valid:
+                xs.append(keypoint.x)
+                ys.append(keypoint.y)
+        assert xs, "random scores in [0, 1] leave some keypoint valid"
+        assert (person.x_min, person.y_min, person.x_max, person.y_max) == pytest.approx(
+            (min(xs), min(ys), max(xs), max(ys)))
+        assert person.x_min <= person.x_max and person.y_min <= person.y_max
+
+
+def test_box_falls_back_to_all_keypoints_when_none_is_valid():
+    keypoints = np.array([[[10, 20, 0.1], [30, 5, 0.2], [-2, 40, 0.05]]], np.float32)
+    boxes = keypoint_boxes(keypoints, keypoints[:, :, 2] >= 0.5)
+    np.testing.assert_allclose(boxes, [[-2, 5, 30, 40]])
+    boxes = keypoint_boxes(keypoints, keypoints[:, :, 2] >= 0.15)
+    np.testing.assert_allclose(boxes, [[30, 5, 30, 5]])
+
+
+def test_thresholds_and_max_persons_select_the_best_people():
+    keypoints, _ = random_people(5)
+    scores = np.array([0.2, 0.9, 0.05, 0.5, 0.7], np.float32)
+    assert select_people(keypoints, scores).tolist() == [1, 4, 3, 0, 2]
+    assert select_people(keypoints, scores, score_threshold=0.3).tolist() == [1, 4, 3]
+    assert select_people(keypoints, scores, score_threshold=0.3, max_persons=2).tolist() == [1, 4]
+    message = person_array_from_arrays(keypoints, scores, "coco17", header=header(), image_width=10,
+                                       image_height=10, keypoint_threshold=0.5, score_threshold=0.3,
+                                       max_persons=2)
+    assert [p.score for p in message.persons] == pytest.approx([0.9, 0.7])
+
+
+def test_no_people_still_gives_a_complete_message():
+    message = person_array_from_arrays(np.zeros((0, 14, 3)), np.zeros(0), CROWDPOSE_14, header=header(),
+                                       image_width=640, image_height=480, keypoint_threshold=0.25)
+    assert message.persons == [] and message.layout == "crowdpose14"
+    assert len(message.keypoint_names) == 14 and message.keypoint_threshold == 0.25
+
+
+def test_wrong_keypoint_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"keypoints must be \(N, 17, 3\) for layout coco17"):
+        person_array_from_arrays(np.zeros((2, 14, 3)), np.zeros(2), COCO_17, header=header(),
+                                 image_width=1, image_height=1, keypoint_threshold=0.3)
+
+
+# --- markers -------------------------------------------------------------------------------------
+
+def test_back_projection_with_camera_info_is_the_pinhole_model():
+    intrinsics = PinholeIntrinsics.from_camera_info([500, 0, 320, 0, 400, 240, 0, 0, 1], 640, 480, 640, 480)
+    points = back_project(np.array([[320.0, 240.0], [820.0, 40.0]]), intrinsics, 2.0)
+    np.testing.assert_allclose(points, [[0, 0, 2], [(820 - 320) / 500 * 2, (40 - 240) / 400 * 2, 2]])
+
+
+def test_camera_info_of_another_resolution_is_rescaled():
+    # Calibrated at 1280 x 960, image binned to 640 x 480: the same ray through the same scene point.
+    full = PinholeIntrinsics.from_camera_info([1000, 0, 639.5, 0, 1000, 479.5, 0, 0, 1], 1280, 960, 1280, 960)
+    half = PinholeIntrinsics.from_camera_info([1000, 0, 639.5, 0, 1000, 479.5, 0, 0, 1], 1280, 960, 640, 480)
+    assert (half.fx, half.fy, half.cx, half.cy) == pytest.approx((500, 500, 319.5, 239.5))
+    # Pixel (u, v) in the full image is (u + 0.5) / 2 - 0.5 in the half one.
+    u, v = 901.0, 100.0
+    binned = np.array([[(u + 0.5) / 2 - 0.5, (v + 0.5) / 2 - 0.5]])
+    np.testing.assert_allclose(back_project(np.array([[u, v]]), full, 3.0), back_project(binned, half, 3.0))
+
+
+def test_uncalibrated_camera_info_falls_back_to_the_virtual_camera():
+    assert PinholeIntrinsics.from_camera_info([0] * 9, 640, 480, 640, 480) is None
+    virtual = PinholeIntrinsics.virtual(768, 576)
+    assert (virtual.fx, virtual.fy, virtual.cx, virtual.cy) == (768, 768, 383.5, 287.5)
+    # The documented scale: one pixel = depth / image width metres.
+    points = back_project(np.array([[383.5, 287.5], [384.5, 287.5]]), virtual, 3.0)
+    assert points[1, 0] - points[0, 0] == pytest.approx(3.0 / 768)
+
+
+def check_well_formed(array, frame_id: str) -> None:
+    """What RViz needs: known types, non-zero scales, frames, unique ids, even line lists."""
+    assert array.markers[0].action == Marker.DELETEALL
+    keys = set()
+    for marker in array.markers[1:]:
+        assert marker.action == Marker.ADD
+        assert marker.header.frame_id == frame_id
+        assert marker.type in (Marker.SPHERE_LIST, Marker.LINE_LIST, Marker.TEXT_VIEW_FACING)
+        assert (marker.ns, marker.id) not in keys
+        keys.add((marker.ns, marker.id))
+        assert marker.pose.orientation.w == 1.0
+        assert marker.color.a > 0
+        if marker.type == Marker.SPHERE_LIST:
+            assert min(marker.scale.x, marker.scale.y, marker.scale.z) > 0 and marker.points
+        elif marker.type == Marker.LINE_LIST:
+            assert marker.scale.x > 0 and marker.points and len(marker.points) % 2 == 0
+        else:
+            assert marker.scale.z > 0 and marker.text
+        assert all(np.isfinite([p.x, p.y, p.z]).all() for p in marker.points)
+
+
+def test_markers_per_person_with_stable_ids_and_only_valid_keypoints():
+    keypoints, scores = random_people(4)
+    order = np.argsort(-scores)
+    keypoints, scores = keypoints[order], scores[order]
+    valid = keypoints[:, :, 2] >= 0.3
+    intrinsics = PinholeIntrinsics.virtual(768, 576)
+    style = MarkerStyle(depth=2.5, joint_diameter=0.04, line_width=0.01, lifetime=0.5)
+    array = people_markers(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
+                           intrinsics=intrinsics, style=style)
+    check_well_formed(array, "camera_optical_frame")
+    by_key = {(m.ns, m.id): m for m in array.markers[1:]}
+    for rank in range(4):
+        joints = by_key["joints", rank]
+        assert joints.type == Marker.SPHERE_LIST and len(joints.points) == valid[rank].sum()
+        assert joints.scale.x == pytest.approx(0.04)
+        assert all(p.z == pytest.approx(2.5) for p in joints.points)
+        expected_edges = [(a, b) for a, b in COCO_17.edges if valid[rank, a] and valid[rank, b]]
+        if expected_edges:
+            limbs = by_key[LIMBS_NS, rank]
+            assert len(limbs.points) == 2 * len(expected_edges)
+            first = back_project(keypoints[rank, expected_edges[0][0], :2], intrinsics, 2.5)
+            assert (limbs.points[0].x, limbs.points[0].y) == pytest.approx(tuple(first[:2]))
+            assert limbs.color == joints.color
+        label = by_key[LABELS_NS, rank]
+        assert label.text == f"{scores[rank]:.2f}"
+        assert (label.lifetime.sec, label.lifetime.nanosec) == (0, 500_000_000)
+    colors = {(by_key["joints", r].color.r, by_key["joints", r].color.g, by_key["joints", r].color.b)
+              for r in range(4)}
+    assert len(colors) == 4  # one colour per person
+
+
+def test_no_people_gives_only_deleteall_and_builder_reuse_keeps_arrays_correct():
+    builder = MarkerArrayBuilder()
+    style = MarkerStyle(show_labels=False)
+    intrinsics = PinholeIntrinsics.virtual(100, 100)
+    empty = builder.build(np.zeros((0, 17, 3)), np.zeros(0), np.zeros((0, 17), bool), edges=COCO_17.edges,
+                          header=header(), intrinsics=intrinsics, style=style)
+    assert [m.action for m in empty.markers] == [Marker.DELETEALL]
+    keypoints, scores = random_people(3, seed=1)
+    valid = keypoints[:, :, 2] >= 0.2
+    first = builder.build(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
+                          intrinsics=intrinsics, style=style)
+    check_well_formed(first, "camera_optical_frame")
+    assert len(first.markers) == 7 and not any(m.ns == LABELS_NS for m in first.markers)
+    # A fresh build from new Marker objects gives the same array as the reused ones.
+    again = builder.build(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
+                          intrinsics=intrinsics, style=style)
+    fresh = people_markers(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
+                           intrinsics=intrinsics, style=style)
+    assert again == fresh
+
+
+def test_markers_from_a_person_array_message():
+    keypoints, scores = random_people(3, seed=2)
+    message = person_array_from_arrays(keypoints, scores, COCO_17, header=header(), image_width=768,
+                                       image_height=576, keypoint_threshold=0.3)
+    array = person_array_markers(message, PinholeIntrinsics.virtual(768, 576), MarkerStyle(),
+                                 frame_id="other_frame")
+    check_well_formed(array, "other_frame")
+    assert sum(m.ns == "joints" for m in array.markers) == 3
+
+
+@pytest.mark.parametrize(("field", "value"), [("depth", 0.0), ("joint_diameter", -1.0), ("lifetime", -0.1),
+                                              ("alpha", 0.0)])
+def test_bad_marker_style_is_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        MarkerStyle(**{field: value})
