@@ -185,3 +185,25 @@ def count_cost(
         params=sum(layer.params for layer in layers),
         layers=layers,
     )
+
+
+def variants_table(num_joints: int = 14) -> str:
+    """Markdown table of the released variants at their own input size (used in docs/model.md)."""
+    from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
+
+    lines = [
+        "| variant | input | stem C | stage channels | depths | head widths | params | GMACs true | "
+        "GMACs paper convention |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in RELEASED_VARIANTS:
+        spec = released_architecture(name)
+        cost = count_cost(spec, num_joints)
+        lines.append(
+            f"| {name} | {spec.img_size} | {spec.input_channel} | "
+            f"{', '.join(map(str, spec.stage_channels))} | "
+            f"{', '.join(map(str, spec.depths))} | {', '.join(map(str, spec.deconv_setting))} | "
+            f"{cost.mparams:.2f} M | {cost.true_gmacs:.2f} | {cost.paper_gmacs:.2f} |"
+        )
+    return "\n".join(lines)
+
