@@ -427,16 +427,17 @@ class BagWriter:
 
     Use as a context manager: the bag is closed (summary and metadata written) also when an
     error interrupts the work, so what was written stays readable. ``add_topic`` registers a
-    topic with its type; ``write`` appends one serialised message.
+    topic with its type; ``write`` appends one serialised message. compress: zstd compression.
     """
 
     def __init__(self, path: str | Path, storage: str = "mcap", *, overwrite: bool = False,
-                 typestore=None):
+                 compress: bool = False, typestore=None):
         if storage not in STORAGE_PLUGINS:
             raise BagError(f"unknown bag storage {storage!r}: use one of {', '.join(STORAGE_PLUGINS)}")
         self.path = Path(path)
         self.storage = storage
         self.overwrite = overwrite
+        self.compress = compress
         self.typestore = typestore if typestore is not None else project_typestore()
         self.counts: dict[str, int] = {}
         self._writer: Any = None
@@ -465,6 +466,13 @@ class BagWriter:
         plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         try:
             self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+            if self.compress:
+                from rosbags.rosbag2 import CompressionFormat, CompressionMode
+
+                # mcap: zstd-compressed chunks inside the file (what ros2 bag record writes with
+                # --compression-mode storage); sqlite3: each message compressed.
+                mode = CompressionMode.STORAGE if self.storage == "mcap" else CompressionMode.MESSAGE
+                self._writer.set_compression(mode, CompressionFormat.ZSTD)
             self._writer.open()
         except Exception as error:
             raise BagError(f"cannot create output bag {self.path}: {error}") from error

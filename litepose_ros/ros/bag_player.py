@@ -170,6 +170,10 @@ class BagPlayer:
         """Bag topic -> topic it is published on."""
         return {topic: self.options.remap.get(topic, topic) for topic in self._topics}
 
+    def subscription_counts(self) -> dict[str, int]:
+        """Bag topic -> subscribers matched to its publisher right now."""
+        return {topic: publisher.get_subscription_count() for topic, publisher in self._publishers.items()}
+
     def stop(self) -> None:
         """Ask a running play() to return after the current message."""
         self._stop.set()

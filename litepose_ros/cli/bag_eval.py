@@ -1,0 +1,122 @@
+"""``litepose bag-eval BAG --topic TOPIC``: run the estimator over every image of a rosbag2.
+
+Writes an output bag (PersonArray + MarkerArray per frame, with the source stamps; optionally
+annotated frames) and a report folder (report.md / report.json, frames.csv, plots, sample
+frames). With ``--ground-truth`` (COCO keypoint JSON), OKS AP/AR too. No ROS graph needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from litepose_ros.cli import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from litepose_ros.bag_eval import MATCH_MODES
+
+    parser.add_argument("bag", type=Path, help="rosbag2 directory, or a .mcap / .db3 file")
+    parser.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage); default: the "
+                                        "bag's only image topic")
+    parser.add_argument("-o", "--output", type=Path, default=Path("bag_eval_output"),
+                        help="report folder (default: bag_eval_output)")
+    parser.add_argument("--output-bag", type=Path, help="result bag directory (default: <output>/bag)")
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="result bag storage")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing result bag")
+    parser.add_argument("--model", type=Path, help="model file (.onnx, or a checkpoint with --engine torch); "
+                                                   "default: the bundled model")
+    parser.add_argument("--engine", choices=("onnxruntime", "torch"), default="onnxruntime")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
+    parser.add_argument("--keypoint-threshold", type=float, default=None, help="default: the node's")
+    parser.add_argument("--score-threshold", type=float, default=None, help="default: the node's")
+    parser.add_argument("--max-persons", type=int, default=None, help="default: the node's")
+    parser.add_argument("--topic-prefix", default="", help="output topics are PREFIX/persons, PREFIX/markers")
+    parser.add_argument("--annotated", action="store_true",
+                        help="also write annotated frames (JPEG) on PREFIX/image_annotated/compressed")
+    parser.add_argument("--camera-info-topic", default="auto",
+                        help="CameraInfo for metric markers ('auto': the image's sibling "
+                             "camera_info; '': none)")
+    parser.add_argument("--ground-truth", type=Path, help="COCO keypoint JSON for OKS AP/AR")
+    parser.add_argument("--match-by", choices=MATCH_MODES, default="auto",
+                        help="ground-truth images to frames: by stamp (stamp_ns or stamp {sec, nanosec}) or "
+                             "index (frame_index or id order)")
+    parser.add_argument("--stamp-tolerance", type=float, default=0.001, metavar="SECONDS")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--samples", type=int, default=6, help="annotated sample frames saved as JPEG")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int = 0):
+    """The Estimator for a model file (the bundled default model when None), with clear errors."""
+    from litepose_ros.estimator import Estimator
+
+    if model is None:
+        from litepose_ros.models import default_model_path
+
+        try:
+            model = default_model_path()
+        except FileNotFoundError as error:
+            raise UserError(str(error)) from error
+    if not Path(model).is_file():
+        raise UserError(f"model file {model} does not exist (--model)")
+    try:
+        estimator = Estimator.from_model(Path(model), engine=engine, threads=threads or None)
+    except (ValueError, OSError, RuntimeError) as error:
+        raise UserError(f"cannot load model {model}: {error}") from error
+    describe = getattr(estimator, "describe", None)
+    return estimator, (describe() if callable(describe) else str(model))
+
+
+def _choose_topic(bag: Path, topic: str | None) -> str:
+    from litepose_ros.bags import BagReader
+
+    if topic:
+        return topic
+    with BagReader(bag) as reader:
+        topics = reader.image_topics()
+        if len(topics) != 1:
+            raise UserError(f"name the image topic with --topic: bag {bag} has "
+                            f"{len(topics) or 'no'} image topics ({reader.describe_topics()})")
+        return topics[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    from litepose_ros.bag_eval import BagEvalOptions, evaluate_bag
+    from litepose_ros.bags import BagError
+    from litepose_ros.ros.parameters import default_values
+
+    node_defaults = default_values()
+    try:
+        topic = _choose_topic(args.bag, args.topic)
+        options = BagEvalOptions(
+            topic=topic, output_bag=args.output_bag, storage=args.storage, topic_prefix=args.topic_prefix,
+            keypoint_threshold=(node_defaults["keypoint_threshold"] if args.keypoint_threshold is None
+                                else args.keypoint_threshold),
+            score_threshold=(node_defaults["score_threshold"] if args.score_threshold is None
+                             else args.score_threshold),
+            max_persons=node_defaults["max_persons"] if args.max_persons is None else args.max_persons,
+            annotated=args.annotated, camera_info_topic=args.camera_info_topic,
+            marker_depth=node_defaults["markers.depth"], ground_truth=args.ground_truth,
+            match_by=args.match_by, stamp_tolerance=args.stamp_tolerance, max_frames=args.max_frames,
+            sample_frames=args.samples, overwrite=args.overwrite)
+    except (ValueError, BagError) as error:
+        raise UserError(str(error)) from error
+    estimator, description = load_estimator(args.model, args.engine, args.threads)
+    try:
+        result = evaluate_bag(args.bag, estimator, args.output, options, progress=not args.no_progress,
+                              model_description=description)
+    except (BagError, ValueError, FileNotFoundError) as error:
+        raise UserError(str(error)) from error
+    report = result.report
+    frames = report["frames"]
+    latency = report["latency_ms"] or {"p50": float("nan"), "p95": float("nan")}
+    print(f"{frames['processed']} of {frames['read']} frames evaluated ({frames['failed']} unusable); "
+          f"latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms; "
+          f"{report['throughput_fps'] or 0:.1f} frames/s")
+    accuracy = report.get("accuracy")
+    if accuracy and accuracy.get("metrics"):
+        print(f"OKS AP {accuracy['metrics']['AP']:.3f}, AR {accuracy['metrics']['AR']:.3f} on "
+              f"{accuracy['matched_frames']} frames with ground truth")
+    print(f"report: {result.files['markdown']}\noutput bag: {result.files['bag']}")
+    return 0
