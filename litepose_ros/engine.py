@@ -304,7 +304,13 @@ class OnnxRuntimeEngine:
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = check_batch(batch)
-        stride4, stride2 = self.session.run(self.output_names, {self.input_name: batch})
+        try:
+            stride4, stride2 = self.session.run(self.output_names, {self.input_name: batch})
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ValueError(
+                f"ONNX Runtime failed on a batch of shape {batch.shape} with {self.source}: {error}. "
+                f"(A model exported with --static accepts only its export size.)"
+            ) from error
         stride4 = np.asarray(stride4, dtype=np.float32)
         stride2 = np.asarray(stride2, dtype=np.float32)
         _check_outputs(stride4, stride2, batch, self.num_joints)

@@ -183,3 +183,13 @@ def test_export_command(files, capsys):
     assert create_engine(out).metadata["input_size"] == "128"
     assert litepose_main(["export", str(files["checkpoint"]), "-o", str(out), "--num-joints", "14"]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_static_export_rejects_other_sizes_clearly(files):
+    path = files["dir"] / "static64.onnx"
+    _, result = export_onnx(files["model"], path, input_size=64, dynamic=False)
+    assert result.checker_ok
+    engine = create_engine(path)
+    assert engine.run(np.zeros((1, 3, 64, 64), np.float32))[1].shape == (1, 17, 32, 32)
+    with pytest.raises(ValueError, match="static"):
+        engine.run(np.zeros((1, 3, 128, 128), np.float32))
