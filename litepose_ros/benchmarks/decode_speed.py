@@ -1,0 +1,272 @@
+"""Decoding speed: vectorised decoder against a straightforward loop reference, synthetic maps.
+
+The loop reference lives here only, as the yardstick: it follows the reference test pipeline the
+plain way (full-map sort for top-k, the pure-Python ``munkres`` Hungarian algorithm, dictionaries
+of people and per-person, per-joint Python loops for adjust and refine). It is also what the tests
+compare the vectorised decoder with, result for result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, markdown_table, time_calls, write_page
+from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
+from litepose_ros.layouts import KeypointLayout, get_layout
+
+PEOPLE_COUNTS = (1, 5, 10, 20)
+
+# A standing person facing the camera, (x, y) in units of body height, origin at the top of the
+# head, for every joint name either layout uses ("left" is the person's left: image right).
+POSE_TEMPLATE = {
+    "nose": (0.0, 0.06), "left_eye": (0.03, 0.04), "right_eye": (-0.03, 0.04),
+    "left_ear": (0.06, 0.05), "right_ear": (-0.06, 0.05), "head": (0.0, 0.02), "neck": (0.0, 0.15),
+    "left_shoulder": (0.12, 0.2), "right_shoulder": (-0.12, 0.2),
+    "left_elbow": (0.16, 0.36), "right_elbow": (-0.16, 0.36),
+    "left_wrist": (0.18, 0.5), "right_wrist": (-0.18, 0.5),
+    "left_hip": (0.08, 0.52), "right_hip": (-0.08, 0.52),
+    "left_knee": (0.09, 0.73), "right_knee": (-0.09, 0.73),
+    "left_ankle": (0.1, 0.95), "right_ankle": (-0.1, 0.95),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic network outputs
+
+
+def _render(centres: np.ndarray, present: np.ndarray, person_tags: np.ndarray, size: tuple[int, int], *,
+            sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian heatmaps (K, H, W) with peak 1 at each present joint and tag maps (K, H, W) holding
+    the tag of the person whose joint is nearest (0 where a joint is absent for everyone)."""
+    people, joints, _ = centres.shape
+    height, width = size
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    heat = np.zeros((joints, height, width), np.float32)
+    tags = np.zeros((joints, height, width), np.float32)
+    for j in range(joints):
+        nearest = np.full((height, width), np.inf, np.float32)
+        for p in range(people):
+            if not present[p, j]:
+                continue
+            d2 = (xs - centres[p, j, 0]) ** 2 + (ys - centres[p, j, 1]) ** 2
+            np.maximum(heat[j], np.exp(-d2 / (2 * sigma ** 2)), out=heat[j])
+            closer = d2 < nearest
+            tags[j][closer] = person_tags[p]
+            nearest[closer] = d2[closer]
+    return heat, tags
+
+
+def synthetic_outputs(num_people: int, layout: KeypointLayout, *, input_size: int = 256, seed: int = 0,
+                      missing_fraction: float = 0.1, noise: float = 0.02, flip: bool = True) -> dict:
+    """Network-like outputs for ``num_people`` random standing people on a square input.
+
+    Returns a dict with ``out4`` (2K, S/4, S/4), ``out2`` (K, S/2, S/2), the same for the
+    mirrored input when ``flip`` (``flipped_out4``, ``flipped_out2``), and ``keypoints``
+    (P, K, 3): the true joint positions in network-input pixels and 1/0 for present/missing.
+    """
+    rng = np.random.default_rng(seed)
+    template = np.array([POSE_TEMPLATE[name] for name in layout.keypoint_names], np.float64)
+    size2, size4 = input_size // 2, input_size // 4
+    heights = rng.uniform(0.25, 0.6, num_people) * size2
+    tops = rng.uniform(0, size2 - heights)
+    lefts = rng.uniform(0.2 * heights, size2 - 0.2 * heights)
+    centres2 = template[None] * heights[:, None, None] + np.stack([lefts, tops], 1)[:, None, :]
+    present = rng.random((num_people, layout.num_keypoints)) >= missing_fraction
+    present[:, 0] = True  # everyone keeps at least one joint
+    person_tags = rng.permutation(num_people) * 2.0 + rng.uniform(-0.2, 0.2, num_people) - num_people
+    outputs = {}
+    for prefix, mirrored in (("", False), ("flipped_", True)) if flip else (("", False),):
+        c2 = centres2.copy()
+        present_here = present
+        if mirrored:  # the mirrored image: x -> W - 1 - x, and left/right joints swap channels
+            c2[..., 0] = size2 - 1 - c2[..., 0]
+            inverse = np.argsort(layout.flip_index)
+            c2, present_here = c2[:, inverse], present[:, inverse]
+        heat2, _ = _render(c2, present_here, person_tags, (size2, size2), sigma=2.0)
+        c4 = (c2 + 0.5) / 2 - 0.5  # stride-2 pixel centres to stride-4 pixel centres
+        heat4, tag4 = _render(c4, present_here, person_tags, (size4, size4), sigma=1.0)
+        heat2 += rng.uniform(0, noise, heat2.shape).astype(np.float32)
+        heat4 += rng.uniform(0, noise, heat4.shape).astype(np.float32)
+        outputs[prefix + "out4"] = np.concatenate([heat4, tag4])[None]
+        outputs[prefix + "out2"] = heat2[None]
+    keypoints = np.zeros((num_people, layout.num_keypoints, 3))
+    keypoints[..., :2] = centres2 * 2 + 0.5  # stride-2 map pixel centres to input pixels
+    keypoints[..., 2] = present
+    outputs["keypoints"] = keypoints
+    return outputs
+
+
+# --------------------------------------------------------------------------------------------
+# Loop reference (munkres and Python loops, as the reference implementation does it)
+
+
+def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
+                         config: DecoderConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Straightforward grouping of (K, H, W) heatmaps and (K, H, W, L) tags.
+
+    Returns keypoints (P, K, 3) in stride-2 map pixel centres (missing joints all zero) and
+    person scores (P,), people in creation order, without score filtering or OKS-NMS.
+    """
+    from munkres import Munkres
+
+    num_joints, height, width = heatmaps.shape
+    pooled = ndimage.maximum_filter(heatmaps, size=(1, config.nms_kernel, config.nms_kernel), mode="nearest")
+    suppressed = np.where(heatmaps == pooled, heatmaps, 0.0)
+    people: list[dict] = []  # each: {"joints": {j: (x, y, score)}, "tags": [tag, ...]}
+    for j in config.joint_order_for(layout):
+        flat = suppressed[j].reshape(-1)
+        top = np.argsort(-flat, kind="stable")[:config.top_k]
+        detections = []
+        for index in top:
+            y, x = divmod(int(index), width)
+            if flat[index] > config.detection_threshold:
+                detections.append((x, y, float(flat[index]), tags[j, y, x].astype(np.float64)))
+        if not detections:
+            continue
+        matchable = people[:config.max_matched_people]
+        if not matchable:
+            for x, y, score, tag in detections:
+                people.append({"joints": {j: (x, y, score)}, "tags": [tag]})
+            continue
+        person_tags = [np.mean(person["tags"], axis=0) for person in matchable]
+        distance = [[float(np.linalg.norm(tag - person_tag)) for person_tag in person_tags]
+                    for _, _, _, tag in detections]
+        cost = [[round(d) * config.tag_cost_weight - detection[2] + config.tag_tie_break * d for d in row]
+                for row, detection in zip(distance, detections, strict=True)]
+        if len(detections) > len(matchable):
+            cost = [row + [1e10] * (len(detections) - len(matchable)) for row in cost]
+        for row, col in Munkres().compute(cost):
+            x, y, score, tag = detections[row]
+            if col < len(matchable) and distance[row][col] < config.tag_threshold:
+                matchable[col]["joints"][j] = (x, y, score)
+                matchable[col]["tags"].append(tag)
+            else:
+                people.append({"joints": {j: (x, y, score)}, "tags": [tag]})
+
+    def quarter(j: int, x: int, y: int) -> tuple[float, float]:
+        heat = heatmaps[j]
+        dx = 0.25 if heat[y, min(x + 1, width - 1)] > heat[y, max(x - 1, 0)] else -0.25
+        dy = 0.25 if heat[min(y + 1, height - 1), x] > heat[max(y - 1, 0), x] else -0.25
+        return dx, dy
+
+    keypoints = np.zeros((len(people), num_joints, 3))
+    scores = np.zeros(len(people))
+    for p, person in enumerate(people):
+        for j, (x, y, score) in person["joints"].items():
+            dx, dy = quarter(j, x, y) if config.adjust else (0.0, 0.0)
+            keypoints[p, j] = (x + dx, y + dy, score)
+        scores[p] = keypoints[p, :, 2].mean()
+        if not config.refine:
+            continue
+        person_tag = np.mean([tags[j, y, x] for j, (x, y, _) in person["joints"].items()], axis=0)
+        for j in range(num_joints):
+            if j in person["joints"]:
+                continue
+            distance = np.sqrt(((tags[j] - person_tag) ** 2).sum(axis=-1))
+            y, x = np.unravel_index(np.argmax(heatmaps[j] - np.round(distance)), (height, width))
+            value = heatmaps[j, y, x]
+            if value > 0:
+                dx, dy = quarter(j, int(x), int(y))
+                keypoints[p, j] = (x + dx, y + dy, value)
+    return keypoints, scores
+
+
+def reference_decode(outputs: dict, layout: KeypointLayout,
+                     config: DecoderConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The loop reference from network outputs (the heatmap merge is shared with the decoder; the
+    stride-4 tags are upsampled whole, as the reference does)."""
+    heatmaps, tags4 = merge_outputs(outputs["out4"], outputs["out2"], layout,
+                                    outputs.get("flipped_out4") if config.flip_test else None,
+                                    outputs.get("flipped_out2") if config.flip_test else None)
+    tags = np.stack([upsample2x(np.ascontiguousarray(tags4[..., i])) for i in range(tags4.shape[-1])], -1)
+    return reference_group_maps(heatmaps, tags, layout, config)
+
+
+def vectorised_decode(outputs: dict, layout: KeypointLayout, config: DecoderConfig):
+    flipped = {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]} \
+        if config.flip_test else {}
+    return decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
+
+
+# --------------------------------------------------------------------------------------------
+# Command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layout", default="coco17", help="keypoint layout (default coco17)")
+    parser.add_argument("--input-size", type=int, default=256,
+                        help="square network input the maps come from (default 256: XS)")
+    parser.add_argument("--people", type=int, nargs="+", default=list(PEOPLE_COUNTS),
+                        help="people counts to measure (default 1 5 10 20)")
+    parser.add_argument("--runs", type=int, default=200, help="timed runs of the vectorised decoder")
+    parser.add_argument("--reference-runs", type=int, default=20, help="timed runs of the loop reference")
+    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "decode.md",
+                        help="results page (default docs/benchmarks/decode.md)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    layout = get_layout(args.layout)
+    full, fast = DecoderConfig(), DecoderConfig.fast()
+    load_before = os.getloadavg()
+    rows = []
+    for people in tqdm(args.people, desc="decode benchmark", unit="case"):
+        outputs = synthetic_outputs(people, layout, input_size=args.input_size, seed=people)
+        ours_full = time_calls(lambda o=outputs: vectorised_decode(o, layout, full), 10, args.runs)
+        ours_fast = time_calls(lambda o=outputs: vectorised_decode(o, layout, fast), 10, args.runs)
+        reference = time_calls(lambda o=outputs: reference_decode(o, layout, full), 2, args.reference_runs)
+        found = len(vectorised_decode(outputs, layout, full))
+        found_reference = len(reference_decode(outputs, layout, full)[1])
+        rows.append([people, f"{found} / {found_reference}",
+                     ours_full.median_ms, ours_full.p90_ms, reference.median_ms, reference.p90_ms,
+                     f"{reference.median_ms / ours_full.median_ms:.1f}x",
+                     ours_fast.median_ms, ours_fast.p90_ms])
+    load_after = os.getloadavg()
+    size2 = args.input_size // 2
+    table = markdown_table(
+        ["people", "found (ours / reference)", "decode median ms", "decode p90 ms",
+         "loop reference median ms", "loop reference p90 ms", "speed-up (median)",
+         "fast median ms", "fast p90 ms"], rows)
+    body = f"""Decoding one image's network outputs into people (`litepose_ros.decoding.decode_people`), on
+synthetic outputs shaped like LitePose-XS at {args.input_size}x{args.input_size}
+({layout.name}, {layout.num_keypoints} joints: stride-4 maps {args.input_size // 4}x{args.input_size // 4},
+stride-2 maps {size2}x{size2}), random standing people, 10% of joints missing, uniform noise.
+
+- **decode**: the reference test pipeline (flip test, adjust, refine on), from the raw outputs of the
+  input and of the mirrored input to keypoints: merge/upsample, NMS, top-k, Hungarian grouping,
+  adjust, refine. {args.runs} timed runs after 10 warm-up runs.
+- **loop reference**: the same pipeline done the plain way (full sort for top-k, pure-Python
+  `munkres`, dictionaries and per-person/per-joint Python loops; the map merge is shared), kept in
+  `litepose_ros/benchmarks/decode_speed.py`; {args.reference_runs} timed runs.
+- **fast**: `DecoderConfig.fast()` (no flip test, adjust or refine), as the authors' real-time demo.
+
+{table}
+
+Load average (1, 5, 15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f};
+after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (2 cores shared with other work).
+"""
+    path = write_page(args.output, "Decoding speed", body, argv=["bench", "decode", *_argv_tail(args)])
+    print(table)
+    print(f"wrote {path}")
+    return 0
+
+
+def _argv_tail(args: argparse.Namespace) -> list[str]:
+    tail = []
+    if args.layout != "coco17":
+        tail += ["--layout", args.layout]
+    if args.input_size != 256:
+        tail += ["--input-size", str(args.input_size)]
+    if list(args.people) != list(PEOPLE_COUNTS):
+        tail += ["--people", *map(str, args.people)]
+    if args.runs != 200:
+        tail += ["--runs", str(args.runs)]
+    if args.reference_runs != 20:
+        tail += ["--reference-runs", str(args.reference_runs)]
+    return tail

@@ -1,0 +1,635 @@
+"""Multi-person decoding: network outputs to people (associative-embedding grouping).
+
+Reproduces the reference test pipeline (LITEPOSE.md section 5), vectorised:
+
+1. ``merge_outputs``: bilinearly upsample the stride-4 heatmaps to the stride-2 size and average
+   them with the stride-2 heatmaps; tags come from the stride-4 output, upsampled the same way
+   (lazily: only at the pixels and joints grouping and refine read).
+   With the flip test, the mirrored input's maps are mirrored back, their channels permuted with
+   the layout's flip index, heatmaps averaged and tags stacked as 2-D vectors.
+2. ``find_candidates``: peaks by 5x5 max-pool equality, then the top 30 per joint above the
+   detection threshold.
+3. ``group_candidates``: joint by joint, candidates are matched to the people found so far with
+   the Hungarian algorithm (scipy's linear_sum_assignment) on the cost
+   ``round(tag distance) * 100 - score`` (plus 1e-6 x tag distance to break the frequent exact
+   ties towards the closest tags); a match at tag distance >= 1.0 starts a new person.
+4. Quarter-pixel adjust towards the higher neighbour, refine of missing joints at
+   ``argmax(heatmap - round(|tag - person tag|))``, person score = mean of the K grouped joint
+   scores (missing joints count as 0, computed before refine, as the reference does).
+5. Optional: minimum person score and OKS-based NMS of duplicate people.
+
+All map coordinates here are pixel centres of the stride-2 maps; ``decode_people`` maps them to
+source-image pixels with a ``preprocess.ResizeTransform`` (conventions in preprocess.py). Where the
+reference reads a map position ``j`` as ``j + 0.5`` (corner coordinates), this module keeps ``j``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from litepose_ros.layouts import KeypointLayout
+from litepose_ros.preprocess import ResizeTransform, map_to_input
+
+# Stride of the maps that grouping runs on (the network's stride-2 output).
+DECODE_STRIDE = 2
+# Joint order of the grouping: the reference visits the head and torso (most reliable tags) before
+# the limbs for COCO; other layouts are visited in their own order.
+GROUPING_JOINT_ORDER: dict[str, tuple[int, ...]] = {
+    "coco17": (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16),
+}
+# Quarter-pixel adjust step (map pixels).
+ADJUST_STEP = 0.25
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Every constant of the decoding, with the reference test pipeline's defaults.
+
+    ``DecoderConfig.fast()`` is the authors' real-time setting: no flip test, adjust or refine.
+    """
+
+    flip_test: bool = True            # also decode the mirrored input (the caller runs it)
+    nms_kernel: int = 5               # max-pool window of the peak NMS (odd)
+    top_k: int = 30                   # candidates kept per joint
+    detection_threshold: float = 0.1  # a candidate needs a heatmap value above this
+    tag_threshold: float = 1.0        # a match this far (tag distance) or more starts a new person
+    tag_cost_weight: float = 100.0    # cost = round(tag distance) * weight - candidate score
+    # ... + tie_break * tag distance: the rounded cost often has several optimal assignments (a
+    # permutation of matched rows keeps the score sum); this picks the closest-tag one. 0 gives
+    # the reference's cost exactly, with ties left to the solver (munkres there, scipy here).
+    tag_tie_break: float = 1e-6
+    max_matched_people: int = 30      # only the first this many people take part in matching
+    adjust: bool = True               # quarter-pixel shift towards the higher neighbour
+    refine: bool = True               # fill missing joints from the whole heatmap
+    joint_order: tuple[int, ...] | None = None  # None: GROUPING_JOINT_ORDER or the layout order
+    min_person_score: float = 0.0     # drop people scoring below this (0 keeps everyone)
+    oks_nms_threshold: float | None = None  # drop people with OKS above this to a better one
+
+    def __post_init__(self) -> None:
+        if self.nms_kernel < 1 or self.nms_kernel % 2 == 0:
+            raise ValueError(f"nms_kernel must be a positive odd number, got {self.nms_kernel}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.max_matched_people < 1:
+            raise ValueError(f"max_matched_people must be >= 1, got {self.max_matched_people}")
+        if self.tag_threshold <= 0:
+            raise ValueError(f"tag_threshold must be > 0, got {self.tag_threshold}")
+        if self.oks_nms_threshold is not None and not 0.0 < self.oks_nms_threshold <= 1.0:
+            raise ValueError(f"oks_nms_threshold must be in (0, 1] or None, got {self.oks_nms_threshold}")
+        if self.joint_order is not None:
+            object.__setattr__(self, "joint_order", tuple(int(j) for j in self.joint_order))
+
+    @classmethod
+    def fast(cls, **overrides) -> DecoderConfig:
+        """The real-time preset of the authors' demo: flip test, adjust and refine off."""
+        settings = {"flip_test": False, "adjust": False, "refine": False}
+        settings.update(overrides)
+        return cls(**settings)
+
+    def replace(self, **changes) -> DecoderConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def joint_order_for(self, layout: KeypointLayout) -> tuple[int, ...]:
+        """The grouping order for ``layout`` (validated to be a permutation of its joints)."""
+        order = self.joint_order or GROUPING_JOINT_ORDER.get(layout.name) or tuple(
+            range(layout.num_keypoints))
+        if sorted(order) != list(range(layout.num_keypoints)):
+            raise ValueError(f"joint_order {order} is not a permutation of the {layout.num_keypoints} "
+                             f"joints of layout {layout.name}")
+        return order
+
+
+@dataclass(frozen=True)
+class DecodedPeople:
+    """People found in one image.
+
+    ``keypoints`` (N, K, 3) float32 holds x, y, score. A joint neither grouped nor refined has
+    score 0 and sits at the mean position of the person's found joints (a harmless best guess).
+    ``scores`` (N,) float32 are the person scores; people are sorted by descending score.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Peaks kept for grouping, sorted by joint, then by descending score within a joint."""
+
+    joint: np.ndarray   # (M,) int64
+    y: np.ndarray       # (M,) int64 map row
+    x: np.ndarray       # (M,) int64 map column
+    score: np.ndarray   # (M,) float32 heatmap value
+    tag: np.ndarray     # (M, L) float32 tag vector
+    starts: np.ndarray  # (K + 1,) candidates of joint j are [starts[j], starts[j + 1])
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """People after grouping: integer map positions and scores of their joints."""
+
+    y: np.ndarray           # (P, K) int64 (meaningless where missing)
+    x: np.ndarray           # (P, K) int64
+    score: np.ndarray       # (P, K) float32, 0 where the joint is missing
+    found: np.ndarray       # (P, K) bool
+    tag: np.ndarray         # (P, L) float32 mean tag of the grouped joints
+
+
+class Workspace:
+    """Scratch arrays reused from one image to the next (one per thread).
+
+    Decoding needs a handful of map-sized temporaries; allocating them afresh for every image costs
+    page faults (the allocator hands megabyte blocks back to the kernel) that can take longer than
+    the arithmetic. Arrays handed out stay valid until the same name is requested again.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """An uninitialised array of ``shape``, reusing the storage kept under ``name``."""
+        size = int(np.prod(shape, dtype=np.int64))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != np.dtype(dtype):
+            buffer = np.empty(max(size, 1), dtype=dtype)
+            self._buffers[name] = buffer
+        return buffer[:size].reshape(shape)
+
+
+_THREAD_STATE = threading.local()
+
+
+def thread_workspace() -> Workspace:
+    """The calling thread's decoding workspace."""
+    workspace = getattr(_THREAD_STATE, "workspace", None)
+    if workspace is None:
+        workspace = _THREAD_STATE.workspace = Workspace()
+    return workspace
+
+
+class TagMaps:
+    """Tag maps (L, K, h, w) at the heatmap resolution or at half of it (the network's stride-4
+    output). Half-resolution maps are upsampled (bilinear, half-pixel centres, as ``upsample2x``)
+    only at the pixels and joints that are read."""
+
+    def __init__(self, tags: np.ndarray, heatmap_shape: tuple[int, int, int]):
+        """``tags`` is (K, h, w, L) or (K, h, w) with (h, w) the heatmap size or half of it."""
+        tags = np.asarray(tags)
+        if tags.ndim == 3:
+            tags = tags[..., None]
+        k, height, width = heatmap_shape
+        full, half = (k, height, width), (k, height // 2, width // 2)
+        if tags.ndim != 4 or tags.shape[:3] not in (full, half) or tags.shape[3] not in (1, 2):
+            raise ValueError(f"tags must have shape (K, H, W, L) with L = 1 or 2 (or (K, H, W)) at the "
+                             f"heatmap size {full} or half of it {half}, got {tags.shape}")
+        if not np.issubdtype(tags.dtype, np.floating):
+            raise TypeError(f"tags must be floating point, got {tags.dtype}")
+        self.maps = np.ascontiguousarray(np.moveaxis(tags, -1, 0), dtype=np.float32)
+        self.upsample = tags.shape[:3] == half and full != half
+        self.dim = self.maps.shape[0]
+
+    def at(self, joint: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Tags (M, L) at heatmap pixels (joint, y, x)."""
+        if not self.upsample:
+            return self.maps[:, joint, y, x].T
+        _, _, height, width = self.maps.shape
+        y0, y1, wy = _source_pixels(y, height)
+        x0, x1, wx = _source_pixels(x, width)
+        m = self.maps
+        top = m[:, joint, y0, x0] * (1 - wx) + m[:, joint, y0, x1] * wx
+        bottom = m[:, joint, y1, x0] * (1 - wx) + m[:, joint, y1, x1] * wx
+        return (top * (1 - wy) + bottom * wy).T.astype(np.float32)
+
+    def full(self, joints: np.ndarray, workspace: Workspace) -> np.ndarray:
+        """Whole tag maps (L, len(joints), H, W) of the given joints at the heatmap resolution."""
+        dim, _, height, width = self.maps.shape
+        if not self.upsample:
+            return self.maps[:, joints]
+        out = workspace.array("tag_maps", (dim, joints.size, 2 * height, 2 * width))
+        for d in range(dim):
+            for slot, j in enumerate(joints):
+                _resize2x(self.maps[d, j], out[d, slot])
+        return out
+
+
+def _source_pixels(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Low-resolution neighbours and weight of 2x-upsampled pixel ``index`` (half-pixel centres,
+    clamped at the border)."""
+    source = np.maximum((index + 0.5) / 2.0 - 0.5, 0.0)
+    low = np.minimum(source.astype(np.int64), size - 1)
+    return low, np.minimum(low + 1, size - 1), (source - low).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Network outputs to heatmaps and tags at stride 2
+
+
+def _resize2x(image: np.ndarray, out: np.ndarray) -> None:
+    cv2.resize(image, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_LINEAR)
+
+
+def upsample2x(maps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Bilinear 2x upsampling of (C, H, W) float32 maps (half-pixel centres, edge clamping: the
+    same numbers as torch's ``interpolate(..., mode='bilinear', align_corners=False)``)."""
+    channels, height, width = maps.shape
+    if out is None:
+        out = np.empty((channels, 2 * height, 2 * width), dtype=np.float32)
+    for c in range(channels):  # cv2 resizes one 2-D map per call; the loop is over channels only
+        _resize2x(maps[c], out[c])
+    return out
+
+
+def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
+                  flipped_out4: np.ndarray | None = None, flipped_out2: np.ndarray | None = None, *,
+                  workspace: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Combine the network outputs of one image into heatmaps on the stride-2 grid and tags.
+
+    ``out4`` is (2K, h, w) or (1, 2K, h, w): K heatmaps then K tag maps at stride 4; ``out2`` is
+    (K, 2h, 2w) or (1, K, 2h, 2w). The flipped outputs, when given, are the network's outputs
+    for the horizontally mirrored input. Returns heatmaps (K, 2h, 2w) float32 and the stride-4
+    tags (K, h, w, L) float32 with L = 1, or 2 with the flip test (``decode_maps`` upsamples
+    tags only where it reads them, which gives the same values as upsampling them all). With a
+    ``workspace`` the results live in its buffers (valid until its next use).
+    """
+    k = layout.num_keypoints
+    workspace = workspace or Workspace()
+    out4, out2 = _check_outputs(out4, out2, k, "")
+    if (flipped_out4 is None) != (flipped_out2 is None):
+        raise ValueError("give both flipped outputs (stride 4 and stride 2) or neither")
+    flip = None
+    if flipped_out4 is not None:
+        flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
+        if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
+            raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
+                             f"from the outputs {out4.shape}, {out2.shape}")
+        flip = np.asarray(layout.flip_index)
+    _, height, width = out4.shape
+    tags = workspace.array("tags4", (1 if flip is None else 2, k, height, width))
+    tags[0] = out4[k:]
+    heatmaps = workspace.array("heatmaps", (k, 2 * height, 2 * width))
+    if flip is None:
+        upsample2x(out4[:k], out=heatmaps)
+        heatmaps += out2
+        heatmaps *= 0.5
+        return heatmaps, np.moveaxis(tags, 0, -1)
+    # Upsampling is linear, so summing at stride 4 first gives the same average with one resize.
+    heat4 = workspace.array("heat4", (k, height, width))
+    mirrored4 = workspace.array("mirrored4", (2 * k, height, width))
+    mirrored2 = workspace.array("mirrored2", out2.shape)
+    # Mirror back (one row flip over all channels) and swap left/right: channel flip[j] is joint j.
+    cv2.flip(np.ascontiguousarray(flipped_out4).reshape(-1, width), 1, dst=mirrored4.reshape(-1, width))
+    np.take(mirrored4, flip, axis=0, out=heat4, mode="clip")
+    np.take(mirrored4, np.add(flip, k), axis=0, out=tags[1], mode="clip")
+    for j in range(k):
+        cv2.flip(flipped_out2[flip[j]], 1, dst=mirrored2[j])
+    heat4 += out4[:k]
+    mirrored2 += out2
+    upsample2x(heat4, out=heatmaps)
+    heatmaps += mirrored2
+    heatmaps *= 0.25
+    return heatmaps, np.moveaxis(tags, 0, -1)
+
+
+def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
+                   what: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = []
+    for name, given, channels in ((f"{what}stride-4 output", out4, 2 * k),
+                                  (f"{what}stride-2 output", out2, k)):
+        array = np.asarray(given)
+        if array.ndim == 4:
+            if array.shape[0] != 1:
+                raise ValueError(f"{name} has batch size {array.shape[0]}; decode one image at a time")
+            array = array[0]
+        if array.ndim != 3 or array.shape[0] != channels:
+            raise ValueError(f"{name} must have shape ({channels}, H, W) (or with a batch of 1) for "
+                             f"{k} joints, got {np.shape(array)}; is the model for another layout?")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise TypeError(f"{name} must be floating point, got {array.dtype}")
+        arrays.append(array.astype(np.float32, copy=False))
+    out4, out2 = arrays
+    if out2.shape[1:] != (2 * out4.shape[1], 2 * out4.shape[2]):
+        raise ValueError(f"stride-2 maps {out2.shape[1:]} must be twice the stride-4 maps {out4.shape[1:]}")
+    return out4, out2
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Peaks
+
+
+def max_pool(maps: np.ndarray, kernel: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Max over a ``kernel`` x ``kernel`` window around each pixel of (C, H, W) maps (windows
+    clipped at the border, like a max-pool with stride 1 and -inf padding)."""
+    out = np.empty_like(maps) if out is None else out
+    element = np.ones((kernel, kernel), dtype=np.uint8)
+    for c in range(maps.shape[0]):  # cv2.dilate is a vectorised max filter over one 2-D map
+        cv2.dilate(maps[c], element, dst=out[c], borderType=cv2.BORDER_REPLICATE)
+    return out
+
+
+def find_candidates(heatmaps: np.ndarray, tags: TagMaps, config: DecoderConfig,
+                    workspace: Workspace | None = None) -> Candidates:
+    """Local maxima (max-pool equality) above the detection threshold, top ``config.top_k`` per
+    joint by score. Selecting above the threshold first gives the same set as the reference's
+    top-k followed by the threshold, without partitioning whole maps."""
+    workspace = workspace or Workspace()
+    num_joints, height, width = heatmaps.shape
+    above = workspace.array("above", heatmaps.shape, bool)
+    np.greater(heatmaps, config.detection_threshold, out=above)
+    flat = np.flatnonzero(above)
+    pooled = max_pool(heatmaps, config.nms_kernel, out=workspace.array("pooled", heatmaps.shape))
+    score = heatmaps.reshape(-1)[flat]
+    is_peak = score == pooled.reshape(-1)[flat]
+    flat, score = flat[is_peak], score[is_peak]
+    joint, pixel = np.divmod(flat, height * width)
+    order = np.lexsort((-score, joint))
+    joint, pixel, score = joint[order], pixel[order], score[order]
+    starts = np.searchsorted(joint, np.arange(num_joints + 1))
+    keep = np.arange(joint.size) - starts[joint] < config.top_k
+    joint, pixel, score = joint[keep], pixel[keep], score[keep]
+    y, x = np.divmod(pixel, width)
+    return Candidates(joint=joint, y=y, x=x, score=score, tag=tags.at(joint, y, x),
+                      starts=np.searchsorted(joint, np.arange(num_joints + 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Grouping
+
+
+def group_candidates(candidates: Candidates, num_joints: int, config: DecoderConfig,
+                     joint_order: tuple[int, ...]) -> Grouping:
+    """Assign candidates to people joint by joint (Hungarian matching on tag distance)."""
+    tag_dim = candidates.tag.shape[1]
+    capacity = int(candidates.joint.size)  # each candidate joins a person or starts one
+    member = np.full((capacity, num_joints), -1, dtype=np.int64)  # candidate index per joint
+    tag_sum = np.zeros((capacity, tag_dim), dtype=np.float64)
+    tag_count = np.zeros((capacity, 1), dtype=np.float64)
+    all_tags = candidates.tag.astype(np.float64)
+    all_scores = candidates.score[:, None].astype(np.float64)
+    starts = candidates.starts.tolist()
+    people = 0
+    for j in joint_order:
+        first, stop = starts[j], starts[j + 1]
+        if first == stop:
+            continue
+        tags = all_tags[first:stop]
+        new_rows = None  # all rows
+        matchable = min(people, config.max_matched_people)
+        if matchable:
+            person_tags = tag_sum[:matchable] / tag_count[:matchable]
+            if tag_dim == 1:
+                distance = np.abs(tags - person_tags.T)
+            else:
+                difference = tags[:, None, :] - person_tags[None, :, :]
+                distance = np.sqrt(np.einsum("mpl,mpl->mp", difference, difference))
+            cost = np.round(distance)
+            cost *= config.tag_cost_weight
+            cost -= all_scores[first:stop]
+            if config.tag_tie_break:
+                cost += config.tag_tie_break * distance
+            rows, cols = linear_sum_assignment(cost)
+            accepted = distance[rows, cols] < config.tag_threshold
+            if not accepted.all():
+                rows, cols = rows[accepted], cols[accepted]
+            member[cols, j] = rows + first
+            tag_sum[cols] += tags[rows]
+            tag_count[cols] += 1
+            if rows.size == stop - first:
+                continue
+            unmatched = np.ones(stop - first, dtype=bool)
+            unmatched[rows] = False
+            new_rows = np.flatnonzero(unmatched)
+        # Unmatched candidates start new people, in candidate (descending score) order.
+        new_tags = tags if new_rows is None else tags[new_rows]
+        count = new_tags.shape[0]
+        member[people:people + count, j] = (np.arange(first, stop) if new_rows is None
+                                            else new_rows + first)
+        tag_sum[people:people + count] = new_tags
+        tag_count[people:people + count] = 1
+        people += count
+    member = member[:people]
+    found = member >= 0
+    index = np.where(found, member, 0)
+    return Grouping(
+        y=candidates.y[index] if people else np.zeros((0, num_joints), np.int64),
+        x=candidates.x[index] if people else np.zeros((0, num_joints), np.int64),
+        score=np.where(found, candidates.score[index], 0.0).astype(np.float32) if people
+        else np.zeros((0, num_joints), np.float32),
+        found=found,
+        tag=(tag_sum[:people] / np.maximum(tag_count[:people], 1)).astype(np.float32),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Adjust and refine
+
+
+def quarter_offsets(heatmaps: np.ndarray, joint: np.ndarray, y: np.ndarray,
+                    x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dx, dy): +0.25 towards the higher of the two neighbours along each axis, -0.25 when the
+    lower (or equal) one is ahead; neighbours are clamped at the map border, as the reference."""
+    _, height, width = heatmaps.shape
+    right = heatmaps[joint, y, np.minimum(x + 1, width - 1)]
+    left = heatmaps[joint, y, np.maximum(x - 1, 0)]
+    below = heatmaps[joint, np.minimum(y + 1, height - 1), x]
+    above = heatmaps[joint, np.maximum(y - 1, 0), x]
+    return (np.where(right > left, ADJUST_STEP, -ADJUST_STEP),
+            np.where(below > above, ADJUST_STEP, -ADJUST_STEP))
+
+
+def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
+                   workspace: Workspace | None = None) -> tuple[np.ndarray, ...]:
+    """For every missing (person, joint): the pixel maximising ``heatmap - round(tag distance to
+    the person's mean tag)``. Returns (person, joint, y, x, heatmap value) of those pairs as (M,)
+    arrays; the caller keeps the ones with a positive value."""
+    workspace = workspace or Workspace()
+    _, height, width = heatmaps.shape
+    pixels = height * width
+    person, joint = np.nonzero(~grouping.found)
+    if person.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty, np.zeros(0, np.float32)
+    best = np.empty(person.size, dtype=np.int64)
+    flat_heat = heatmaps.reshape(heatmaps.shape[0], pixels)
+    needed, slot = np.unique(joint, return_inverse=True)
+    joint_tags = tags.full(needed, workspace).reshape(tags.dim, needed.size, pixels)
+    # Batches of pairs bound the temporary (pairs x pixels) arrays.
+    batch = max(1, (1 << 18) // pixels)
+    for start in range(0, person.size, batch):
+        p, j, s = (a[start:start + batch] for a in (person, joint, slot))
+        squared = workspace.array("refine_squared", (p.size, pixels))
+        difference = workspace.array("refine_difference", (p.size, pixels))
+        for d in range(tags.dim):
+            np.take(joint_tags[d], s, axis=0, out=difference, mode="clip")
+            difference -= grouping.tag[p, d][:, None]
+            if d == 0:
+                np.multiply(difference, difference, out=squared)
+            else:
+                np.multiply(difference, difference, out=difference)
+                squared += difference
+        np.sqrt(squared, out=squared)
+        np.round(squared, out=squared)
+        value = np.take(flat_heat, j, axis=0, out=difference, mode="clip")
+        value -= squared
+        best[start:start + batch] = np.argmax(value, axis=1)
+    y, x = np.divmod(best, width)
+    return person, joint, y, x, flat_heat[joint, best]
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Whole pipeline
+
+
+def decode_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
+                config: DecoderConfig | None = None, workspace: Workspace | None = None) -> DecodedPeople:
+    """Group people from stride-2 heatmaps (K, H, W) and tags (K, H, W, L) (or (K, H, W) for
+    L = 1), the tags at the heatmap resolution or at half of it (stride 4, upsampled where read).
+    Keypoints are returned in pixel-centre coordinates of the heatmaps."""
+    config = config or DecoderConfig()
+    workspace = workspace or thread_workspace()
+    heatmaps = _check_heatmaps(heatmaps, layout)
+    tags = TagMaps(tags, heatmaps.shape)
+    num_joints = layout.num_keypoints
+    candidates = find_candidates(heatmaps, tags, config, workspace)
+    grouping = group_candidates(candidates, num_joints, config, config.joint_order_for(layout))
+    people = grouping.score.shape[0]
+    # Person score as the reference: mean over all K joints of the grouped scores, before refine.
+    scores = grouping.score.mean(axis=1) if people else np.zeros(0, np.float32)
+
+    keypoints = np.zeros((people, num_joints, 3), dtype=np.float32)
+    person, joint = np.nonzero(grouping.found)
+    y, x = grouping.y[person, joint], grouping.x[person, joint]
+    dx, dy = quarter_offsets(heatmaps, joint, y, x) if config.adjust else (0.0, 0.0)
+    keypoints[person, joint, 0] = x + dx
+    keypoints[person, joint, 1] = y + dy
+    keypoints[person, joint, 2] = grouping.score[person, joint]
+
+    placed = grouping.found.copy()
+    if config.refine and people:
+        r_person, r_joint, r_y, r_x, r_value = refine_missing(heatmaps, tags, grouping, workspace)
+        keep = r_value > 0
+        r_person, r_joint, r_y, r_x, r_value = (a[keep] for a in (r_person, r_joint, r_y, r_x, r_value))
+        # Refined joints always get the quarter-pixel adjust in the reference.
+        r_dx, r_dy = quarter_offsets(heatmaps, r_joint, r_y, r_x)
+        keypoints[r_person, r_joint, 0] = r_x + r_dx
+        keypoints[r_person, r_joint, 1] = r_y + r_dy
+        keypoints[r_person, r_joint, 2] = r_value
+        placed[r_person, r_joint] = True
+    return _finish(keypoints, scores.astype(np.float32), placed, config, layout)
+
+
+def _finish(keypoints: np.ndarray, scores: np.ndarray, placed: np.ndarray, config: DecoderConfig,
+            layout: KeypointLayout) -> DecodedPeople:
+    """Put joints without a position at the mean of the person's placed joints, filter people by
+    score and OKS, sort by descending score."""
+    if keypoints.shape[0]:
+        counts = np.maximum(placed.sum(axis=1, keepdims=True), 1)
+        centre = (keypoints[..., :2] * placed[..., None]).sum(axis=1) / counts
+        keypoints[..., :2] = np.where(placed[..., None], keypoints[..., :2], centre[:, None, :])
+    keep = scores >= config.min_person_score
+    keypoints, scores = keypoints[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    keypoints, scores = keypoints[order], scores[order]
+    if config.oks_nms_threshold is not None and scores.size > 1:
+        kept = oks_nms(keypoints, scores, layout.sigmas_array(), config.oks_nms_threshold)
+        keypoints, scores = keypoints[kept], scores[kept]
+    return DecodedPeople(keypoints=np.ascontiguousarray(keypoints, dtype=np.float32),
+                         scores=np.ascontiguousarray(scores, dtype=np.float32))
+
+
+def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
+                  config: DecoderConfig | None = None, transform: ResizeTransform | None = None,
+                  flipped_out4: np.ndarray | None = None,
+                  flipped_out2: np.ndarray | None = None) -> DecodedPeople:
+    """Decode one image's network outputs into people.
+
+    ``out4`` (2K, h, w) and ``out2`` (K, 2h, 2w) (a leading batch of 1 is accepted) are the
+    outputs for the network input; ``flipped_out4``/``flipped_out2`` those for the mirrored
+    input, required exactly when ``config.flip_test`` is on. Keypoints come back in source-image
+    pixels when ``transform`` (from ``preprocess.make_transform``) is given, else in
+    network-input pixels; pixel centres in both cases.
+    """
+    config = config or DecoderConfig()
+    has_flipped = flipped_out4 is not None or flipped_out2 is not None
+    if config.flip_test and not has_flipped:
+        raise ValueError("flip_test is on but no flipped outputs were given: run the network on the "
+                         "mirrored input too, or decode with flip_test=False (DecoderConfig.fast())")
+    if has_flipped and not config.flip_test:
+        raise ValueError("flipped outputs were given but flip_test is off; enable flip_test to use them")
+    workspace = thread_workspace()
+    heatmaps, tags = merge_outputs(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace)
+    if transform is not None:
+        expected = (transform.input_size[1] // DECODE_STRIDE, transform.input_size[0] // DECODE_STRIDE)
+        if heatmaps.shape[1:] != expected:
+            raise ValueError(f"stride-2 maps are {heatmaps.shape[2]}x{heatmaps.shape[1]} but the transform's "
+                             f"network input {transform.input_size[0]}x{transform.input_size[1]} needs "
+                             f"{expected[1]}x{expected[0]}")
+    people = decode_maps(heatmaps, tags, layout, config, workspace)
+    keypoints = people.keypoints.copy()
+    points = keypoints[..., :2].astype(np.float64)
+    points = (transform.map_to_source(points, DECODE_STRIDE) if transform is not None
+              else map_to_input(points, DECODE_STRIDE))
+    keypoints[..., :2] = points
+    return DecodedPeople(keypoints=keypoints, scores=people.scores)
+
+
+# --------------------------------------------------------------------------------------------
+# OKS
+
+
+def keypoint_areas(keypoints: np.ndarray) -> np.ndarray:
+    """Area of the box around each person's keypoints with a positive score, (N,)."""
+    placed = keypoints[..., 2] > 0
+    big = np.finfo(np.float64).max
+    xy = keypoints[..., :2].astype(np.float64)
+    low = np.where(placed[..., None], xy, big).min(axis=1)
+    high = np.where(placed[..., None], xy, -big).max(axis=1)
+    size = np.where(placed.any(axis=1)[:, None], high - low, 0.0)
+    return size[:, 0] * size[:, 1]
+
+
+def oks(reference: np.ndarray, others: np.ndarray, sigmas: np.ndarray,
+        reference_area: float, other_areas: np.ndarray) -> np.ndarray:
+    """Object keypoint similarity of one person (K, 3) to others (M, K, 3), over the joints with a
+    positive score in both; people sharing no such joint have similarity 0."""
+    variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    squared = ((others[..., :2] - reference[None, :, :2]).astype(np.float64) ** 2).sum(axis=-1)
+    scale = (reference_area + np.asarray(other_areas, dtype=np.float64)) / 2.0 + np.spacing(1)
+    similarity = np.exp(-squared / variances[None, :] / scale[:, None] / 2.0)
+    shared = (reference[None, :, 2] > 0) & (others[..., 2] > 0)
+    count = shared.sum(axis=1)
+    return np.where(count > 0, (similarity * shared).sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy NMS: keep the best person, drop the others with OKS > threshold to it, repeat.
+    Returns indices of the kept people in descending score order."""
+    areas = keypoint_areas(keypoints)
+    order = np.argsort(-scores, kind="stable")
+    kept = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(best)
+        similarity = oks(keypoints[best], keypoints[rest], sigmas, areas[best], areas[rest])
+        order = rest[similarity <= threshold]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _check_heatmaps(heatmaps: np.ndarray, layout: KeypointLayout) -> np.ndarray:
+    heatmaps = np.asarray(heatmaps)
+    k = layout.num_keypoints
+    if heatmaps.ndim != 3 or heatmaps.shape[0] != k:
+        raise ValueError(f"heatmaps must have shape ({k}, H, W) for layout {layout.name}, "
+                         f"got {heatmaps.shape}")
+    if not np.issubdtype(heatmaps.dtype, np.floating):
+        raise TypeError(f"heatmaps must be floating point, got {heatmaps.dtype}")
+    return np.ascontiguousarray(heatmaps, dtype=np.float32)
