@@ -1,0 +1,132 @@
+"""The demo and the command-line bag tools end to end: the real node process, a real (random) model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from litepose_ros.bags import BagReader, write_single_mcap
+from litepose_ros.samples import SAMPLES_DIR
+
+pytestmark = [pytest.mark.ros, pytest.mark.torch]
+
+SAMPLE_BAG = SAMPLES_DIR / "vtest_sample.mcap"
+IMAGE_TOPIC = "/camera/image_raw/compressed"
+LITEPOSE = [sys.executable, "-c", "import sys; from litepose_ros.cli import main; sys.exit(main())"]
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A randomly initialised XS (COCO) network exported to ONNX at a small input size."""
+    import torch
+
+    from litepose_ros.model.network import build_model
+    from litepose_ros.model.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "xs_random.onnx"
+    export_onnx(build_model("XS", 17).eval(), path, input_size=128)
+    return path
+
+
+@pytest.fixture(scope="module")
+def short_bag(tmp_path_factory):
+    """The first frames of the bundled sample bag (with their camera info), as a smaller bag."""
+    path = tmp_path_factory.mktemp("bag") / "short.mcap"
+    with BagReader(SAMPLE_BAG) as reader:
+        topics = {name: info.msgtype for name, info in reader.topics.items()}
+        messages = [(m.topic, m.log_time_ns, m.data) for m in reader.messages()][: 2 * FRAMES]
+    write_single_mcap(path, topics, messages)
+    return path
+
+
+def source_stamps(bag) -> list[int]:
+    with BagReader(bag) as reader:
+        return [image.stamp_ns for image in reader.images(IMAGE_TOPIC)]
+
+
+def test_demo_leaves_frames_video_contact_sheet_summary_and_bag(tmp_path, model_path, short_bag):
+    import cv2
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    output = tmp_path / "demo_output"
+    result = subprocess.run([*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path),
+                             "--bag", str(short_bag)], env=dict(os.environ), capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contact sheet" in result.stdout and str(output) in result.stdout
+
+    summary = json.loads((output / "summary.json").read_text())
+    frames = summary["frames"]
+    assert frames["sent"] == FRAMES and frames["processed"] + frames["dropped"] == FRAMES
+    assert frames["processed"] >= 1
+    assert summary["end_to_end_latency_ms"]["p50"] > 0
+    assert "frames in / processed / dropped" in (output / "summary.md").read_text()
+
+    jpegs = sorted((output / "frames").glob("frame_*.jpg"))
+    assert len(jpegs) == frames["processed"]
+    assert cv2.imread(str(jpegs[0])).shape == (576, 768, 3)
+    video = cv2.VideoCapture(str(output / "annotated.mp4"))
+    count = 0
+    while video.read()[0]:
+        count += 1
+    assert count == len(jpegs)
+    sheet = cv2.imread(str(output / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 4 * 320
+
+    stamps = source_stamps(short_bag)
+    with BagReader(output / "bag") as reader:
+        assert reader.topics["/litepose/persons"].count == frames["processed"]
+        persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/litepose/persons"])]
+    for message in persons:
+        assert message.header.stamp.sec * 10**9 + message.header.stamp.nanosec in stamps
+        assert message.header.frame_id == "vtest_camera_optical_frame"
+        assert (message.image_width, message.image_height) == (768, 576)
+
+    # A second run into the same folder replaces the first one's results.
+    again = subprocess.run([*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path),
+                            "--bag", str(short_bag)], env=dict(os.environ), capture_output=True, text=True,
+                           timeout=240)
+    assert again.returncode == 0, again.stderr
+
+
+def test_demo_refuses_a_folder_with_other_files_and_a_missing_model(tmp_path, model_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    result = subprocess.run([*LITEPOSE, "demo", "--output", str(tmp_path), "--model", str(model_path)],
+                            env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "did not write" in result.stderr
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    result = subprocess.run([*LITEPOSE, "demo", "--output", str(tmp_path / "new"), "--model",
+                             str(tmp_path / "absent.onnx")], env=dict(os.environ), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "absent.onnx does not exist" in result.stderr
+
+
+def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import CompressedImage
+
+    output = tmp_path / "eval"
+    result = subprocess.run([*LITEPOSE, "bag-eval", str(short_bag), "--model", str(model_path),
+                             "-o", str(output), "--annotated", "--samples", "2", "--no-progress"],
+                            env=dict(os.environ), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((output / "report.json").read_text())
+    assert report["topic"] == IMAGE_TOPIC and report["camera_info_topic"] == "/camera/camera_info"
+    assert report["frames"]["processed"] == FRAMES
+    assert len(report["samples"]) == 2 and all((output / s).is_file() for s in report["samples"])
+    stamps = source_stamps(short_bag)
+    with BagReader(output / "bag") as reader:
+        persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
+        annotated = [deserialize_message(m.data, CompressedImage)
+                     for m in reader.messages(["/image_annotated/compressed"])]
+    assert [p.header.stamp.sec * 10**9 + p.header.stamp.nanosec for p in persons] == stamps
+    assert len(annotated) == FRAMES and annotated[0].format.endswith("jpeg compressed bgr8")
+    assert report["persons_per_frame"]["total"] == sum(len(p.persons) for p in persons)
