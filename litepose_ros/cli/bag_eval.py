@@ -45,6 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--samples", type=int, default=6, help="annotated sample frames saved as JPEG")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    live = parser.add_argument_group("node in the loop (--live): replay in real time into the running node")
+    live.add_argument("--live", action="store_true",
+                      help="start litepose_node, replay the bag into it in real time, record and report its "
+                           "outputs (dropped frames, end-to-end latency); uses this shell's ROS environment")
+    live.add_argument("--use-running-node", action="store_true",
+                      help="with --live: do not start a node, use the one running in --node-namespace")
+    live.add_argument("--node-namespace", default="/litepose", help="namespace of the node's outputs")
+    live.add_argument("--rate", type=float, default=1.0, help="with --live: replay speed factor")
+    live.add_argument("--no-annotated", action="store_true",
+                      help="with --live: do not subscribe to image_annotated (the node then skips drawing)")
 
 
 def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int = 0):
@@ -81,7 +91,44 @@ def _choose_topic(bag: Path, topic: str | None) -> str:
         return topics[0]
 
 
+def run_live(args: argparse.Namespace) -> int:
+    """Node-in-the-loop evaluation; the ROS environment is the caller's (no loopback forced)."""
+    from litepose_ros.bags import BagError
+    from litepose_ros.ros.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+
+    model = None
+    if not args.use_running_node:
+        if args.model is None:
+            from litepose_ros.models import default_model_path
+
+            try:
+                model = default_model_path()
+            except FileNotFoundError as error:
+                raise UserError(str(error)) from error
+        elif not args.model.is_file():
+            raise UserError(f"model file {args.model} does not exist (--model)")
+        else:
+            model = args.model
+    options = LoopOptions(image_topic=args.topic, camera_info_topic=args.camera_info_topic,
+                          node_namespace=args.node_namespace, start_node=not args.use_running_node,
+                          model=model, rate=args.rate, record_annotated=not args.no_annotated,
+                          storage=args.storage,
+                          node_parameters={"threads": str(args.threads)} if args.threads else {})
+    try:
+        result = run_node_in_the_loop(args.bag, args.output, options)
+    except (BagError, NodeInTheLoopError, ValueError) as error:
+        raise UserError(str(error)) from error
+    frames = result.report["frames"]
+    latency = result.report["end_to_end_latency_ms"] or {"p50": float("nan"), "p95": float("nan")}
+    print(f"frames in {frames['sent']}, processed {frames['processed']}, dropped {frames['dropped']}; "
+          f"end-to-end latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    print(f"report: {result.files['markdown']}\nrecorded bag: {result.files['bag']}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.live:
+        return run_live(args)
     from litepose_ros.bag_eval import BagEvalOptions, evaluate_bag
     from litepose_ros.bags import BagError
     from litepose_ros.ros.parameters import default_values
