@@ -208,3 +208,18 @@ def test_sample_bag_script_reproduces_the_bundled_bag(tmp_path):
     spec.loader.exec_module(module)
     assert module.main(["--output", str(tmp_path / "again.mcap")]) == 0
     assert (tmp_path / "again.mcap").read_bytes() == SAMPLE_BAG.read_bytes()
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_compressed_bags_read_back_identically(tmp_path, typestore, storage):
+    frames = [np.zeros((48, 64, 3), dtype=np.uint8) + i for i in range(3)]  # compressible
+    with BagWriter(tmp_path / "bag", storage, compress=True) as writer:
+        writer.add_topic("/img", IMAGE_TYPE)
+        for index, frame in enumerate(frames):
+            writer.write("/img", 10 + index, raw_image_cdr(typestore, frame, index, "cam"))
+    size = sum(p.stat().st_size for p in (tmp_path / "bag").iterdir())
+    with BagReader(tmp_path / "bag") as reader:
+        images = list(reader.images("/img"))
+    assert [np.asarray(i.message.data).reshape(48, 64, 3)[0, 0, 0] for i in images] == [0, 1, 2]
+    if storage == "mcap":
+        assert size < sum(f.nbytes for f in frames)
