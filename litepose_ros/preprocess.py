@@ -31,6 +31,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The reference rounds the long side of the network input up to a multiple of this.
 SIZE_MULTIPLE = 64
+# The network's output stride: the short side (the input size) must be a multiple of it.
+NETWORK_MULTIPLE = 16
 
 COLOR_ORDERS = ("bgr", "rgb")
 
@@ -96,8 +98,9 @@ def network_input_size(width: int, height: int, input_size: int,
                        size_multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """(width, height) of the network input for a source image of the given size.
 
-    The short side becomes ``input_size``; the long side is scaled by the same factor and rounded
-    up to a multiple of ``size_multiple`` (exact integer arithmetic, no float rounding surprises).
+    The short side becomes ``input_size`` (a multiple of 16, the network's stride; the released
+    sizes 256, 448 and 512 are multiples of 64); the long side is scaled by the same factor and
+    rounded up to a multiple of ``size_multiple`` (exact integer arithmetic, no float surprises).
     """
     _check_sizes(width, height, input_size, size_multiple)
     if width <= height:
@@ -191,10 +194,11 @@ def _check_stride(stride: int) -> None:
 def _check_sizes(width: int, height: int, input_size: int, size_multiple: int) -> None:
     if int(width) < 1 or int(height) < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
-    if int(size_multiple) < 1:
-        raise ValueError(f"size_multiple must be a positive integer, got {size_multiple!r}")
-    if int(input_size) < size_multiple or int(input_size) % size_multiple:
-        raise ValueError(f"input size {input_size} must be a positive multiple of {size_multiple} "
+    if int(size_multiple) < 1 or int(size_multiple) % NETWORK_MULTIPLE:
+        raise ValueError(f"size_multiple must be a positive multiple of {NETWORK_MULTIPLE}, "
+                         f"got {size_multiple!r}")
+    if int(input_size) < NETWORK_MULTIPLE or int(input_size) % NETWORK_MULTIPLE:
+        raise ValueError(f"input size {input_size} must be a positive multiple of {NETWORK_MULTIPLE} "
                          f"(e.g. 256 for XS, 448 for S and M, 512 for L)")
 
 

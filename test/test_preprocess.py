@@ -26,6 +26,7 @@ from litepose_ros.preprocess import (
     (512, 256, 128, (256, 128)),   # long side already a multiple of 64
     (768, 576, 448, (640, 448)),   # vtest at S size: 597.3 -> 640
     (3, 1000, 64, (64, 21376)),    # extreme aspect: 64 * 1000 / 3 = 21333.3 -> 21376
+    (640, 480, 160, (256, 160)),   # short side a multiple of 16 only: 213.3 -> 256
 ])
 def test_network_input_size(width, height, input_size, expected):
     assert network_input_size(width, height, input_size) == expected
@@ -148,8 +149,10 @@ def test_bad_images_are_rejected(image, error, message):
 
 def test_bad_settings_are_rejected():
     image = np.zeros((10, 10, 3), np.uint8)
-    with pytest.raises(ValueError, match="multiple of 64"):
+    with pytest.raises(ValueError, match="multiple of 16"):
         preprocess_image(image, 200)
+    with pytest.raises(ValueError, match="size_multiple"):
+        preprocess_image(image, 256, size_multiple=40)
     with pytest.raises(ValueError, match="color_order"):
         preprocess_image(image, 256, color_order="BGR ")
     with pytest.raises(ValueError, match="stride"):

@@ -1,0 +1,199 @@
+"""The Estimator end to end: real ONNX files (a randomly initialised XS export and a hand-built
+model with known outputs), real images."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from synthetic_onnx import draw_blob, write_blob_model
+
+from litepose_ros.decoding import DecoderConfig, decode_people
+from litepose_ros.estimator import Estimator, EstimatorConfig, PoseResult, keypoint_boxes
+from litepose_ros.layouts import COCO_17, CROWDPOSE_14
+from litepose_ros.preprocess import preprocess_image
+
+IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
+
+
+@pytest.fixture(scope="module")
+def xs_model(tmp_path_factory) -> Path:
+    """A randomly initialised LitePose-XS (COCO, 17 joints) exported to ONNX at input size 128."""
+    import torch  # the network is built with torch (the train extra)
+
+    from litepose_ros.model.network import build_model
+    from litepose_ros.model.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("xs") / "xs_random.onnx"
+    export_onnx(build_model("XS", 17), path, input_size=128)
+    return path
+
+
+@pytest.fixture(scope="module")
+def blob_model(tmp_path_factory) -> Path:
+    return write_blob_model(tmp_path_factory.mktemp("blob") / "blob.onnx", input_size=128)
+
+
+def real_image(name: str = "vtest_0200_small.jpg") -> np.ndarray:
+    image = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+@pytest.mark.torch
+def test_random_xs_model_runs_on_real_images(xs_model):
+    estimator = Estimator.from_model(xs_model, threads=1, flip_test=False, detection_threshold=0.0)
+    assert estimator.input_size == 128 and estimator.layout is COCO_17  # from the file's metadata
+    for name in ("vtest_0000.jpg", "vtest_0200_small.jpg"):
+        image = real_image(name)
+        result = estimator.predict(image)
+        assert isinstance(result, PoseResult)
+        assert result.image_size == (image.shape[1], image.shape[0])
+        n = len(result)
+        assert result.keypoints.shape == (n, 17, 3) and result.keypoints.dtype == np.float32
+        assert result.scores.shape == (n,) and result.boxes.shape == (n, 4)
+        assert n > 0  # threshold 0: a random network still has peaks
+        assert (np.diff(result.scores) <= 0).all()
+        # Every keypoint lies in the image (the map covers it; the margin maps outside it only
+        # for non-square padding, which this 4:3 image has: allow the padded band).
+        x, y = result.keypoints[..., 0], result.keypoints[..., 1]
+        assert y.min() >= -1 and y.max() <= image.shape[0]
+        assert x.min() >= -0.5 * image.shape[1] and x.max() <= 1.5 * image.shape[1]
+        assert result.timing.inference_ms > 0 and result.timing.total_ms >= result.timing.decode_ms
+
+
+@pytest.mark.torch
+def test_predict_equals_the_manual_pipeline(xs_model):
+    estimator = Estimator.from_model(xs_model, threads=1, detection_threshold=0.0)
+    image = real_image()
+    result = estimator.predict(image)
+    batch, transform = preprocess_image(image, 128)
+    out4, out2 = estimator.engine.run(batch)
+    f4, f2 = estimator.engine.run(np.ascontiguousarray(batch[..., ::-1]))
+    manual = decode_people(out4, out2, COCO_17, config=DecoderConfig(detection_threshold=0.0),
+                           transform=transform, flipped_out4=f4, flipped_out2=f2)
+    np.testing.assert_allclose(result.keypoints, manual.keypoints, atol=1e-4)
+    np.testing.assert_allclose(result.scores, manual.scores, atol=1e-6)
+    np.testing.assert_allclose(result.boxes, keypoint_boxes(manual.keypoints, 0.3), atol=1e-4)
+
+
+@pytest.mark.torch
+def test_rgb_and_bgr_inputs_agree(xs_model):
+    estimator = Estimator.from_model(xs_model, threads=1, fast=True, detection_threshold=0.0)
+    image = real_image()
+    from_bgr = estimator.predict(image, color_order="bgr")
+    from_rgb = estimator.predict(np.ascontiguousarray(image[..., ::-1]), color_order="rgb")
+    np.testing.assert_array_equal(from_bgr.keypoints, from_rgb.keypoints)
+    swapped = estimator.predict(image, color_order="rgb")  # wrong order: other numbers
+    assert not np.array_equal(swapped.scores, from_bgr.scores)
+
+
+def test_known_people_come_back_in_source_pixels(blob_model):
+    # Non-square 300 x 200 image, two "people" (red blobs) told apart by their green level.
+    image = np.zeros((200, 300, 3), np.uint8)
+    centres = [(71.3, 90.6), (222.8, 131.2)]
+    draw_blob(image, centres[0], 6.0, green=0.0)
+    draw_blob(image, centres[1], 6.0, green=0.75)
+    for settings in ({"fast": True}, {"flip_test": True}, {"flip_test": False}):
+        estimator = Estimator.from_model(blob_model, **settings)
+        result = estimator.predict(image)
+        assert len(result) == 2, settings
+        order = np.argsort(result.keypoints[:, 0, 0])
+        for person, centre in zip(order, centres, strict=True):
+            # Half a stride-2 map pixel is 1 input pixel = 1 / 0.64 source pixels.
+            np.testing.assert_allclose(result.keypoints[person, :, :2],
+                                       np.broadcast_to(centre, (17, 2)), atol=1.0 / 0.64)
+        assert (result.keypoints[..., 2] > 0.8).all()
+        np.testing.assert_allclose(result.boxes[order[0]], [*result.keypoints[order[0], :, :2].min(0),
+                                                            *result.keypoints[order[0], :, :2].max(0)])
+    # The colour order matters: as RGB, the red blobs are blue and nobody is found.
+    assert len(Estimator.from_model(blob_model, fast=True).predict(image, color_order="rgb")) == 0
+
+
+def test_max_persons_and_keypoint_threshold(blob_model):
+    image = np.zeros((128, 256, 3), np.uint8)
+    for i, x in enumerate((40.0, 120.0, 200.0)):
+        draw_blob(image, (x, 64.0), 5.0, green=0.3 * i)
+    assert len(Estimator.from_model(blob_model, fast=True).predict(image)) == 3
+    result = Estimator.from_model(blob_model, fast=True, max_persons=2).predict(image)
+    assert len(result) == 2
+
+
+def test_keypoint_boxes_rule():
+    keypoints = np.array([[[1, 2, 0.9], [5, 8, 0.8], [100, 100, 0.1]],
+                          [[1, 2, 0.1], [5, 8, 0.2], [9, 0, 0.1]]], np.float32)
+    boxes = keypoint_boxes(keypoints, 0.3)
+    np.testing.assert_array_equal(boxes[0], [1, 2, 5, 8])   # only the keypoints >= threshold
+    np.testing.assert_array_equal(boxes[1], [1, 0, 9, 8])   # none is: all keypoints
+    assert keypoint_boxes(np.zeros((0, 17, 3), np.float32), 0.3).shape == (0, 4)
+
+
+@pytest.mark.torch
+def test_concurrent_predictions_match_serial_ones(xs_model):
+    estimator = Estimator.from_model(xs_model, threads=1, flip_test=False, detection_threshold=0.0)
+    images = [real_image("vtest_0200_small.jpg"), real_image("vtest_0100.jpg")[::2, ::2].copy()]
+    expected = [estimator.predict(image).keypoints for image in images]
+    failures: list[str] = []
+
+    def work(index: int) -> None:
+        for _ in range(3):
+            got = estimator.predict(images[index % 2]).keypoints
+            if not np.array_equal(got, expected[index % 2]):
+                failures.append(f"thread {index}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_settings_and_defaults(blob_model, tmp_path):
+    config = EstimatorConfig.create(blob_model, fast=True, detection_threshold=0.2, max_persons=5)
+    assert config.decoder == DecoderConfig.fast(detection_threshold=0.2) and config.max_persons == 5
+    estimator = Estimator(config)
+    assert estimator.input_size == 128 and estimator.layout is COCO_17
+    assert "input short side 128" in estimator.describe() and "flip_test=off" in estimator.describe()
+    assert "decoder fast" in Estimator.from_model(blob_model, fast=True).describe()
+    assert Estimator.from_model(blob_model, input_size=192).input_size == 192
+    crowd = write_blob_model(tmp_path / "crowd.onnx", num_joints=14, layout="crowdpose14", input_size=64)
+    estimator = Estimator.from_model(crowd, fast=True)
+    assert estimator.layout is CROWDPOSE_14 and estimator.input_size == 64
+    image = np.zeros((100, 100, 3), np.uint8)
+    draw_blob(image, (50, 50), 4.0, green=0.0)
+    assert estimator.predict(image).keypoints.shape == (1, 14, 3)
+
+
+def test_input_size_from_the_user_when_the_file_does_not_record_it(tmp_path):
+    path = write_blob_model(tmp_path / "bare.onnx", input_size=None)
+    with pytest.raises(ValueError, match="does not record its input size"):
+        Estimator.from_model(path)
+    assert Estimator.from_model(path, input_size=160).input_size == 160
+    assert Estimator.from_model(path, variant="XS").input_size == 256  # the variant's img_size
+
+
+def test_bad_inputs_are_rejected(blob_model, tmp_path):
+    estimator = Estimator.from_model(blob_model, fast=True)
+    with pytest.raises(TypeError, match="uint8"):
+        estimator.predict(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(ValueError, match="COLOR_GRAY2BGR"):
+        estimator.predict(np.zeros((64, 64), np.uint8))
+    with pytest.raises(ValueError, match="alpha"):
+        estimator.predict(np.zeros((64, 64, 4), np.uint8))
+    with pytest.raises(TypeError, match="numpy array"):
+        estimator.predict([[0, 0, 0]])
+    with pytest.raises(ValueError, match="color_order"):
+        estimator.predict(np.zeros((64, 64, 3), np.uint8), color_order="hsv")
+    with pytest.raises(TypeError, match="unknown estimator setting"):
+        Estimator.from_model(blob_model, flip=True)
+    with pytest.raises(ValueError, match="17 joints but 14 were requested"):
+        Estimator.from_model(blob_model, layout="crowdpose")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        Estimator.from_model(blob_model, input_size=100)
+    with pytest.raises(ValueError, match="does not exist"):
+        Estimator.from_model(tmp_path / "missing.onnx")
