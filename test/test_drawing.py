@@ -34,13 +34,15 @@ def test_people_drawn_in_their_colours(layout):
     result = draw_people(canvas, people, np.array([0.9, 0.5]), layout, draw_scores=False, thickness=3)
     assert result is canvas
     for index in range(2):
-        for a, b in layout.edges:  # the middle of every limb has the person's colour
+        for a, b in layout.edges:  # the middle of every long limb has the person's colour
+            if np.linalg.norm(people[index, a, :2] - people[index, b, :2]) < 20:
+                continue  # short limbs (the face) are covered by the joint dots
             middle = np.round((people[index, a, :2] + people[index, b, :2]) / 2).astype(int)
             patch = canvas[middle[1] - 1:middle[1] + 2, middle[0] - 1:middle[0] + 2].reshape(-1, 3)
             distance = np.abs(patch.astype(int) - person_color(index)).sum(axis=1).min()
             assert distance <= 30, (index, a, b)
     # Away from the skeletons the image is untouched.
-    assert (canvas[:, :40] == 0).all() and (canvas[:, 300:] == 0).all()
+    assert (canvas[:, :30] == 0).all() and (canvas[:, 290:] == 0).all()
 
 
 def test_low_score_keypoints_and_their_limbs_are_not_drawn():
