@@ -23,8 +23,9 @@ class ModelConfig:
     layout: str = "coco17"
     # Side of the square training crop in pixels (a multiple of 32).
     input_size: int = 256
-    # Short side the image is resized to for validation; None = input_size. Set it larger than
-    # input_size when the training scales make people look larger than a full-frame resize would.
+    # Short side the image is resized to for validation and inference (a multiple of 64, recorded
+    # in the checkpoints); None = input_size. Set it larger than input_size when the training
+    # scales make people look larger than a full-frame resize would.
     eval_input_size: int | None = None
     # Optional checkpoint whose weights start the training (fine-tuning); not a resume.
     init_checkpoint: str | None = None
@@ -114,8 +115,9 @@ class TrainConfig:
         if self.model.input_size <= 0 or self.model.input_size % 32:
             raise ValueError(f"model.input_size must be a positive multiple of 32, got "
                              f"{self.model.input_size}")
-        if self.model.eval_input_size is not None and self.model.eval_input_size <= 0:
-            raise ValueError("model.eval_input_size must be positive or null")
+        if self.eval_input_size <= 0 or self.eval_input_size % 64:
+            raise ValueError(f"the inference input size (model.eval_input_size, else model.input_size) must "
+                             f"be a positive multiple of 64, got {self.eval_input_size}")
         if self.augment.scale_type not in ("short", "long"):
             raise ValueError(f"augment.scale_type must be 'short' or 'long', got "
                              f"{self.augment.scale_type!r}")
