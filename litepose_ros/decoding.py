@@ -277,13 +277,15 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     tags = workspace.array("tags4", (1 if flip is None else 2, k, height, width))
     tags[0] = out4[k:]
     heatmaps = workspace.array("heatmaps", (k, 2 * height, 2 * width))
-    if flip is None:
-        upsample2x(out4[:k], out=heatmaps)
-        heatmaps += out2
-        heatmaps *= 0.5
-        return heatmaps, np.moveaxis(tags, 0, -1)
-    # Upsampling is linear, so summing at stride 4 first gives the same average with one resize.
+    rows2 = (k * 2 * height, 2 * width)  # 2-D views for OpenCV's whole-array arithmetic
+    out2 = np.ascontiguousarray(out2)
+    # Upsampling is linear: scaling and summing at stride 4 first saves passes over big maps.
     heat4 = workspace.array("heat4", (k, height, width))
+    if flip is None:
+        np.multiply(out4[:k], 0.5, out=heat4)
+        upsample2x(heat4, out=heatmaps)
+        cv2.scaleAdd(out2.reshape(rows2), 0.5, heatmaps.reshape(rows2), dst=heatmaps.reshape(rows2))
+        return heatmaps, np.moveaxis(tags, 0, -1)
     mirrored4 = workspace.array("mirrored4", (2 * k, height, width))
     mirrored2 = workspace.array("mirrored2", out2.shape)
     # Mirror back (one row flip over all channels) and swap left/right: channel flip[j] is joint j.
@@ -293,10 +295,11 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     for j in range(k):
         cv2.flip(flipped_out2[flip[j]], 1, dst=mirrored2[j])
     heat4 += out4[:k]
-    mirrored2 += out2
+    heat4 *= 0.25
     upsample2x(heat4, out=heatmaps)
+    cv2.addWeighted(mirrored2.reshape(rows2), 0.25, out2.reshape(rows2), 0.25, 0.0,
+                    dst=mirrored2.reshape(rows2))
     heatmaps += mirrored2
-    heatmaps *= 0.25
     return heatmaps, np.moveaxis(tags, 0, -1)
 
 
