@@ -68,6 +68,8 @@ NODE_NAME = "litepose"
 ERROR_LOG_PERIOD = 5.0
 # Latency statistics in /diagnostics cover at most this many recent images.
 LATENCY_WINDOW = 300
+# Image stamps further in the past than this (or in the future) are not counted as latency.
+MAX_MEASURABLE_LATENCY = 10.0
 
 
 @dataclass(frozen=True)
@@ -405,7 +407,9 @@ class LitePoseNode(LifecycleNode):
         finished = time.monotonic()
 
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        end_to_end = (published_at.nanoseconds - stamp_ns) * 1e-9 if stamp_ns else math.nan
+        end_to_end = (published_at.nanoseconds - stamp_ns) * 1e-9
+        if not 0.0 <= end_to_end < MAX_MEASURABLE_LATENCY:
+            end_to_end = math.nan  # a stamp from another clock (e.g. a bag without sim time): not a latency
         inference = estimated - converted
         slot_wait = started - frame.arrival
         with self._stats_lock:

@@ -71,7 +71,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("input_size", 0, "Network input short side in pixels (long side follows the image "
                   "aspect, rounded up to a multiple of 64). 0: the model's own size.", read_only=True,
                   minimum=0, maximum=2048, unit="px"),
-    ParameterSpec("engine", "onnxruntime", "Inference engine.", read_only=True, choices=ENGINES),
+    ParameterSpec("engine", "onnxruntime", "Inference engine: onnxruntime (.onnx files, any execution "
+                  "provider) or torch (PyTorch checkpoints; needs torch installed).", read_only=True,
+                  choices=ENGINES),
     ParameterSpec("providers", "cpu", "ONNX Runtime execution providers in order of preference, "
                   "comma-separated (e.g. tensorrt,cuda,cpu): tensorrt, cuda, cpu, openvino, ... or ONNX "
                   "Runtime's own provider names.", read_only=True),

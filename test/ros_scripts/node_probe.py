@@ -1,0 +1,229 @@
+"""Helpers of the node tests (imported by test/test_node_*.py, not run as a script).
+
+- ``node_model_path``: the model the node tests run: the bundled default model when the package
+  has one, else a randomly initialised XS network exported to ONNX at input size 128;
+- ``start_node``: ``litepose_node --ros-args ...`` in its own process (loopback DDS from the
+  environment the test harness set), output captured to a file;
+- ``NodeProbe``: the test process's view of one node: everything it publishes (persons, markers,
+  annotated images, its /diagnostics status and its /rosout log lines), plus parameter and
+  lifecycle service calls.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from litepose_ros.msg import PersonArray
+from rcl_interfaces.msg import Log
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import MarkerArray
+
+ROS_SCRIPTS = Path(__file__).resolve().parent
+RANDOM_MODEL_INPUT_SIZE = 128
+
+
+def bundled_model_path() -> Path | None:
+    """The package's default model, or None while none is bundled."""
+    from litepose_ros.models import default_model_path
+
+    try:
+        return default_model_path()
+    except FileNotFoundError:
+        return None
+
+
+def node_model_path(directory: Path) -> tuple[Path, bool]:
+    """(model file, is_trained): the bundled model, else a random XS exported into ``directory``."""
+    bundled = bundled_model_path()
+    if bundled is not None:
+        return bundled, True
+    path = directory / f"random_xs_{RANDOM_MODEL_INPUT_SIZE}.onnx"
+    if not path.is_file():
+        import torch
+
+        from litepose_ros.model import build_model, export_onnx
+
+        torch.manual_seed(0)
+        _, result = export_onnx(build_model("XS", 17), path, input_size=RANDOM_MODEL_INPUT_SIZE)
+        assert result.checker_ok, result.checker_message
+    return path, False
+
+
+def node_executable() -> str:
+    """The installed console script (setup.py entry point) next to this interpreter."""
+    path = Path(sys.executable).with_name("litepose_node")
+    assert path.is_file(), f"{path} is missing: run `make setup` to install the console scripts"
+    return str(path)
+
+
+def start_node(log_path: Path, namespace: str, *parameters: str, node_name: str = "litepose",
+               extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start the node process; parameters are "name:=value" strings. Output goes to log_path."""
+    command = [node_executable(), *extra_args, "--ros-args", "-r", f"__ns:={namespace}",
+               "-r", f"__node:={node_name}"]
+    for parameter in parameters:
+        command += ["-p", parameter]
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_node
+    process = subprocess.Popen(command, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log_file = log
+    process.log_path = log_path
+    return process
+
+
+def stop_node(process: subprocess.Popen, timeout: float = 15.0) -> str:
+    """SIGINT the node (as Ctrl-C would), wait, and return its output."""
+    if process.poll() is None:
+        process.send_signal(subprocess.signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    process.log_file.close()
+    return Path(process.log_path).read_text()
+
+
+class NodeProbe:
+    """Subscribes to one node's outputs from the test process and calls its services."""
+
+    def __init__(self, context, namespace: str, node_name: str = "litepose", annotated: bool = False):
+        self.namespace = namespace.rstrip("/")
+        self.node_name = node_name
+        self.fqn = f"{self.namespace}/{node_name}"
+        self.logger_name = f"{self.namespace.strip('/').replace('/', '.')}.{node_name}".lstrip(".")
+        self.persons: list[PersonArray] = []
+        self.markers: list[MarkerArray] = []
+        self.annotated: list[Image] = []
+        self.diagnostics: list = []  # DiagnosticStatus of this node
+        self.logs: list[Log] = []
+        self.node = rclpy.create_node(f"probe_{node_name}", namespace=self.namespace, context=context)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(PersonArray, "persons", self.persons.append, reliable)
+        self.node.create_subscription(MarkerArray, "markers", self.markers.append, reliable)
+        if annotated:
+            self.node.create_subscription(Image, "image_annotated", self.annotated.append, 5)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+        rosout_qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(Log, "/rosout", self._on_log, rosout_qos)
+        self._change_state = self.node.create_client(ChangeState, f"{self.fqn}/change_state")
+        self._get_state = self.node.create_client(GetState, f"{self.fqn}/get_state")
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._spinning = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._spinning:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_diagnostics(self, message: DiagnosticArray) -> None:
+        for status in message.status:
+            if status.hardware_id == self.fqn:
+                self.diagnostics.append(status)
+
+    def _on_log(self, message: Log) -> None:
+        if message.name == self.logger_name:
+            self.logs.append(message)
+
+    def close(self) -> None:
+        self._spinning = False
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+    # --- waiting and reading -------------------------------------------------------------------
+
+    @staticmethod
+    def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return condition()
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> Log | None:
+        self.wait_for(lambda: any(text in entry.msg for entry in self.logs), timeout)
+        return next((entry for entry in self.logs if text in entry.msg), None)
+
+    def log_text(self) -> str:
+        return "\n".join(entry.msg for entry in self.logs)
+
+    def latest_diagnostic_values(self) -> dict[str, str]:
+        return {kv.key: kv.value for kv in self.diagnostics[-1].values} if self.diagnostics else {}
+
+    def wait_for_diagnostic(self, condition: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda: bool(self.diagnostics) and condition(self.latest_diagnostic_values()),
+                             timeout)
+
+    def wait_until_connected(self, timeout: float = 20.0) -> bool:
+        """Until the node's persons publisher and diagnostics are visible to this process."""
+        return self.wait_for(lambda: self.node.count_publishers(f"{self.namespace}/persons") > 0
+                             and bool(self.diagnostics), timeout)
+
+    # --- services ------------------------------------------------------------------------------
+
+    def _call(self, client, request, timeout: float = 10.0):
+        assert client.wait_for_service(timeout_sec=timeout), f"service {client.srv_name} not available"
+        future = client.call_async(request)
+        assert self.wait_for(future.done, timeout), f"no answer from {client.srv_name}"
+        return future.result()
+
+    def get_state(self) -> str:
+        return self._call(self._get_state, GetState.Request()).current_state.label
+
+    def change_state(self, transition_id: int) -> bool:
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self._call(self._change_state, request).success
+
+    def set_parameters(self, values: dict) -> list:
+        """Set parameters through the node's set_parameters service; returns SetParametersResult list."""
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, self.fqn)
+        assert client.wait_for_services(timeout_sec=10.0), "parameter services not available"
+        future = client.set_parameters([Parameter(name, value=value) for name, value in values.items()])
+        assert self.wait_for(future.done, 10.0), "no answer to set_parameters"
+        return list(future.result().results)
+
+    def get_parameters(self, names: list[str]) -> list:
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, self.fqn)
+        assert client.wait_for_services(timeout_sec=10.0)
+        future = client.get_parameters(names)
+        assert self.wait_for(future.done, 10.0)
+        return list(future.result().values)
+
+
+def run_publisher(namespace: str, frames: str, *extra: str, rate: float = 10.0,
+                  timeout: float = 60.0) -> list[dict]:
+    """Run publish_frames.py into ``namespace`` to completion; returns the JSON lines it printed."""
+    import json
+
+    command = [sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames", frames,
+               "--rate", str(rate), *extra, "--ros-args", "-r", f"__ns:={namespace}"]
+    done = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines and "error" not in lines[0], f"publisher: {done.stdout} {done.stderr}"
+    return lines
+
+
+TRANSITIONS = {name: getattr(Transition, f"TRANSITION_{name.upper()}")
+               for name in ("configure", "activate", "deactivate", "cleanup")}

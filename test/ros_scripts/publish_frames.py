@@ -1,0 +1,148 @@
+"""Publish the bundled vtest frames (and deliberately broken images) to a pose node, as a camera would.
+
+Runs as its own ROS process (started by the node tests). ``--frames`` lists what to send, one
+message per entry, in order, at ``--rate`` Hz, after every needed subscription has been matched:
+
+- ``bgr8``, ``rgb8``, ``bgra8``, ``mono8``, ``yuv422``: a real frame in that encoding on ``image``;
+- ``jpeg``: the bundled JPEG file as is, on ``image/compressed``;
+- ``bad_32fc1``: a depth-like 32FC1 image; ``bad_empty``: a 0 x 0 image; ``bad_step``: data shorter
+  than step x height; ``bad_jpeg``: a truncated JPEG on ``image/compressed``.
+
+Message i is stamped with the current time (so the node can measure latency) and frame id
+``--frame-id``; it uses bundled frame i modulo 48. With ``--camera-info``, a CameraInfo with the
+same header goes with every frame. Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from litepose_ros.samples import vtest_frame_paths
+
+RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step")
+COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
+FOCAL_PX = 665.1
+
+
+def raw_image(kind: str, bgr: np.ndarray) -> Image:
+    height, width = bgr.shape[:2]
+    if kind == "bgr8":
+        pixels = bgr
+    elif kind == "rgb8":
+        pixels = np.ascontiguousarray(bgr[:, :, ::-1])
+    elif kind == "bgra8":
+        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    elif kind == "mono8":
+        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    elif kind == "yuv422":  # UYVY byte order, as sensor_msgs names it
+        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY)
+    elif kind == "bad_32fc1":
+        pixels = np.full((height, width), 1.5, np.float32)
+    elif kind == "bad_empty":
+        return Image(height=0, width=0, encoding="bgr8", step=0)
+    elif kind == "bad_step":
+        message = Image(height=height, width=width, encoding="bgr8", step=width * 3)
+        message.data = bgr.tobytes()[: width * 3 * (height - 10)]
+        return message
+    else:
+        raise ValueError(kind)
+    encoding = {"bad_32fc1": "32FC1"}.get(kind, kind)
+    message = Image(height=height, width=width, encoding=encoding, step=pixels.strides[0])
+    message.data = pixels.tobytes()
+    return message
+
+
+def compressed_image(kind: str, jpeg: bytes) -> CompressedImage:
+    message = CompressedImage(format="jpeg")
+    message.data = jpeg if kind == "jpeg" else jpeg[: len(jpeg) // 3]
+    return message
+
+
+def camera_info(width: int, height: int) -> CameraInfo:
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    info.k = [FOCAL_PX, 0.0, cx, 0.0, FOCAL_PX, cy, 0.0, 0.0, 1.0]
+    info.p = [FOCAL_PX, 0.0, cx, 0.0, 0.0, FOCAL_PX, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.d = [0.0] * 5
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", required=True, help="comma-separated kinds, one message each")
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
+    parser.add_argument("--camera-info", action="store_true")
+    parser.add_argument("--match-timeout", type=float, default=20.0)
+    parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
+    args, ros_args = parser.parse_known_args()
+    kinds = [k.strip() for k in args.frames.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - set(RAW_KINDS) - set(COMPRESSED_KINDS))
+    if unknown:
+        parser.error(f"unknown frame kinds {unknown}")
+
+    paths = vtest_frame_paths()
+    jpegs = [path.read_bytes() for path in paths]
+    rclpy.init(args=[sys.argv[0], *ros_args])
+    node = rclpy.create_node("litepose_test_frame_publisher")
+    publishers = {}
+    if any(k in RAW_KINDS for k in kinds):
+        publishers["raw"] = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    if any(k in COMPRESSED_KINDS for k in kinds):
+        publishers["compressed"] = node.create_publisher(CompressedImage, "image/compressed",
+                                                         qos_profile_sensor_data)
+    info_publisher = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data) \
+        if args.camera_info else None
+    try:
+        deadline = time.monotonic() + args.match_timeout
+        waiting = [*publishers.values(), *([info_publisher] if info_publisher else [])]
+        while any(p.get_subscription_count() == 0 for p in waiting):
+            if time.monotonic() > deadline:
+                print(json.dumps({"error": "no subscriber matched"}), flush=True)
+                return
+            rclpy.spin_once(node, timeout_sec=0.05)
+        time.sleep(0.3)  # let the subscriber side finish matching too
+        period = 1.0 / args.rate
+        next_time = time.monotonic()
+        for index, kind in enumerate(kinds):
+            bgr = cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR)
+            if kind in RAW_KINDS:
+                message, publisher = raw_image(kind, bgr), publishers["raw"]
+            else:
+                message = compressed_image(kind, jpegs[index % len(jpegs)])
+                publisher = publishers["compressed"]
+            message.header.stamp = node.get_clock().now().to_msg()
+            message.header.frame_id = args.frame_id
+            if info_publisher is not None:
+                info = camera_info(bgr.shape[1], bgr.shape[0])
+                info.header = message.header
+                info_publisher.publish(info)
+            publisher.publish(message)
+            print(json.dumps({"index": index, "kind": kind, "sec": message.header.stamp.sec,
+                              "nanosec": message.header.stamp.nanosec}), flush=True)
+            next_time += period
+            while time.monotonic() < next_time:
+                rclpy.spin_once(node, timeout_sec=max(0.0, next_time - time.monotonic()))
+        end = time.monotonic() + args.linger
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

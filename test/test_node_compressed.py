@@ -1,0 +1,74 @@
+"""The node process on sensor_msgs/CompressedImage input (input_transport:=compressed): the bundled
+JPEG frames give skeletons; a corrupt JPEG is reported and survived."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import ROS_SCRIPTS
+
+from litepose_ros.layouts import COCO_17
+
+sys.path.insert(0, str(ROS_SCRIPTS))
+from node_probe import NodeProbe, node_model_path, run_publisher, start_node, stop_node  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+NAMESPACE = "/lp_compressed"
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    import rclpy
+
+    path, _ = node_model_path(tmp_path_factory.getbasetemp())
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    log_path = tmp_path_factory.mktemp("node_compressed") / "node.log"
+    # Remapping `image` moves the compressed input with it, as image_transport names it.
+    process = start_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
+                         "input_transport:=compressed", "use_camera_info:=false")
+    probe = NodeProbe(context, NAMESPACE)
+    try:
+        assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"
+        yield probe
+    finally:
+        probe.close()
+        output = stop_node(process)
+        rclpy.shutdown(context=context)
+        print(output)
+    assert process.returncode == 0, output
+
+
+def stamps_of(probe: NodeProbe) -> set[tuple[int, int]]:
+    return {(m.header.stamp.sec, m.header.stamp.nanosec) for m in probe.persons}
+
+
+def test_jpeg_frames_give_person_arrays_with_the_source_header(probe):
+    assert probe.wait_for_log(f"listening on {NAMESPACE}/image/compressed") is not None, probe.log_text()
+    sent = run_publisher(NAMESPACE, "jpeg,jpeg,jpeg,jpeg", rate=4.0)
+    stamps = {(s["sec"], s["nanosec"]) for s in sent}
+    assert probe.wait_for(lambda: stamps <= stamps_of(probe), 15.0), probe.log_text()
+    for message in probe.persons:
+        if (message.header.stamp.sec, message.header.stamp.nanosec) in stamps:
+            assert message.header.frame_id == "vtest_camera_optical_frame"
+            assert (message.image_width, message.image_height) == (768, 576)
+            assert len(message.keypoint_names) == COCO_17.num_keypoints
+            assert all(len(p.keypoints) == COCO_17.num_keypoints for p in message.persons)
+    # Markers without camera_info use the documented virtual camera, still on the 3 m plane.
+    arrays = [a for a in probe.markers if (a.markers[0].header.stamp.sec, a.markers[0].header.stamp.nanosec)
+              in stamps]
+    assert len(arrays) == len(stamps)
+    assert all(p.z == pytest.approx(3.0) for a in arrays for m in a.markers for p in m.points)
+
+
+def test_corrupt_jpeg_is_reported_and_survived(probe):
+    sent = run_publisher(NAMESPACE, "bad_jpeg,jpeg", rate=4.0)
+    bad, good = [(s["sec"], s["nanosec"]) for s in sent]
+    entry = probe.wait_for_log("corrupt JPEG data")
+    assert entry is not None, probe.log_text()
+    assert f"{NAMESPACE}/image/compressed" in entry.msg
+    assert probe.wait_for(lambda: good in stamps_of(probe), 10.0), probe.log_text()
+    assert bad not in stamps_of(probe)
+    assert probe.wait_for_diagnostic(lambda v: int(v["bad images"]) >= 1 and "JPEG" in v["last error"], 10.0)

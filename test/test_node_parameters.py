@@ -1,0 +1,126 @@
+"""The node's parameter table: validation rules, ROS descriptors, and the generated documentation
+(docs/node.md table and config/litepose.yaml) that must never drift from the declarations."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import PROJECT_DIR
+
+from litepose_ros.ros.parameters import (
+    PARAMETERS,
+    PARAMETERS_BY_NAME,
+    default_values,
+    descriptor,
+    markdown_table,
+    parse_providers,
+    validate_value,
+    values_from_mapping,
+    yaml_config,
+)
+
+pytestmark = pytest.mark.ros
+
+REQUIRED = {"model_path", "variant", "input_size", "engine", "providers", "threads", "score_threshold",
+            "keypoint_threshold", "max_persons", "flip_test", "input_transport", "qos_reliability",
+            "qos_depth", "max_image_pixels", "diagnostics_rate", "auto_activate"}
+
+
+def test_the_issue_parameters_are_all_declared_with_descriptions():
+    names = {spec.name for spec in PARAMETERS}
+    assert names >= REQUIRED
+    assert any(n.startswith("markers.") for n in names) and any(n.startswith("annotated.") for n in names)
+    assert len(names) == len(PARAMETERS)  # no duplicates
+    for spec in PARAMETERS:
+        assert len(spec.description) > 20, spec.name
+        assert validate_value(spec.name, spec.default) is None, spec.name  # defaults are valid
+    # What needs the model or the subscriptions rebuilt is read-only; thresholds are not.
+    for name in ("model_path", "engine", "input_transport", "qos_reliability", "threads"):
+        assert PARAMETERS_BY_NAME[name].read_only
+    for name in ("score_threshold", "keypoint_threshold", "max_persons", "markers.depth"):
+        assert not PARAMETERS_BY_NAME[name].read_only
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("score_threshold", 1.01, "score_threshold must be <= 1"),
+    ("keypoint_threshold", -0.1, "keypoint_threshold must be >= 0"),
+    ("score_threshold", float("nan"), "finite"),
+    ("max_persons", 0, "max_persons must be >= 1"),
+    ("max_persons", 2.5, "max_persons must be a int"),
+    ("input_transport", "theora", "input_transport must be one of raw, compressed"),
+    ("qos_reliability", "sometimes", "must be one of best_effort, reliable"),
+    ("engine", "tensorflow", "engine must be one of onnxruntime, torch"),
+    ("variant", "XXL", "variant must be one of auto, XS, S, M, L"),
+    ("providers", "cuda, quantum", "unknown execution provider(s) quantum"),
+    ("providers", " , ", "at least one execution provider"),
+    ("input_size", 100, "multiple of 32"),
+    ("input_size", 32, "multiple of 32 of at least 64"),
+    ("markers.fallback_frame_id", "  ", "must not be empty"),
+    ("markers.depth", "far", "markers.depth must be a double"),
+    ("flip_test", 1, "flip_test must be a bool"),
+    ("no_such_parameter", 1, "unknown parameter"),
+])
+def test_invalid_values_are_explained(name, value, problem):
+    assert problem in (validate_value(name, value) or "")
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("score_threshold", 0), ("score_threshold", 1.0), ("max_persons", 100), ("input_size", 256),
+    ("input_size", 0), ("providers", "tensorrt,cuda,cpu"), ("providers", "CPUExecutionProvider"),
+    ("markers.depth", 2),  # an integer for a double: accepted by the rule, as by `ros2 param set`
+])
+def test_valid_values_pass(name, value):
+    assert validate_value(name, value) is None
+
+
+def test_providers_string_is_split_on_commas():
+    assert parse_providers(" tensorrt, cuda ,cpu,") == ["tensorrt", "cuda", "cpu"]
+
+
+def test_values_from_mapping_merges_and_validates():
+    values = values_from_mapping({"score_threshold": 0.4})
+    assert values["score_threshold"] == 0.4 and values["max_persons"] == default_values()["max_persons"]
+    with pytest.raises(ValueError, match="unknown parameter"):
+        values_from_mapping({"scor_threshold": 0.4})
+    with pytest.raises(ValueError, match="max_persons must be >= 1"):
+        values_from_mapping({"max_persons": 0})
+
+
+def test_descriptors_carry_ranges_types_and_read_only():
+    from rcl_interfaces.msg import ParameterType
+
+    depth = descriptor(PARAMETERS_BY_NAME["markers.depth"])
+    assert depth.type == ParameterType.PARAMETER_DOUBLE and not depth.read_only
+    assert (depth.floating_point_range[0].from_value, depth.floating_point_range[0].to_value) == (0.1, 100.0)
+    assert "[m]" in depth.description
+    persons = descriptor(PARAMETERS_BY_NAME["max_persons"])
+    assert (persons.integer_range[0].from_value, persons.integer_range[0].to_value) == (1, 100)
+    transport = descriptor(PARAMETERS_BY_NAME["input_transport"])
+    assert transport.read_only and "raw" in transport.additional_constraints
+    assert descriptor(PARAMETERS_BY_NAME["flip_test"]).type == ParameterType.PARAMETER_BOOL
+
+
+def test_docs_table_equals_the_declarations():
+    page = (PROJECT_DIR / "docs" / "node.md").read_text()
+    found = re.search(r"<!-- parameters:begin -->\n(.*?)\n<!-- parameters:end -->", page, re.DOTALL)
+    assert found, "docs/node.md lost its parameter table markers"
+    assert found.group(1) == markdown_table(), (
+        "docs/node.md is out of date: paste `python -m litepose_ros.ros.parameters --markdown`")
+    assert len(found.group(1).splitlines()) == len(PARAMETERS) + 2
+
+
+def test_config_file_equals_the_declarations_and_ros_reads_it():
+    from rclpy.parameter import parameter_dict_from_yaml_file, parameter_value_to_python
+
+    path = PROJECT_DIR / "config" / "litepose.yaml"
+    assert path.read_text() == yaml_config(), (
+        "config/litepose.yaml is out of date: regenerate with `python -m litepose_ros.ros.parameters --yaml`")
+    parsed = parameter_dict_from_yaml_file(str(path), use_wildcard=True)  # rclpy's own reader
+    assert set(parsed) == {spec.name for spec in PARAMETERS}
+    for spec in PARAMETERS:
+        value = parameter_value_to_python(parsed[spec.name].value)
+        assert value == spec.default and type(value) is type(spec.default), spec.name
+    for spec in PARAMETERS:  # every parameter has its comment right above it
+        leaf = spec.name.rpartition(".")[2]
+        assert re.search(rf"#[^\n]*\n\s+{re.escape(leaf)}: ", path.read_text()), spec.name

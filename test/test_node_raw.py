@@ -1,0 +1,202 @@
+"""The node process on raw sensor_msgs/Image input: real frames in, skeletons, markers and an
+annotated image out; bad images survived and reported; parameters validated at run time.
+
+One node process serves the whole module (namespace /lp_raw); a publisher process sends the
+bundled vtest frames; this process subscribes and asserts.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROS_SCRIPTS
+from test_node_messages import check_well_formed
+
+from litepose_ros.layouts import COCO_17
+
+sys.path.insert(0, str(ROS_SCRIPTS))
+from node_probe import NodeProbe, node_model_path, run_publisher, start_node, stop_node  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+NAMESPACE = "/lp_raw"
+WIDTH, HEIGHT = 768, 576
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return node_model_path(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def probe(model, tmp_path_factory):
+    import rclpy
+
+    path, _ = model
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    log_path = tmp_path_factory.mktemp("node_raw") / "node.log"
+    process = start_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
+                         "markers.fallback_frame_id:=fallback_frame")
+    probe = NodeProbe(context, NAMESPACE, annotated=True)
+    try:
+        assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"
+        yield probe
+    finally:
+        probe.close()
+        output = stop_node(process)
+        rclpy.shutdown(context=context)
+        print(output)
+    assert process.returncode == 0, f"node did not exit cleanly on SIGINT:\n{output}"
+
+
+def persons_by_stamp(probe: NodeProbe) -> dict[tuple[int, int], object]:
+    return {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in probe.persons}
+
+
+def stamp_of(message) -> tuple[int, int]:
+    return message.header.stamp.sec, message.header.stamp.nanosec
+
+
+@pytest.fixture(scope="module")
+def good_frames(probe) -> set[tuple[int, int]]:
+    """Real frames in every supported raw encoding, with camera_info; their stamps, once all persons came."""
+    kinds = ["bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bgr8"]
+    sent = run_publisher(NAMESPACE, ",".join(kinds), "--camera-info", rate=5.0)
+    stamps = {(s["sec"], s["nanosec"]) for s in sent}
+    assert probe.wait_for(lambda: stamps <= set(persons_by_stamp(probe))
+                          and stamps <= {stamp_of(m) for m in probe.annotated}, 15.0), (
+        f"persons missing for {sorted(stamps - set(persons_by_stamp(probe)))}; node log:\n{probe.log_text()}")
+    return stamps
+
+
+def test_every_supported_encoding_of_real_frames_gives_a_person_array(probe, model, good_frames):
+    _, trained = model
+    received = persons_by_stamp(probe)
+    for stamp in good_frames:
+        message = received[stamp]
+        assert message.header.frame_id == "vtest_camera_optical_frame"  # the source header, unchanged
+        assert (message.image_width, message.image_height) == (WIDTH, HEIGHT)
+        assert message.layout == COCO_17.name and list(message.keypoint_names) == list(COCO_17.keypoint_names)
+        assert len(message.edge_from) == len(message.edge_to) == len(COCO_17.edges)
+        scores = [p.score for p in message.persons]
+        assert scores == sorted(scores, reverse=True)
+        for person in message.persons:
+            assert len(person.keypoints) == COCO_17.num_keypoints and person.id == -1
+            assert person.score >= 0.1  # the default score_threshold
+            threshold = np.float32(message.keypoint_threshold)
+            for keypoint in person.keypoints:
+                # Source pixels (not network input pixels): inside the 768 x 576 frame, give or take.
+                assert -0.05 * WIDTH <= keypoint.x <= 1.05 * WIDTH
+                assert -0.05 * HEIGHT <= keypoint.y <= 1.05 * HEIGHT
+                assert keypoint.valid == (np.float32(keypoint.score) >= threshold)
+    if trained:
+        # The bundled model finds the pedestrians of vtest (several per frame) in every encoding.
+        counts = [len(received[stamp].persons) for stamp in good_frames]
+        assert min(counts) >= 2, counts
+        widest = max(p.x_max - p.x_min for stamp in good_frames for p in received[stamp].persons)
+        assert widest > 128, "keypoints look like network-input pixels, not source pixels"
+
+
+def test_markers_are_well_formed_and_match_the_persons(probe, good_frames):
+    received = persons_by_stamp(probe)
+    arrays = [a for a in probe.markers if stamp_of(a.markers[0]) in good_frames]
+    assert len(arrays) == len(good_frames)  # one array per image (this process subscribes)
+    for array in arrays:
+        check_well_formed(array, "vtest_camera_optical_frame")
+        persons = received[stamp_of(array.markers[0])].persons
+        drawn = sum(1 for m in array.markers if m.ns == "joints")
+        assert drawn == sum(1 for p in persons if any(k.valid for k in p.keypoints))
+        for marker in array.markers[1:]:
+            # camera_info came with the frames: points lie on the 3 m plane in front of the camera.
+            assert all(p.z == pytest.approx(3.0) for p in marker.points)
+
+
+def test_annotated_image_is_published_for_subscribers(probe, good_frames):
+    for image in probe.annotated:
+        if stamp_of(image) in good_frames:
+            assert image.encoding == "bgr8" and (image.width, image.height) == (WIDTH, HEIGHT)
+            assert image.step == WIDTH * 3 and len(image.data) == WIDTH * HEIGHT * 3
+            assert image.header.frame_id == "vtest_camera_optical_frame"
+            pixels = np.frombuffer(bytes(image.data), np.uint8)
+            assert pixels.std() > 10  # a real picture, not a blank canvas
+
+
+def test_bad_images_are_reported_and_the_node_keeps_working(probe):
+    expected = {"bad_32fc1": "unsupported image encoding '32FC1'",
+                "bad_empty": "image is empty (0 x 0 pixels)",
+                "bad_step": "the message is truncated or its step/height fields are wrong"}
+    sent = run_publisher(NAMESPACE, ",".join([*expected, "bgr8"]), rate=5.0)
+    for text in expected.values():
+        entry = probe.wait_for_log(text)
+        assert entry is not None, f"no log line with {text!r}: {probe.log_text()}"
+        assert f"{NAMESPACE}/image" in entry.msg  # the message names the topic
+        assert entry.level == 40  # ERROR
+    # The bad images produced no PersonArray; the good one right after them did.
+    *bad, good = [(s["sec"], s["nanosec"]) for s in sent]
+    assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
+    assert not set(bad) & set(persons_by_stamp(probe))
+    assert probe.wait_for_diagnostic(lambda v: int(v["bad images"]) >= 3, 10.0)
+
+
+def test_image_larger_than_the_limit_is_refused_and_the_limit_is_a_parameter(probe):
+    results = probe.set_parameters({"max_image_pixels": 100_000})
+    assert results[0].successful, results[0].reason
+    try:
+        run_publisher(NAMESPACE, "bgr8", rate=5.0)
+        entry = probe.wait_for_log("768 x 576 = 442368 pixels, above the limit of 100000")
+        assert entry is not None, probe.log_text()
+        assert "max_image_pixels" in entry.msg
+    finally:
+        assert probe.set_parameters({"max_image_pixels": 4096 * 4096})[0].successful
+    sent = run_publisher(NAMESPACE, "bgr8", rate=5.0)
+    assert probe.wait_for(lambda: (sent[0]["sec"], sent[0]["nanosec"]) in persons_by_stamp(probe), 10.0)
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"score_threshold": 1.5}, ""),               # outside the declared range
+    ({"max_persons": 0}, ""),
+    ({"threads": 2}, "read-only"),                # needs a reconfigure
+    ({"input_transport": "compressed"}, "read-only"),
+    ({"markers.fallback_frame_id": ""}, "must not be empty"),
+    ({"markers.depth": "far"}, ""),               # wrong type
+])
+def test_invalid_parameter_changes_are_rejected(probe, values, reason):
+    name = next(iter(values))
+    before = probe.get_parameters([name])[0]
+    results = probe.set_parameters(values)
+    assert not results[0].successful
+    assert reason in results[0].reason
+    after = probe.get_parameters([name])[0]
+    assert after == before
+
+
+def test_thresholds_change_at_run_time(probe):
+    results = probe.set_parameters({"keypoint_threshold": 0.55, "score_threshold": 0.2, "max_persons": 3})
+    assert all(r.successful for r in results), [r.reason for r in results]
+    try:
+        sent = run_publisher(NAMESPACE, "bgr8", rate=5.0)
+        stamp = (sent[0]["sec"], sent[0]["nanosec"])
+        assert probe.wait_for(lambda: stamp in persons_by_stamp(probe), 10.0)
+        message = persons_by_stamp(probe)[stamp]
+        assert message.keypoint_threshold == pytest.approx(0.55)
+        assert len(message.persons) <= 3
+        assert all(p.score >= 0.2 for p in message.persons)
+    finally:
+        probe.set_parameters({"keypoint_threshold": 0.3, "score_threshold": 0.1, "max_persons": 30})
+
+
+def test_diagnostics_report_rates_latency_and_the_model(probe, model, good_frames):
+    path, _ = model
+    assert probe.wait_for_diagnostic(lambda v: int(v["images processed"]) > 0, 10.0)
+    values = probe.latest_diagnostic_values()
+    for key in ("input rate (Hz)", "processed rate (Hz)", "frames dropped", "inference median (ms)",
+                "end-to-end latency median (ms)", "node overhead median (ms)", "engine"):
+        assert key in values, key
+    assert values["model"] == str(path)
+    assert "onnxruntime" in values["engine"]
+    assert values["state"] == "active"
+    assert float(values["inference median (ms)"]) > 0
+    assert float(values["end-to-end latency median (ms)"]) >= float(values["inference median (ms)"])
