@@ -222,17 +222,19 @@ def predict_dataset(estimator: Any, annotations: str | Path | dict, image_dir: s
 
 def evaluate_estimator(estimator: Any, annotations: str | Path | dict, image_dir: str | Path, *,
                        crowdpose: bool = False, max_images: int | None = None,
-                       output: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+                       output: str | Path | None = None, progress: bool = True,
+                       details: dict[str, Any] | None = None) -> dict[str, Any]:
     """Predict on every image of an annotation file, evaluate, optionally write results JSON.
 
-    The JSON holds the metrics, the number of images and the predictions themselves.
+    The JSON holds the metrics, the number of images, ``details`` (e.g. the model and settings)
+    and the predictions themselves.
     """
     dataset = load_annotations(annotations)
     predictions, image_ids = predict_dataset(estimator, dataset, image_dir, max_images=max_images,
                                              progress=progress)
     metrics = evaluate_keypoints(dataset, predictions, crowdpose=crowdpose, image_ids=image_ids)
     report = {"metrics": metrics, "mode": "crowdpose" if crowdpose else "coco",
-              "images": len(image_ids), "detections": len(predictions)}
+              "images": len(image_ids), "detections": len(predictions), **(details or {})}
     if output is not None:
         write_results(output, report, predictions)
     return report

@@ -181,3 +181,34 @@ def test_predictions_from_result_flattens_people():
     assert predictions[1]["keypoints"][:3] == [51.0, 52.0, 53.0]
     assert all(p["image_id"] == 9 and p["category_id"] == 1 for p in predictions)
     assert math.isclose(len(predictions[0]["keypoints"]), 51)
+
+
+@pytest.mark.torch
+def test_eval_command_writes_crowdpose_results(tmp_path, capsys):
+    import torch
+
+    from litepose_ros.cli import main as litepose_main
+    from litepose_ros.model.checkpoint import save_checkpoint
+    from litepose_ros.model.network import build_model
+
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "random.pth", build_model("XS", 14), "XS", 14)
+    output = tmp_path / "results.json"
+    code = litepose_main(["eval", "--model", str(checkpoint), "--annotations", str(CROWDPOSE_FILE),
+                          "--images", str(CROWDPOSE_FILE.parent), "--crowdpose", "--engine", "torch",
+                          "--input-size", "128", "--no-flip", "--no-progress", "--output", str(output)])
+    assert code == 0
+    written = json.loads(output.read_text())
+    assert written["mode"] == "crowdpose" and written["images"] == 2
+    assert set(written["metrics"]) == set(CROWDPOSE_METRICS)
+    assert 0.0 <= written["metrics"]["AP"] < 0.5  # random weights
+    assert "AP_medium" in capsys.readouterr().out
+
+
+def test_eval_command_names_missing_files(tmp_path, capsys):
+    from litepose_ros.cli import main as litepose_main
+
+    code = litepose_main(["eval", "--model", str(tmp_path / "none.onnx"), "--annotations", str(COCO_FILE),
+                          "--images", str(COCO_FILE.parent)])
+    assert code == 2
+    assert "model" in capsys.readouterr().err

@@ -24,7 +24,8 @@ def test_defaults_are_the_reference_recipe():
     assert config.loss.ae_loss_type == "exp"
     assert config.data.sigma == 2.0
     assert config.data.max_people == 30
-    assert (config.augment.max_rotation, config.augment.min_scale, config.augment.max_scale) == (30, 0.75, 1.5)
+    augment = config.augment
+    assert (augment.max_rotation, augment.min_scale, augment.max_scale) == (30, 0.75, 1.5)
     assert config.augment.max_translate == 40
     assert config.augment.flip_probability == 0.5
 

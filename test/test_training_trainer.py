@@ -126,9 +126,9 @@ def test_trainer_overfits_two_images_to_a_high_ap(tmp_path):
                      data={"repeat": 25},
                      augment={"max_rotation": 0, "min_scale": 1, "max_scale": 1, "max_translate": 0,
                               "flip_probability": 0},
-                     optim={"lr": 1e-2, "lr_steps": [], "epochs": 8},
-                     run={"val_every": 8})
+                     optim={"lr": 2e-2, "lr_steps": [], "epochs": 10},
+                     run={"val_every": 10})
     trainer = Trainer(config, progress=False)
-    history = trainer.fit()
-    assert history[-1].losses["total"] < history[0].losses["total"] / 5
-    assert history[-1].val["AP"] >= 0.8
+    history = trainer.fit()  # 250 steps of batch 2
+    assert history[-1].losses["total"] < history[0].losses["total"] / 10
+    assert history[-1].val["AP"] >= 0.7
