@@ -445,3 +445,14 @@ def test_fast_preset_and_replace():
     assert fast.replace(refine=True).refine and not fast.refine
     assert DecoderConfig().joint_order_for(COCO_17)[:9] == (0, 1, 2, 3, 4, 5, 6, 11, 12)
     assert DecoderConfig().joint_order_for(CROWDPOSE_14) == tuple(range(14))
+
+
+def test_decode_benchmark_writes_its_page(tmp_path):
+    from litepose_ros.cli import main as litepose
+
+    page = tmp_path / "decode.md"
+    assert litepose(["bench", "decode", "--people", "1", "3", "--runs", "2", "--reference-runs", "1",
+                     "--input-size", "64", "--output", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("| people | people found") == 3  # one table per decoder mode
+    assert "Load average" in text and "--input-size 64" in text
