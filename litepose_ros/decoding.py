@@ -277,29 +277,24 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     tags = workspace.array("tags4", (1 if flip is None else 2, k, height, width))
     tags[0] = out4[k:]
     heatmaps = workspace.array("heatmaps", (k, 2 * height, 2 * width))
-    rows2 = (k * 2 * height, 2 * width)  # 2-D views for OpenCV's whole-array arithmetic
-    out2 = np.ascontiguousarray(out2)
-    # Upsampling is linear: scaling and summing at stride 4 first saves passes over big maps.
-    heat4 = workspace.array("heat4", (k, height, width))
+    # Channel by channel, so each map's intermediate results stay in the CPU cache.
     if flip is None:
-        np.multiply(out4[:k], 0.5, out=heat4)
-        upsample2x(heat4, out=heatmaps)
-        cv2.scaleAdd(out2.reshape(rows2), 0.5, heatmaps.reshape(rows2), dst=heatmaps.reshape(rows2))
+        for j in range(k):
+            _resize2x(out4[j], heatmaps[j])
+            cv2.addWeighted(heatmaps[j], 0.5, out2[j], 0.5, 0.0, dst=heatmaps[j])
         return heatmaps, np.moveaxis(tags, 0, -1)
-    mirrored4 = workspace.array("mirrored4", (2 * k, height, width))
-    mirrored2 = workspace.array("mirrored2", out2.shape)
-    # Mirror back (one row flip over all channels) and swap left/right: channel flip[j] is joint j.
-    cv2.flip(np.ascontiguousarray(flipped_out4).reshape(-1, width), 1, dst=mirrored4.reshape(-1, width))
-    np.take(mirrored4, flip, axis=0, out=heat4, mode="clip")
-    np.take(mirrored4, np.add(flip, k), axis=0, out=tags[1], mode="clip")
-    for j in range(k):
-        cv2.flip(flipped_out2[flip[j]], 1, dst=mirrored2[j])
-    heat4 += out4[:k]
-    heat4 *= 0.25
-    upsample2x(heat4, out=heatmaps)
-    cv2.addWeighted(mirrored2.reshape(rows2), 0.25, out2.reshape(rows2), 0.25, 0.0,
-                    dst=mirrored2.reshape(rows2))
-    heatmaps += mirrored2
+    # Upsampling is linear: averaging at stride 4 first needs one resize per joint.
+    heat4 = workspace.array("heat4", (height, width))
+    mirrored2 = workspace.array("mirrored2", (2 * height, 2 * width))
+    for j, source in enumerate(flip.tolist()):
+        # Mirror back and swap left/right: the mirrored input's channel flip[j] is joint j.
+        cv2.flip(flipped_out4[source], 1, dst=heat4)
+        cv2.flip(flipped_out4[k + source], 1, dst=tags[1, j])
+        cv2.addWeighted(heat4, 0.25, out4[j], 0.25, 0.0, dst=heat4)
+        _resize2x(heat4, heatmaps[j])
+        cv2.flip(flipped_out2[source], 1, dst=mirrored2)
+        cv2.addWeighted(mirrored2, 0.25, out2[j], 0.25, 0.0, dst=mirrored2)
+        heatmaps[j] += mirrored2
     return heatmaps, np.moveaxis(tags, 0, -1)
 
 
@@ -318,7 +313,7 @@ def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
                              f"{k} joints, got {np.shape(array)}; is the model for another layout?")
         if not np.issubdtype(array.dtype, np.floating):
             raise TypeError(f"{name} must be floating point, got {array.dtype}")
-        arrays.append(array.astype(np.float32, copy=False))
+        arrays.append(np.ascontiguousarray(array, dtype=np.float32))  # OpenCV needs plain rows
     out4, out2 = arrays
     if out2.shape[1:] != (2 * out4.shape[1], 2 * out4.shape[2]):
         raise ValueError(f"stride-2 maps {out2.shape[1:]} must be twice the stride-4 maps {out4.shape[1:]}")
