@@ -81,6 +81,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   minimum=0, maximum=256),
     ParameterSpec("flip_test", False, "Also run the mirrored image and average (slightly more accurate, "
                   "twice the inference time).", read_only=True),
+    ParameterSpec("refine", True, "Fill joints the grouping missed from the whole heatmap (the reference "
+                  "pipeline's refine step): more complete skeletons for a little decoding time.",
+                  read_only=True),
     # --- what gets published (changeable at run time) ---
     ParameterSpec("score_threshold", 0.1, "People with a lower score (mean keypoint score) are not "
                   "published.", minimum=0.0, maximum=1.0),
