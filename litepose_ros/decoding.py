@@ -444,11 +444,60 @@ def quarter_offsets(heatmaps: np.ndarray, joint: np.ndarray, y: np.ndarray,
             np.where(below > above, ADJUST_STEP, -ADJUST_STEP))
 
 
+def _rounded_tag_distance(tag_maps: np.ndarray, person_tags: np.ndarray) -> np.ndarray:
+    """round(|tag - person tag|) for tags (L, ...) against person tags (L, ...) broadcastable to
+    them, in float32 with one fixed order of operations (results compared across code paths must
+    be bit-identical)."""
+    squared = np.square(tag_maps[0] - person_tags[0])
+    for d in range(1, tag_maps.shape[0]):
+        squared += np.square(tag_maps[d] - person_tags[d])
+    return np.round(np.sqrt(squared))
+
+
+def _refine_near_peaks(flat_heat: np.ndarray, joint_tags: np.ndarray, person_tags: np.ndarray, *,
+                       person: np.ndarray, joint: np.ndarray, slot: np.ndarray, needed: np.ndarray,
+                       candidates: Candidates, width: int, best: np.ndarray) -> None:
+    """Fill ``best`` for the pairs whose answer is provably among the pixels above their joint's
+    weakest candidate (see refine_missing); other entries are left alone."""
+    slot_of_joint = np.full(flat_heat.shape[0], -1, dtype=np.int64)
+    slot_of_joint[needed] = np.arange(needed.size)
+    useful = np.flatnonzero(slot_of_joint[candidates.joint] >= 0)
+    if useful.size == 0:
+        return
+    c_joint = candidates.joint[useful]
+    c_pixel = candidates.y[useful] * width + candidates.x[useful]
+    c_tags = joint_tags[:, slot_of_joint[c_joint], c_pixel]  # (L, C)
+    # Exact values of every pair at the peaks of its joint (-inf at other joints' peaks).
+    values = flat_heat[c_joint, c_pixel][None, :] - _rounded_tag_distance(
+        c_tags[:, None, :], person_tags[:, person, None])
+    values[joint[:, None] != c_joint[None, :]] = -np.inf
+    bound = values.max(axis=1)
+    floor = np.full(flat_heat.shape[0], np.inf, dtype=np.float32)
+    np.minimum.at(floor, c_joint, candidates.score[useful])
+    narrow = np.flatnonzero(bound > floor[joint])
+    for j in np.unique(joint[narrow]).tolist():  # rare: joints with a strong unclaimed peak
+        pairs = narrow[joint[narrow] == j]
+        region = np.flatnonzero(flat_heat[j] > floor[j])  # holds every pixel >= the bound
+        s = slot[pairs[0]]
+        region_values = flat_heat[j, region][None, :] - _rounded_tag_distance(
+            joint_tags[:, s, region][:, None, :], person_tags[:, person[pairs], None])
+        best[pairs] = region[np.argmax(region_values, axis=1)]
+
+
 def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
-                   workspace: Workspace | None = None) -> tuple[np.ndarray, ...]:
+                   workspace: Workspace | None = None,
+                   candidates: Candidates | None = None) -> tuple[np.ndarray, ...]:
     """For every missing (person, joint): the pixel maximising ``heatmap - round(tag distance to
-    the person's mean tag)``. Returns (person, joint, y, x, heatmap value) of those pairs as (M,)
-    arrays; the caller keeps the ones with a positive value."""
+    the person's mean tag)`` (the first such pixel in row-major order, as an argmax over the whole
+    map). Returns (person, joint, y, x, heatmap value) of those pairs as (M,) arrays; the caller
+    keeps the ones with a positive value.
+
+    With the joint's ``candidates`` (peaks) a pair often needs only a few pixels: their exact
+    values give a lower bound ``b`` of the answer, and since a pixel's value never exceeds its
+    heatmap value, only pixels with heatmap >= b can win. When ``b`` is above the smallest
+    candidate score, those pixels are all above that score and are searched alone; otherwise
+    the whole map is.
+    """
     workspace = workspace or Workspace()
     _, height, width = heatmaps.shape
     pixels = height * width
@@ -456,29 +505,35 @@ def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
     if person.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty, empty, np.zeros(0, np.float32)
-    best = np.empty(person.size, dtype=np.int64)
+    best = np.full(person.size, -1, dtype=np.int64)
     flat_heat = heatmaps.reshape(heatmaps.shape[0], pixels)
     needed, slot = np.unique(joint, return_inverse=True)
     joint_tags = tags.full(needed, workspace).reshape(tags.dim, needed.size, pixels)
+    person_tags = grouping.tag.T  # (L, P)
+    if candidates is not None and candidates.joint.size:
+        _refine_near_peaks(flat_heat, joint_tags, person_tags, person=person, joint=joint, slot=slot,
+                           needed=needed, candidates=candidates, width=width, best=best)
+    rest = np.flatnonzero(best < 0)
     # Batches of pairs bound the temporary (pairs x pixels) arrays.
     batch = max(1, (1 << 18) // pixels)
-    for start in range(0, person.size, batch):
-        p, j, s = (a[start:start + batch] for a in (person, joint, slot))
+    for start in range(0, rest.size, batch):
+        pairs = rest[start:start + batch]
+        p, j, s = person[pairs], joint[pairs], slot[pairs]
         squared = workspace.array("refine_squared", (p.size, pixels))
         difference = workspace.array("refine_difference", (p.size, pixels))
         for d in range(tags.dim):
             np.take(joint_tags[d], s, axis=0, out=difference, mode="clip")
-            difference -= grouping.tag[p, d][:, None]
+            difference -= person_tags[d, p][:, None]
             if d == 0:
-                np.multiply(difference, difference, out=squared)
+                np.square(difference, out=squared)
             else:
-                np.multiply(difference, difference, out=difference)
+                np.square(difference, out=difference)
                 squared += difference
         np.sqrt(squared, out=squared)
         np.round(squared, out=squared)
         value = np.take(flat_heat, j, axis=0, out=difference, mode="clip")
         value -= squared
-        best[start:start + batch] = np.argmax(value, axis=1)
+        best[pairs] = np.argmax(value, axis=1)
     y, x = np.divmod(best, width)
     return person, joint, y, x, flat_heat[joint, best]
 
@@ -513,7 +568,7 @@ def decode_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
 
     placed = grouping.found.copy()
     if config.refine and people:
-        r_person, r_joint, r_y, r_x, r_value = refine_missing(heatmaps, tags, grouping, workspace)
+        r_person, r_joint, r_y, r_x, r_value = refine_missing(heatmaps, tags, grouping, workspace, candidates)
         keep = r_value > 0
         r_person, r_joint, r_y, r_x, r_value = (a[keep] for a in (r_person, r_joint, r_y, r_x, r_value))
         # Refined joints always get the quarter-pixel adjust in the reference.

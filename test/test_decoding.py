@@ -456,3 +456,28 @@ def test_decode_benchmark_writes_its_page(tmp_path):
     text = page.read_text()
     assert text.count("| people | people found") == 3  # one table per decoder mode
     assert "Load average" in text and "--input-size 64" in text
+
+
+def test_refine_near_peaks_matches_the_whole_map_search():
+    # A double peak: person 0's nose has a second peak with the same tag, which grouping turns into
+    # a one-joint fragment; its refine answers are the person's strong peaks, found by the narrow
+    # search. Both searches must agree exactly, also on random maps.
+    people = np.stack([skeleton(COCO_17, 20, 6, 40), skeleton(COCO_17, 50, 6, 40)])
+    people = np.floor(people) + 0.3
+    heat, tag = render(people, np.array([0.0, 3.0]), (64, 72), sigma=1.0)
+    heat[0, 3, 20] = heat[0].max() * 0.9  # second nose peak, tag 0 (person 0's Voronoi cell)
+    rng = np.random.default_rng(8)
+    cases = [(heat, tag)] + [(rng.random((17, 32, 32), dtype=np.float32) * 0.5,
+                              rng.normal(0, 2, (17, 32, 32)).astype(np.float32)) for _ in range(3)]
+    narrowed = 0
+    for case_heat, case_tag in cases:
+        tags = TagMaps(case_tag, case_heat.shape)
+        config = DecoderConfig()
+        candidates = find_candidates(case_heat, tags, config)
+        grouping = decoding.group_candidates(candidates, 17, config, config.joint_order_for(COCO_17))
+        whole = decoding.refine_missing(case_heat, tags, grouping)
+        near = decoding.refine_missing(case_heat, tags, grouping, candidates=candidates)
+        for a, b in zip(whole, near, strict=True):
+            np.testing.assert_array_equal(a, b)
+        narrowed += int((near[4] > 0.5).sum())
+    assert narrowed >= 16  # the fragment's 16 missing joints came from person 0's peaks
