@@ -54,7 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument(
-        "--threads", type=int, default=2, help="intra-op threads for both engines (default 2)"
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="intra-op thread counts, each measured for both engines (default 2)",
     )
     parser.add_argument(
         "--runs",
@@ -206,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     from litepose_ros.model.network import build_model
 
-    if args.threads < 1:
+    if min(args.threads) < 1:
         raise ValueError("--threads must be >= 1")
     load_before = os.getloadavg()[0]
     peak, peak_reasoning = estimate_peak_gmacs()
@@ -221,8 +225,8 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(variant, args.num_joints).eval()
         cost = count_cost(variant, args.num_joints, size, size)
         batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-        for engine_name in args.engines:
-            engine = _make_engine(engine_name, model, args.threads, size)
+        for threads, engine_name in ((t, e) for t in args.threads for e in args.engines):
+            engine = _make_engine(engine_name, model, threads, size)
             runs = _auto_runs(lambda e=engine, b=batch: e.run(b), args.runs)
             stats = time_calls(lambda e=engine, b=batch: e.run(b), warmup=args.warmup, runs=runs)
             gmacs_per_s = cost.true_macs / (stats.median_ms / 1e3) / 1e9
@@ -231,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
                     "variant": variant,
                     "size": size,
                     "engine": engine_name,
+                    "threads": threads,
                     "stats": stats,
                     "gmacs": cost.true_gmacs,
                     "paper_gmacs": cost.paper_gmacs,
@@ -243,14 +248,14 @@ def run(args: argparse.Namespace) -> int:
     profile = None
     if not args.no_profile and "XS" in args.variants:
         model = build_model("XS", args.num_joints).eval()
-        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads)
+        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads[0])
     load_after = os.getloadavg()[0]
     body = render_page(args, results, (peak, peak_reasoning), (load_before, load_after), profile)
     path = write_page(args.output, "Model speed (LitePose network only)", body)
     print(f"wrote {path}")
     for row in results:
         print(
-            f"{row['variant']:>2} {row['size']}x{row['size']} {row['engine']:<11} "
+            f"{row['variant']:>2} {row['size']}x{row['size']} {row['engine']:<11} {row['threads']} threads "
             f"median {row['stats'].median_ms:7.2f} ms  p90 {row['stats'].p90_ms:7.2f} ms  "
             f"{row['rate']:6.1f} GMAC/s"
         )
@@ -273,6 +278,23 @@ def explain_gap(results, peak, profile) -> list[str]:
         lines.append(
             f"- No layer kind gets close to the peak either: the fastest kernels ({fastest}) run at "
             f"{rates[fastest]:.1f} GMAC/s (profile above)."
+        )
+    slower_with_more = []
+    by_key = {(r["variant"], r["size"], r["engine"], r["threads"]): r for r in results}
+    for (variant, size, engine, threads), row in by_key.items():
+        fewer = [
+            other
+            for (v, z, e, t), other in by_key.items()
+            if (v, z, e) == (variant, size, engine) and t < threads
+        ]
+        if any(other["stats"].median_ms < row["stats"].median_ms for other in fewer):
+            slower_with_more.append(f"{variant} {size}x{size} {engine} at {threads} threads")
+    if slower_with_more:
+        lines.append(
+            "- More threads were slower here for " + ", ".join(slower_with_more) + ". A parallel layer waits "
+            "for its slowest thread, and a thread whose core is busy with another process stalls every "
+            "layer; PyTorch's OpenMP threads suffer most. On a robot that runs other nodes, leave a core "
+            "free or give the engine fewer threads."
         )
     lines += [
         "- Depthwise convolutions (7x7 in every backbone block, 5x5 in the head) use each loaded input "
@@ -325,7 +347,7 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
                 row["variant"],
                 f"{row['size']}x{row['size']}",
                 row["engine"],
-                args.threads,
+                row["threads"],
                 row["stats"].runs,
                 row["stats"].median_ms,
                 row["stats"].p90_ms,
@@ -335,15 +357,17 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
             ]
         )
     speedups = []
-    by_key = {(r["variant"], r["size"], r["engine"]): r for r in results}
-    for variant, size in dict.fromkeys((r["variant"], r["size"]) for r in results):
-        eager, ort = by_key.get((variant, size, "torch")), by_key.get((variant, size, "onnxruntime"))
+    by_key = {(r["variant"], r["size"], r["threads"], r["engine"]): r for r in results}
+    for variant, size, threads in dict.fromkeys((r["variant"], r["size"], r["threads"]) for r in results):
+        eager = by_key.get((variant, size, threads, "torch"))
+        ort = by_key.get((variant, size, threads, "onnxruntime"))
         if eager and ort:
             ratio = eager["stats"].median_ms / ort["stats"].median_ms
             speedups.append(
                 [
                     variant,
                     f"{size}x{size}",
+                    threads,
                     eager["stats"].median_ms,
                     ort["stats"].median_ms,
                     f"{ratio:.2f}x",
@@ -355,7 +379,8 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         f"Engines: PyTorch {torch.__version__} eager (`torch.inference_mode`, BN folded) and ONNX Runtime "
         f"{onnxruntime.__version__} CPUExecutionProvider (graph optimisation ORT_ENABLE_ALL, BN folded at "
         f"export, opset 17). Batch 1, random weights, {args.num_joints} joints, "
-        f"{args.threads} intra-op threads for both. Each line: {args.warmup} warm-up runs, then the timed "
+        f"{' and '.join(map(str, args.threads))} intra-op thread(s) for both. Each line: "
+        f"{args.warmup} warm-up runs, then the timed "
         f"runs counted in the table "
         f"(about {TARGET_SECONDS:.0f} s worth unless `--runs` is given); latency of `engine.run` "
         f"(numpy in, numpy out). GMAC/s = true multiply-accumulates (convolutions only, LITEPOSE.md "
@@ -377,7 +402,8 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         "## ONNX Runtime vs PyTorch eager",
         "",
         markdown_table(
-            ["variant", "input", "torch median ms", "onnxruntime median ms", "speed-up", "faster"], speedups
+            ["variant", "input", "threads", "torch median ms", "onnxruntime median ms", "speed-up", "faster"],
+            speedups,
         ),
         "",
         "## Gap to the machine's peak",
@@ -390,7 +416,7 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         xs_size = released_architecture("XS").img_size
         lines += [
             f"Where ONNX Runtime spends its kernel time on XS at {xs_size}x{xs_size} "
-            f"({args.threads} threads, the engine's optimisation level; "
+            f"({args.threads[0]} threads, the engine's optimisation level; "
             f"ReorderInput/ReorderOutput are conversions to and from ONNX Runtime's blocked NCHWc layout), "
             f"against where the MACs are:",
             "",
