@@ -222,3 +222,27 @@ def test_markers_from_a_person_array_message():
 def test_bad_marker_style_is_refused(field, value):
     with pytest.raises(ValueError, match=field):
         MarkerStyle(**{field: value})
+
+
+@pytest.mark.parametrize(("count", "layout", "frame_id", "selection"), [
+    (0, COCO_17, "camera_optical_frame", {}),
+    (1, COCO_17, "", {}),
+    (7, COCO_17, "kamera_optisch_ü", {"score_threshold": 0.3, "max_persons": 4}),
+    (5, CROWDPOSE_14, "cam", {"max_persons": 2}),
+])
+def test_direct_cdr_bytes_are_the_same_message_as_the_objects(count, layout, frame_id, selection):
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr
+
+    keypoints, scores = random_people(count, layout, seed=count)
+    stamp = header()
+    stamp.frame_id = frame_id
+    settings = dict(header=stamp, image_width=1280, image_height=721, keypoint_threshold=0.42, **selection)
+    expected = person_array_from_arrays(keypoints, scores, layout, **settings)
+    data, person_count = person_array_cdr(keypoints, scores, layout, **settings)
+    assert person_count == len(expected.persons)
+    assert deserialize_message(data, PersonArray) == expected
+    assert len(data) == len(serialize_message(expected))  # same layout, padding included
+    assert cdr_matches_rclpy(layout)

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz (default 30)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
     parser.add_argument("--input-size", type=int, default=0, help="network input short side (0: model's)")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter (repeatable), e.g. refine:=false")
     parser.add_argument("--no-markers", action="store_true", help="do not subscribe to markers")
     parser.add_argument("--annotated", action="store_true", help="also subscribe to image_annotated")
     parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "node.md",
@@ -118,6 +120,8 @@ def _node_command(model: Path, args: argparse.Namespace) -> list[str]:
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "litepose_ros.ros.node"]
     command += ["--ros-args", "-r", f"__ns:={NAMESPACE}", "-p", f"model_path:={model}",
                 "-p", f"threads:={args.threads}", "-p", f"input_size:={args.input_size}"]
+    for parameter in args.node_param:
+        command += ["-p", parameter]
     return command
 
 
