@@ -194,7 +194,7 @@ class TagMaps:
                              f"heatmap size {full} or half of it {half}, got {tags.shape}")
         if not np.issubdtype(tags.dtype, np.floating):
             raise TypeError(f"tags must be floating point, got {tags.dtype}")
-        self.maps = np.ascontiguousarray(np.moveaxis(tags, -1, 0), dtype=np.float32)
+        self.maps = np.ascontiguousarray(tags.transpose(3, 0, 1, 2), dtype=np.float32)
         self.upsample = tags.shape[:3] == half and full != half
         self.dim = self.maps.shape[0]
 
@@ -282,7 +282,7 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
         for j in range(k):
             _resize2x(out4[j], heatmaps[j])
             cv2.addWeighted(heatmaps[j], 0.5, out2[j], 0.5, 0.0, dst=heatmaps[j])
-        return heatmaps, np.moveaxis(tags, 0, -1)
+        return heatmaps, tags.transpose(1, 2, 3, 0)
     # Upsampling is linear: averaging at stride 4 first needs one resize per joint.
     heat4 = workspace.array("heat4", (height, width))
     mirrored2 = workspace.array("mirrored2", (2 * height, 2 * width))
@@ -295,7 +295,7 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
         cv2.flip(flipped_out2[source], 1, dst=mirrored2)
         cv2.addWeighted(mirrored2, 0.25, out2[j], 0.25, 0.0, dst=mirrored2)
         heatmaps[j] += mirrored2
-    return heatmaps, np.moveaxis(tags, 0, -1)
+    return heatmaps, tags.transpose(1, 2, 3, 0)
 
 
 def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
@@ -389,7 +389,7 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
             else:
                 difference = tags[:, None, :] - person_tags[None, :, :]
                 distance = np.sqrt(np.einsum("mpl,mpl->mp", difference, difference))
-            cost = np.round(distance)
+            cost = np.rint(distance)  # round half to even, as np.round
             cost *= config.tag_cost_weight
             cost -= all_scores[first:stop]
             if config.tag_tie_break:
@@ -451,7 +451,7 @@ def _rounded_tag_distance(tag_maps: np.ndarray, person_tags: np.ndarray) -> np.n
     squared = np.square(tag_maps[0] - person_tags[0])
     for d in range(1, tag_maps.shape[0]):
         squared += np.square(tag_maps[d] - person_tags[d])
-    return np.round(np.sqrt(squared))
+    return np.rint(np.sqrt(squared))
 
 
 def _refine_near_peaks(flat_heat: np.ndarray, joint_tags: np.ndarray, person_tags: np.ndarray, *,
@@ -530,7 +530,7 @@ def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
                 np.square(difference, out=difference)
                 squared += difference
         np.sqrt(squared, out=squared)
-        np.round(squared, out=squared)
+        np.rint(squared, out=squared)
         value = np.take(flat_heat, j, axis=0, out=difference, mode="clip")
         value -= squared
         best[pairs] = np.argmax(value, axis=1)
