@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROS_SCRIPTS
+from conftest import PROJECT_DIR, ROS_SCRIPTS
 from test_node_messages import check_well_formed
 
 from litepose_ros.layouts import COCO_17
@@ -38,8 +38,9 @@ def probe(model, tmp_path_factory):
     context = rclpy.Context()
     rclpy.init(context=context)
     log_path = tmp_path_factory.mktemp("node_raw") / "node.log"
+    # The package's parameter file (every parameter at its default), as the launch file passes it.
     process = start_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
-                         "markers.fallback_frame_id:=fallback_frame")
+                         params_file=PROJECT_DIR / "config" / "litepose.yaml")
     probe = NodeProbe(context, NAMESPACE, annotated=True)
     try:
         assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"

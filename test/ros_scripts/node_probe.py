@@ -70,10 +70,12 @@ def node_executable() -> str:
 
 
 def start_node(log_path: Path, namespace: str, *parameters: str, node_name: str = "litepose",
-               extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Start the node process; parameters are "name:=value" strings. Output goes to log_path."""
-    command = [node_executable(), *extra_args, "--ros-args", "-r", f"__ns:={namespace}",
-               "-r", f"__node:={node_name}"]
+               params_file: Path | None = None) -> subprocess.Popen:
+    """Start the node process; parameters are "name:=value" strings (they override params_file).
+    Output goes to log_path."""
+    command = [node_executable(), "--ros-args", "-r", f"__ns:={namespace}", "-r", f"__node:={node_name}"]
+    if params_file is not None:
+        command += ["--params-file", str(params_file)]
     for parameter in parameters:
         command += ["-p", parameter]
     log = open(log_path, "w")  # noqa: SIM115 - closed by stop_node
