@@ -246,3 +246,63 @@ def test_direct_cdr_bytes_are_the_same_message_as_the_objects(count, layout, fra
     assert deserialize_message(data, PersonArray) == expected
     assert len(data) == len(serialize_message(expected))  # same layout, padding included
     assert cdr_matches_rclpy(layout)
+
+
+# --- incoming images read from their serialized bytes ------------------------------------------------
+
+@pytest.mark.parametrize(("frame_id", "encoding", "width"), [
+    ("", "bgr8", 5), ("c", "mono8", 7), ("front_camera_optical_frame", "yuv422", 6), ("ü", "rgba8", 3)])
+def test_serialized_images_are_read_without_building_messages(frame_id, encoding, width):
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from litepose_ros.image_encodings import raw_image_to_array
+    from litepose_ros.ros.image_messages import parse_image
+
+    channels = {"bgr8": 3, "mono8": 1, "yuv422": 2, "rgba8": 4}[encoding]
+    rng = np.random.default_rng(width)
+    pixels = rng.integers(0, 256, (4, width * channels + 3), dtype=np.uint8)  # 3 bytes of row padding
+    message = Image(height=4, width=width, encoding=encoding, is_bigendian=1, step=pixels.shape[1])
+    message.header.frame_id = frame_id
+    message.header.stamp.sec, message.header.stamp.nanosec = -5, 999_999_999
+    message.data = pixels.tobytes()
+    parsed = parse_image(serialize_message(message))
+    assert parsed.header == message.header
+    assert (parsed.height, parsed.width, parsed.encoding, parsed.is_bigendian, parsed.step) == (
+        4, width, encoding, True, pixels.shape[1])
+    assert bytes(parsed.data) == pixels.tobytes()
+    # The view feeds the converter directly.
+    converted, _ = raw_image_to_array(parsed.data, parsed.encoding, parsed.height, parsed.width, parsed.step)
+    assert converted.shape == (4, width, 3)
+
+
+def test_serialized_compressed_images_are_read():
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CompressedImage
+
+    from litepose_ros.ros.image_messages import parse_compressed_image
+    from litepose_ros.samples import vtest_frame_paths
+
+    jpeg = vtest_frame_paths()[0].read_bytes()
+    message = CompressedImage(format="bgr8; jpeg compressed bgr8")
+    message.header.frame_id = "cam"
+    message.data = jpeg
+    parsed = parse_compressed_image(serialize_message(message))
+    assert parsed.header == message.header and parsed.format == message.format
+    assert bytes(parsed.data) == jpeg
+
+
+@pytest.mark.parametrize("cut", [0, 3, 10, 30, -1])
+def test_truncated_or_foreign_bytes_are_a_clear_error(cut):
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from litepose_ros.image_encodings import ImageFormatError
+    from litepose_ros.ros.image_messages import parse_image
+
+    message = Image(height=2, width=2, encoding="mono8", step=2)
+    message.header.frame_id = "camera"
+    message.data = b"\x01\x02\x03\x04"
+    data = serialize_message(message)
+    with pytest.raises(ImageFormatError, match="malformed sensor_msgs/Image message"):
+        parse_image(data[:cut])
