@@ -91,6 +91,8 @@ class RunConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     workers: int = 2  # data-loading processes
     threads: int | None = None  # torch CPU threads (None = torch's default)
+    # NHWC memory layout: up to 2x faster training of the depthwise 7x7 blocks on CPU.
+    channels_last: bool = True
     val_every: int = 1  # epochs between validations (0 = never)
     output_dir: str = "runs/train"
     # Decoding during validation (flip test doubles its cost).

@@ -78,9 +78,10 @@ class EpochRecord:
                    val=dict(data.get("val") or {}))
 
 
-def _collate_to_device(batch: dict[str, torch.Tensor], device: torch.device):
+def _collate_to_device(batch: dict[str, torch.Tensor], device: torch.device,
+                       memory_format: torch.memory_format = torch.contiguous_format):
     non_blocking = device.type == "cuda"
-    images = batch["image"].to(device, non_blocking=non_blocking)
+    images = batch["image"].to(device, non_blocking=non_blocking, memory_format=memory_format)
     heatmaps = [batch["heatmaps_s4"].to(device, non_blocking=non_blocking),
                 batch["heatmaps_s2"].to(device, non_blocking=non_blocking)]
     masks = [batch["mask_s4"].to(device, non_blocking=non_blocking),
@@ -115,7 +116,8 @@ class Trainer:
         self.model = LitePoseNet(self.spec, self.layout.num_keypoints)
         if config.model.init_checkpoint and not resume:
             self._load_initial_weights(config.model.init_checkpoint)
-        self.model.to(self.device)
+        self.memory_format = torch.channels_last if config.run.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format)
         self.criterion = LitePoseLoss(self.layout.num_keypoints, config.loss.heatmap_factors,
                                       config.loss.push_factor, config.loss.pull_factor)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
@@ -209,7 +211,7 @@ class Trainer:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.config.optim.epochs}", unit="batch",
                    disable=not self.progress, leave=False)
         for batch in bar:
-            images, heatmaps, masks, joints = _collate_to_device(batch, self.device)
+            images, heatmaps, masks, joints = _collate_to_device(batch, self.device, self.memory_format)
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 outputs = self.model(images)
