@@ -509,7 +509,7 @@ class LitePoseNode(LifecycleNode):
 
     def statistics(self) -> dict[str, Any]:
         """A snapshot of the counters and latency medians (what /diagnostics reports)."""
-        with self._stats_lock:
+        with self._slot_condition, self._stats_lock:  # both: one consistent set of counters
             stats = self._stats
             return {
                 "received": stats.received, "processed": stats.processed, "dropped": stats.dropped,
