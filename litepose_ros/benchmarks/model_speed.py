@@ -269,7 +269,7 @@ def explain_gap(results, peak, profile) -> list[str]:
         best = max(results, key=lambda row: row["rate"])
         lines.append(
             f"- The best configuration here ({best['variant']} {best['size']}x{best['size']}, "
-            f"{best['engine']}) "
+            f"{best['engine']}, {best['threads']} threads) "
             f"reaches {best['rate']:.1f} GMAC/s, {100 * best['rate'] / peak:.0f} % of the estimated peak."
         )
     rates = {kind: rate for kind, _, _, rate in profile or [] if not np.isnan(rate)}
