@@ -389,8 +389,9 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after "
         f"({os.cpu_count()} logical cores)."
         + (
-            " **The machine was busy with other work during this run: absolute numbers are pessimistic; "
-            "the ratios between engines are more reliable.**"
+            " **The machine was busy with other work during this run: absolute numbers are pessimistic, "
+            "and multi-threaded runs suffer most (a busy core stalls every parallel layer); the "
+            "single-thread ratios between engines are the most reliable numbers here.**"
             if busy
             else ""
         ),
