@@ -146,7 +146,7 @@ def test_image_larger_than_the_limit_is_refused_and_the_limit_is_a_parameter(pro
     results = probe.set_parameters({"max_image_pixels": 100_000})
     assert results[0].successful, results[0].reason
     try:
-        run_publisher(NAMESPACE, "bgr8", rate=5.0)
+        run_publisher(NAMESPACE, "bgr8", "--lockstep-timeout", "0", rate=5.0)  # no PersonArray will come
         entry = probe.wait_for_log("768 x 576 = 442368 pixels, above the limit of 100000")
         assert entry is not None, probe.log_text()
         assert "max_image_pixels" in entry.msg

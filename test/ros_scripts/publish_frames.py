@@ -1,7 +1,9 @@
 """Publish the bundled vtest frames (and deliberately broken images) to a pose node, as a camera would.
 
 Runs as its own ROS process (started by the node tests). ``--frames`` lists what to send, one
-message per entry, in order, at ``--rate`` Hz, after every needed subscription has been matched:
+message per entry, in order, at ``--rate`` Hz at most, after every needed subscription has been
+matched; after a good frame it waits for the node's PersonArray of that frame (lock step, so a
+slow machine never makes the node drop a frame the test expects):
 
 - ``bgr8``, ``rgb8``, ``bgra8``, ``mono8``, ``yuv422``: a real frame in that encoding on ``image``;
 - ``jpeg``: the bundled JPEG file as is, on ``image/compressed``;
@@ -23,6 +25,7 @@ import time
 import cv2
 import numpy as np
 import rclpy
+from litepose_ros.msg import PersonArray
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -86,6 +89,10 @@ def main() -> None:
     parser.add_argument("--camera-info", action="store_true")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
+    parser.add_argument("--lockstep-timeout", type=float, default=20.0,
+                        help="after each good frame, wait up to this long for its PersonArray before the "
+                             "next one (the node then processes every frame, however slow the machine); "
+                             "0: send at --rate regardless")
     args, ros_args = parser.parse_known_args()
     kinds = [k.strip() for k in args.frames.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(RAW_KINDS) - set(COMPRESSED_KINDS))
@@ -104,6 +111,10 @@ def main() -> None:
                                                          qos_profile_sensor_data)
     info_publisher = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data) \
         if args.camera_info else None
+    answered: set[tuple[int, int]] = set()
+    if args.lockstep_timeout > 0:
+        node.create_subscription(PersonArray, "persons",
+                                 lambda m: answered.add((m.header.stamp.sec, m.header.stamp.nanosec)), 10)
     try:
         deadline = time.monotonic() + args.match_timeout
         waiting = [*publishers.values(), *([info_publisher] if info_publisher else [])]
@@ -132,8 +143,13 @@ def main() -> None:
             print(json.dumps({"index": index, "kind": kind, "sec": message.header.stamp.sec,
                               "nanosec": message.header.stamp.nanosec}), flush=True)
             next_time += period
-            while time.monotonic() < next_time:
-                rclpy.spin_once(node, timeout_sec=max(0.0, next_time - time.monotonic()))
+            stamp = (message.header.stamp.sec, message.header.stamp.nanosec)
+            lockstep_end = time.monotonic() + args.lockstep_timeout
+            while (time.monotonic() < next_time or (
+                    args.lockstep_timeout > 0 and not kind.startswith("bad")
+                    and stamp not in answered and time.monotonic() < lockstep_end)):
+                rclpy.spin_once(node, timeout_sec=0.01)
+            next_time = max(next_time, time.monotonic())
         end = time.monotonic() + args.linger
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.05)
