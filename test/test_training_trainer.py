@@ -115,6 +115,21 @@ def test_cli_reports_bad_configurations(tmp_path, capsys):
     assert "unknown key(s) ['learning_rate'] in section 'optim'" in capsys.readouterr().err
 
 
+def test_cli_trains_and_resumes(tmp_path, capsys):
+    config = _config(tmp_path, COCO_DIR / "test_coco.json", COCO_DIR, run={"val_every": 0})
+    path = tmp_path / "recipe.yaml"
+    config.save(path)
+    output = tmp_path / "cli_run"
+    assert litepose_main(["train", str(path), "--epochs", "1", "--output", str(output), "--no-progress"]) == 0
+    assert "epoch 1/1: loss" in capsys.readouterr().out
+    assert (output / "latest.pth").is_file() and not (output / "best.pth").exists()
+    assert litepose_main(["train", str(path), "--epochs", "2", "--output", str(output), "--resume",
+                          "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming at epoch 2" in out and "epoch 2/2: loss" in out
+    assert len((output / "log.csv").read_text().strip().splitlines()) == 3
+
+
 def test_trainer_overfits_two_images_to_a_high_ap(tmp_path):
     """A short CPU run on two real images (three people) reaches a high AP through the same
     preprocessing and decoding as the Estimator."""

@@ -4,7 +4,8 @@ that resume exactly, a CSV log and a PNG plot of the curves.
 Output folder:
   config.yaml   the full configuration of the run
   latest.pth    model + optimizer + scaler + epoch + history + RNG states (written every epoch)
-  best.pth      the weights with the best validation AP so far (no optimizer state)
+  best.pth      the weights with the best validation AP so far (no optimizer state; written
+                only when validation is configured)
   log.csv       one row per epoch (losses, learning rate, throughput, validation metrics)
   curves.png    training loss and validation AP per epoch
 
@@ -131,6 +132,7 @@ class Trainer:
         if len(self.train_set) < config.optim.batch_size:
             raise ValueError(f"the training set has {len(self.train_set)} images, fewer than one batch "
                              f"(optim.batch_size = {config.optim.batch_size})")
+        self._check_validation_data()
         self.start_epoch = 0
         self.best_ap = -math.inf
         self.history: list[EpochRecord] = []
@@ -138,6 +140,16 @@ class Trainer:
             self._resume()
 
     # --- set-up ------------------------------------------------------------------------------------
+    def _check_validation_data(self) -> None:
+        """Fail before the first epoch, not after it, when the validation files are missing."""
+        data = self.config.data
+        if not data.val_annotations:
+            return
+        if not Path(data.val_annotations).is_file():
+            raise FileNotFoundError(f"validation annotation file {data.val_annotations} does not exist")
+        if not data.val_images or not Path(data.val_images).is_dir():
+            raise FileNotFoundError(f"validation image folder {data.val_images} does not exist")
+
     def _load_initial_weights(self, path: str) -> None:
         loaded, _ = load_checkpoint(path, variant=self.spec, num_joints=self.layout.num_keypoints)
         self.model.load_state_dict(loaded.state_dict())
