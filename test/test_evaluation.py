@@ -212,3 +212,30 @@ def test_eval_command_names_missing_files(tmp_path, capsys):
                           "--images", str(COCO_FILE.parent)])
     assert code == 2
     assert "model" in capsys.readouterr().err
+
+
+# Reference values: xtcocotools 1.14.3 (built from source against numpy 2; its wheel does not
+# import under numpy 2) on the same files, COCOeval(gt, dt, 'keypoints' / 'keypoints_crowd',
+# sigmas, use_area=True / False), stats as summarize() prints them.
+XTCOCOTOOLS_COCO = [0.522497, 0.946252, 0.554455, 0.375231, 0.654333, 0.641667, 1.0, 0.75, 0.46, 0.771429]
+XTCOCOTOOLS_CROWDPOSE = [0.683404, 0.7124, 0.7124, 0.95, 1.0, 1.0]
+NOISY = Path(__file__).parent / "fixtures" / "evaluation"
+
+
+def test_coco_mode_matches_xtcocotools():
+    predictions = json.loads((NOISY / "coco_noisy_predictions.json").read_text())
+    metrics = evaluate_keypoints(COCO_FILE, predictions)
+    assert [metrics[name] for name in COCO_METRICS] == pytest.approx(XTCOCOTOOLS_COCO, abs=1e-6)
+
+
+def test_crowdpose_mode_matches_xtcocotools_including_the_splits():
+    predictions = json.loads((NOISY / "crowdpose_noisy_predictions.json").read_text())
+    data = json.loads(CROWDPOSE_FILE.read_text())
+    metrics = evaluate_keypoints(data, predictions, crowdpose=True)
+    assert [metrics[n] for n in ("AP", "AP50", "AP75", "AR", "AR50", "AR75")] == pytest.approx(
+        XTCOCOTOOLS_CROWDPOSE, abs=1e-6)
+    assert metrics["AP_medium"] == pytest.approx(0.6834, abs=1e-4)  # both images: crowd index 0.33, 0.39
+    data["images"][0]["crowdIndex"], data["images"][1]["crowdIndex"] = 0.1, 0.9
+    split = evaluate_keypoints(data, predictions, crowdpose=True)
+    assert (split["AP_easy"], split["AP_hard"]) == pytest.approx((1.0, 0.45), abs=1e-4)
+    assert split["AP_medium"] is None
