@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra node parameter (repeatable), e.g. refine:=false")
     parser.add_argument("--no-markers", action="store_true", help="do not subscribe to markers")
     parser.add_argument("--annotated", action="store_true", help="also subscribe to image_annotated")
+    parser.add_argument("--note", default="", help="a sentence for the page (where the model comes from)")
     parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "node.md",
                         help="results page (default docs/benchmarks/node.md)")
 
@@ -335,7 +336,8 @@ def run(args: argparse.Namespace) -> int:
         ("input rate (received by the node)", f"{received / seconds:.2f} Hz"),
         ("processed rate (PersonArray published)", f"{processed / seconds:.2f} Hz"),
         ("dropped frames (newer frame arrived first)", f"{dropped} ({dropped / seconds:.2f} Hz)"),
-        ("received - processed - dropped (frames in flight at the ends: 0 or 1)", str(in_slot)),
+        ("received - processed - dropped (difference of frames in flight, slot + worker, at the two "
+         "ends of the window: -2 to 2)", str(in_slot)),
         ("PersonArrays received here", f"{len(window)} ({len(window) / seconds:.2f} Hz)"),
         ("persons per image (mean)", f"{persons.mean():.1f}" if persons.size else "n/a"),
         ("end-to-end latency, image stamp to PersonArray received: median", f"{stats.median_ms:.1f} ms"),
@@ -362,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
          f"{rss_start / 2**20:.1f} / {rss_end / 2**20:.1f} / {max(rss_samples) / 2**20:.1f} MiB"),
         ("load average (1 min) before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f}"),
     ]
-    body = f"""Model: `{Path(model).name}` ({end_counts.get("engine", "")}).
+    note = f" {args.note}" if args.note else ""
+    body = f"""Model: `{Path(model).name}` ({end_counts.get("engine", "")}).{note}
 Replay: the {len(list((Path(__file__).resolve().parents[1] / "samples" / "vtest").glob("*.jpg")))} bundled \
 vtest frames (768 x 576 bgr8 sensor_msgs/Image, 1.3 MB each, with CameraInfo) looped at \
 {args.rate:g} Hz for {args.seconds:g} s after a {WARMUP:g} s warm-up; this process subscribes to \

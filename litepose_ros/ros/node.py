@@ -277,7 +277,7 @@ class LitePoseNode(LifecycleNode):
 
     def _load_estimator(self):
         """Load the model the parameters name; raises with a message naming the file and the problem."""
-        from litepose_ros.estimator import Estimator
+        from litepose_ros.estimator import Estimator, EstimatorConfig
 
         values = self._values
         path_text = values["model_path"].strip()
@@ -301,7 +301,17 @@ class LitePoseNode(LifecycleNode):
         if values["input_size"]:
             config["input_size"] = values["input_size"]
         try:
-            estimator = Estimator.from_model(path, **config)
+            estimator_config = EstimatorConfig.create(path, **config)
+            engine = None
+            if estimator_config.engine == "onnxruntime":
+                # Built here rather than by the Estimator to choose ONNX Runtime's thread spinning.
+                from litepose_ros.engine import create_engine
+
+                engine = create_engine(path, engine="onnxruntime", providers=estimator_config.providers,
+                                       threads=estimator_config.threads, variant=estimator_config.variant,
+                                       input_size=estimator_config.input_size,
+                                       allow_spinning=values["engine_spinning"])
+            estimator = Estimator(estimator_config, engine=engine)
         except Exception as error:
             text = str(error)
             raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error

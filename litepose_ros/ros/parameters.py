@@ -79,6 +79,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Runtime's own provider names.", read_only=True),
     ParameterSpec("threads", 0, "Inference threads. 0: the engine's default (all cores).", read_only=True,
                   minimum=0, maximum=256),
+    ParameterSpec("engine_spinning", False, "Let ONNX Runtime's worker threads spin-wait between images: "
+                  "a little less inference latency, but they keep cores busy that the node's own thread, the "
+                  "camera driver and the rest of the robot need.", read_only=True),
     ParameterSpec("flip_test", False, "Also run the mirrored image and average (slightly more accurate, "
                   "twice the inference time).", read_only=True),
     ParameterSpec("refine", True, "Fill joints the grouping missed from the whole heatmap (the reference "
