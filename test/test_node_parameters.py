@@ -124,3 +124,25 @@ def test_config_file_equals_the_declarations_and_ros_reads_it():
     for spec in PARAMETERS:  # every parameter has its comment right above it
         leaf = spec.name.rpartition(".")[2]
         assert re.search(rf"#[^\n]*\n\s+{re.escape(leaf)}: ", path.read_text()), spec.name
+
+
+def test_node_benchmark_takes_node_parameters_as_ros_would_and_refuses_bad_ones(tmp_path):
+    import argparse
+
+    from litepose_ros.benchmarks.node_speed import add_arguments, parse_node_parameters, run
+    from litepose_ros.cli import UserError
+
+    assert parse_node_parameters(["refine:=false", "score_threshold:=0.25", "max_persons:=5",
+                                  "providers:=cuda,cpu"]) == {
+        "refine": False, "score_threshold": 0.25, "max_persons": 5, "providers": "cuda,cpu"}
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not used: the arguments are refused first")
+    for extra, message in ((["--node-param", "scor_threshold:=0.2"], "unknown parameter"),
+                           (["--node-param", "max_persons:=0"], "max_persons must be >= 1"),
+                           (["--seconds", "3"], "--seconds >= 10")):
+        args = parser.parse_args(["--model", str(model), "--output", str(tmp_path / "page.md"), *extra])
+        with pytest.raises(UserError, match=message):
+            run(args)
+    assert not (tmp_path / "page.md").exists()

@@ -127,18 +127,17 @@ def _node_command(model: Path, args: argparse.Namespace) -> list[str]:
 
 
 def _estimator_alone(model: Path, args: argparse.Namespace, seconds: float = 8.0) -> TimingStats:
-    """Per-image time of Estimator.predict in this process, the node's configuration, no ROS."""
+    """Per-image time of Estimator.predict in this process, loaded as the node loads it, no ROS."""
     import cv2
 
-    from litepose_ros.estimator import Estimator
-    from litepose_ros.ros.parameters import PARAMETERS_BY_NAME
+    from litepose_ros.ros.node import load_estimator
+    from litepose_ros.ros.parameters import default_values, values_from_mapping
     from litepose_ros.samples import vtest_frame_paths
 
-    settings = {"threads": args.threads or None, "flip_test": PARAMETERS_BY_NAME["flip_test"].default,
-                "refine": PARAMETERS_BY_NAME["refine"].default}
-    if args.input_size:
-        settings["input_size"] = args.input_size
-    estimator = Estimator.from_model(model, **settings)
+    values = default_values()
+    values.update(parse_node_parameters(args.node_param))
+    values.update(model_path=str(model), threads=args.threads, input_size=args.input_size)
+    estimator, _ = load_estimator(values_from_mapping(values))
     frames = [cv2.imread(str(p)) for p in vtest_frame_paths()]
     for frame in frames[:5]:
         estimator.predict(frame)
@@ -151,6 +150,19 @@ def _estimator_alone(model: Path, args: argparse.Namespace, seconds: float = 8.0
         samples.append(time.perf_counter() - started)
         index += 1
     return TimingStats.from_seconds(samples)
+
+
+def parse_node_parameters(items: list[str]) -> dict:
+    """--node-param NAME:=VALUE items as typed values (YAML scalars, as ROS parses -p values)."""
+    import yaml
+
+    values = {}
+    for item in items:
+        name, separator, text = item.partition(":=")
+        if not separator:
+            raise ValueError(f"--node-param wants NAME:=VALUE, got {item!r}")
+        values[name] = yaml.safe_load(text)
+    return values
 
 
 class _Observer:
@@ -250,6 +262,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"model file {model} does not exist")
     if args.seconds < 10 or args.rate <= 0:
         raise UserError("use --seconds >= 10 and a positive --rate")
+    from litepose_ros.ros.parameters import values_from_mapping
+
+    try:
+        values_from_mapping(parse_node_parameters(args.node_param))
+    except ValueError as error:
+        raise UserError(f"--node-param: {error}") from error
 
     load_before = os.getloadavg()
     print("measuring the estimator alone (8 s) ...")

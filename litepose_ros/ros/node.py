@@ -277,44 +277,7 @@ class LitePoseNode(LifecycleNode):
 
     def _load_estimator(self):
         """Load the model the parameters name; raises with a message naming the file and the problem."""
-        from litepose_ros.estimator import Estimator, EstimatorConfig
-
-        values = self._values
-        path_text = values["model_path"].strip()
-        if path_text:
-            path = Path(path_text).expanduser()
-        else:
-            from litepose_ros.models import default_model_path
-
-            path = default_model_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {path} does not exist (parameter model_path)")
-        config: dict[str, Any] = {
-            "engine": values["engine"],
-            "providers": parse_providers(values["providers"]),
-            "threads": values["threads"] or None,
-            "flip_test": values["flip_test"],
-            "refine": values["refine"],
-        }
-        if values["variant"] != "auto":
-            config["variant"] = values["variant"]
-        if values["input_size"]:
-            config["input_size"] = values["input_size"]
-        try:
-            estimator_config = EstimatorConfig.create(path, **config)
-            engine = None
-            if estimator_config.engine == "onnxruntime":
-                # Built here rather than by the Estimator to choose ONNX Runtime's thread spinning.
-                from litepose_ros.engine import create_engine
-
-                engine = create_engine(path, engine="onnxruntime", providers=estimator_config.providers,
-                                       threads=estimator_config.threads, variant=estimator_config.variant,
-                                       input_size=estimator_config.input_size,
-                                       allow_spinning=values["engine_spinning"])
-            estimator = Estimator(estimator_config, engine=engine)
-        except Exception as error:
-            text = str(error)
-            raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error
+        estimator, path = load_estimator(self._values)
         describe = getattr(estimator, "describe", None)
         self._estimator_description = describe() if callable(describe) else f"model {path}"
         self._model_path = path
@@ -594,6 +557,51 @@ class LitePoseNode(LifecycleNode):
     def destroy_node(self) -> None:
         self._stop_processing()
         super().destroy_node()
+
+
+def load_estimator(values: dict[str, Any]):
+    """(Estimator, model path) as the node configures it from its parameter values.
+
+    Raises FileNotFoundError / RuntimeError with a message that names the model file and the problem.
+    """
+    from litepose_ros.estimator import Estimator, EstimatorConfig
+
+    path_text = values["model_path"].strip()
+    if path_text:
+        path = Path(path_text).expanduser()
+    else:
+        from litepose_ros.models import default_model_path
+
+        path = default_model_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist (parameter model_path)")
+    config: dict[str, Any] = {
+        "engine": values["engine"],
+        "providers": parse_providers(values["providers"]),
+        "threads": values["threads"] or None,
+        "flip_test": values["flip_test"],
+        "refine": values["refine"],
+    }
+    if values["variant"] != "auto":
+        config["variant"] = values["variant"]
+    if values["input_size"]:
+        config["input_size"] = values["input_size"]
+    try:
+        estimator_config = EstimatorConfig.create(path, **config)
+        engine = None
+        if estimator_config.engine == "onnxruntime":
+            # Built here rather than by the Estimator to choose ONNX Runtime's thread spinning.
+            from litepose_ros.engine import create_engine
+
+            engine = create_engine(path, engine="onnxruntime", providers=estimator_config.providers,
+                                   threads=estimator_config.threads, variant=estimator_config.variant,
+                                   input_size=estimator_config.input_size,
+                                   allow_spinning=values["engine_spinning"])
+        estimator = Estimator(estimator_config, engine=engine)
+    except Exception as error:
+        text = str(error)
+        raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error
+    return estimator, path
 
 
 def main(args: list[str] | None = None) -> int:
