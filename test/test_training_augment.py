@@ -150,3 +150,25 @@ def test_flipped_sample_swaps_left_and_right_heatmaps():
     np.testing.assert_allclose(b["image"], a["image"][:, :, ::-1], atol=1e-5)
     mirrored = a["heatmaps_s2"][list(COCO_17.flip_index), :, ::-1]
     np.testing.assert_allclose(b["heatmaps_s2"], mirrored, atol=1e-5)
+
+
+def test_people_copied_verbatim_into_other_images_become_ignore_regions(tmp_path):
+    from litepose_ros.training.dataset import duplicated_annotation_ids, duplicated_people_as_crowd
+
+    data = json.loads((COCO_DIR / "test_coco.json").read_text())
+    original = next(a for a in data["annotations"] if a["image_id"] == 785)
+    copy = dict(original, id=999_999, image_id=197388)  # the same keypoints in another image
+    data["annotations"].append(copy)
+    assert duplicated_annotation_ids(data["annotations"]) == {original["id"], 999_999}
+    as_crowd = duplicated_people_as_crowd(data)
+    assert [a["iscrowd"] for a in as_crowd["annotations"] if a["id"] in (original["id"], 999_999)] == [1, 1]
+    assert sum(a["iscrowd"] for a in as_crowd["annotations"]) == 2
+    path = tmp_path / "with_copy.json"
+    path.write_text(json.dumps(data))
+    kept = KeypointDataset(path, COCO_DIR, COCO_17, 128, None)
+    ignored = KeypointDataset(path, COCO_DIR, COCO_17, 128, None, ignore_duplicated_people=True)
+    index = [r.image_id for r in kept.records].index(785)
+    assert len(kept.records[index].joints) == 1
+    assert len(ignored.records[index].joints) == 0
+    assert len(ignored.records[index].ignore_annotations) == 1
+    assert (ignored[index]["mask_s2"] == 0).any() and (kept[index]["mask_s2"] == 1).all()

@@ -44,6 +44,11 @@ class DataConfig:
     # Heatmap Gaussian sigma in output pixels (both scales) and people per image for the tag loss.
     sigma: float = 2.0
     max_people: int = 30
+    # Pseudo-label sets can carry one person's keypoints copied verbatim into many images (a
+    # labelling bug: pseudo_people's vtest frames hold ~1,400 such copies at 8 fixed spots, mostly
+    # on empty road). When set, annotations whose keypoints repeat exactly in another image become
+    # ignore regions: masked out of the training loss, treated like crowd regions in validation.
+    ignore_duplicated_people: bool = False
     # Passes over the training images per epoch (more than 1 for tiny sets: fewer checkpoints).
     repeat: int = 1
     # Validate on at most this many images (None = all), for quick runs.

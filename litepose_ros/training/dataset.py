@@ -59,6 +59,32 @@ def check_layout(coco, layout: KeypointLayout, source: str | Path) -> None:
                              "matching layout (coco17 or crowdpose14)")
 
 
+def duplicated_annotation_ids(annotations: list[dict]) -> set[int]:
+    """Ids of annotations whose keypoints (to 0.01 px) also occur in another image.
+
+    Two photographs never yield bit-identical keypoints for a real person, so such copies are
+    labelling artefacts (see DataConfig.ignore_duplicated_people).
+    """
+    images_by_key: dict[tuple, set[int]] = {}
+    key_of: dict[int, tuple] = {}
+    for ann in annotations:
+        keypoints = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
+        if keypoints.size == 0 or not np.any(keypoints[2::3] > 0):
+            continue
+        key = tuple(np.round(keypoints, 2).tolist())
+        key_of[int(ann["id"])] = key
+        images_by_key.setdefault(key, set()).add(int(ann["image_id"]))
+    return {ann_id for ann_id, key in key_of.items() if len(images_by_key[key]) > 1}
+
+
+def duplicated_people_as_crowd(dataset: dict) -> dict:
+    """A copy of a COCO-format dict where the duplicated_annotation_ids are crowd (ignore) regions:
+    detections on them count neither as hits nor as false positives."""
+    duplicated = duplicated_annotation_ids(dataset["annotations"])
+    return {**dataset, "annotations": [dict(a, iscrowd=1) if int(a["id"]) in duplicated else a
+                                       for a in dataset["annotations"]]}
+
+
 @dataclass
 class ImageRecord:
     """One image with its people (joints (P, K, 3): x, y, v) and its ignore regions."""
@@ -99,7 +125,7 @@ class KeypointDataset:
     def __init__(self, annotation_file: str | Path, image_dir: str | Path, layout: KeypointLayout,
                  input_size: int, augment: AugmentConfig | None = None, *, sigma: float = 2.0,
                  max_people: int = 30, seed: int = 0, skip_images_without_annotations: bool = True,
-                 repeat: int = 1):
+                 repeat: int = 1, ignore_duplicated_people: bool = False):
         if input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
         self.layout = layout
@@ -116,6 +142,8 @@ class KeypointDataset:
             raise FileNotFoundError(f"image folder {self.image_dir} does not exist")
         self.coco = load_coco(annotation_file)
         check_layout(self.coco, layout, annotation_file)
+        self.ignored_annotation_ids = (duplicated_annotation_ids(self.coco.dataset["annotations"])
+                                       if ignore_duplicated_people else set())
         self.records = self._read_records(skip_images_without_annotations)
         if not self.records:
             raise ValueError(f"{annotation_file}: no usable images")
@@ -135,7 +163,8 @@ class KeypointDataset:
                     raise ValueError(f"annotation {ann.get('id')} has {keypoints.size // 3} keypoints, "
                                      f"the layout {self.layout.name} has {k}")
                 labelled = int(np.count_nonzero(keypoints[2::3] > 0))
-                if ann.get("iscrowd", 0) or ann.get("num_keypoints", labelled) == 0 or labelled == 0:
+                if (ann.get("iscrowd", 0) or ann.get("num_keypoints", labelled) == 0 or labelled == 0
+                        or int(ann["id"]) in self.ignored_annotation_ids):
                     ignore.append(ann)
                 else:
                     people.append(keypoints.reshape(k, 3))

@@ -128,7 +128,7 @@ class Trainer:
             config.data.train_annotations, config.data.train_images, self.layout, config.model.input_size,
             config.augment, sigma=config.data.sigma, max_people=config.data.max_people, seed=config.run.seed,
             skip_images_without_annotations=config.data.skip_images_without_annotations,
-            repeat=config.data.repeat)
+            repeat=config.data.repeat, ignore_duplicated_people=config.data.ignore_duplicated_people)
         if len(self.train_set) < config.optim.batch_size:
             raise ValueError(f"the training set has {len(self.train_set)} images, fewer than one batch "
                              f"(optim.batch_size = {config.optim.batch_size})")
@@ -246,19 +246,23 @@ class Trainer:
 
     def validate(self) -> dict[str, float | None]:
         """Validation AP of the current weights (decoded exactly as the Estimator does)."""
-        from litepose_ros.evaluation import evaluate_keypoints, predict_dataset
+        from litepose_ros.evaluation import evaluate_keypoints, load_annotations, predict_dataset
+        from litepose_ros.training.dataset import duplicated_people_as_crowd
         from litepose_ros.training.predictor import in_memory_estimator
 
         data = self.config.data
+        ground_truth = load_annotations(data.val_annotations)
+        if data.ignore_duplicated_people:
+            ground_truth = duplicated_people_as_crowd(ground_truth)
         was_training = self.model.training
         try:
             estimator = in_memory_estimator(self.model, self.layout, self.config.eval_input_size,
                                             flip_test=self.config.run.val_flip_test)
-            predictions, image_ids = predict_dataset(estimator, data.val_annotations, data.val_images,
+            predictions, image_ids = predict_dataset(estimator, ground_truth, data.val_images,
                                                      max_images=data.val_max_images, progress=self.progress)
         finally:
             self.model.train(was_training)
-        return evaluate_keypoints(data.val_annotations, predictions, layout=self.layout,
+        return evaluate_keypoints(ground_truth, predictions, layout=self.layout,
                                   crowdpose=data.crowdpose, image_ids=image_ids)
 
     # --- outputs -----------------------------------------------------------------------------------
