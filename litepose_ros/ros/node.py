@@ -24,6 +24,7 @@ Run: ``litepose_node --ros-args -p model_path:=model.onnx -r image:=/camera/imag
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -233,6 +234,9 @@ class LitePoseNode(LifecycleNode):
         self._persons_publisher = self.create_lifecycle_publisher(PersonArray, "persons", 10)
         self._markers_publisher = self.create_lifecycle_publisher(MarkerArray, "markers", 10)
         self._annotated_publisher = self.create_lifecycle_publisher(Image, "image_annotated", 1)
+        # Startup objects (rclpy, numpy, the model) never become garbage: keep the cyclic garbage
+        # collector from rescanning them in full collections, which would stall the worker.
+        gc.freeze()
         self.get_logger().info(f"configured: {self._estimator_description}")
         return super().on_configure(state)
 
