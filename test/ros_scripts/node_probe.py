@@ -46,7 +46,14 @@ def bundled_model_path() -> Path | None:
 
 
 def node_model_path(directory: Path) -> tuple[Path, bool]:
-    """(model file, is_trained): the bundled model, else a random XS exported into ``directory``."""
+    """(model file, is_trained): the bundled model, else a random XS exported into ``directory``.
+
+    LITEPOSE_TEST_TRAINED_MODEL=/path/model.onnx runs the node tests with that trained model instead
+    (and its stricter checks), e.g. to check a model before bundling it.
+    """
+    override = os.environ.get("LITEPOSE_TEST_TRAINED_MODEL")
+    if override:
+        return Path(override), True
     bundled = bundled_model_path()
     if bundled is not None:
         return bundled, True
