@@ -161,6 +161,7 @@ class LitePoseNode(LifecycleNode):
         self._error_log_times: dict[str, float] = {}
         self._estimator = None
         self._estimator_description = ""
+        self._model_path: Path | None = None
         self._model_error = ""
         self._camera_intrinsics: tuple | None = None  # (k, width, height) of the last camera_info
         self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
@@ -278,6 +279,7 @@ class LitePoseNode(LifecycleNode):
         self._persons_publisher = self._markers_publisher = self._annotated_publisher = None
         self._estimator = None
         self._estimator_description = ""
+        self._model_path = None
 
     def _load_estimator(self):
         """Load the model the parameters name; raises with a message naming the file and the problem."""
@@ -529,7 +531,7 @@ class LitePoseNode(LifecycleNode):
             status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
         values = {
             "state": state,
-            "model": str(getattr(self, "_model_path", "")) if self._estimator is not None else "",
+            "model": str(self._model_path) if self._estimator is not None else "",
             "engine": self._estimator_description,
             "input topic": self._image_topic,
             "input rate (Hz)": f"{rates[0]:.2f}",
