@@ -184,6 +184,32 @@ def _crowdpose_splits(dataset: dict, gt_coco, predictions: list[dict], layout: K
     return result
 
 
+def duplicated_annotation_ids(annotations: list[dict]) -> set[int]:
+    """Ids of annotations whose keypoints (to 0.01 px) also occur in another image.
+
+    Two photographs never yield bit-identical keypoints for a real person, so such copies are
+    labelling artefacts (pseudo_people's vtest frames hold ~1,400 such copies).
+    """
+    images_by_key: dict[tuple, set[int]] = {}
+    key_of: dict[int, tuple] = {}
+    for ann in annotations:
+        keypoints = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
+        if keypoints.size == 0 or not np.any(keypoints[2::3] > 0):
+            continue
+        key = tuple(np.round(keypoints, 2).tolist())
+        key_of[int(ann["id"])] = key
+        images_by_key.setdefault(key, set()).add(int(ann["image_id"]))
+    return {ann_id for ann_id, key in key_of.items() if len(images_by_key[key]) > 1}
+
+
+def duplicated_people_as_crowd(dataset: dict) -> dict:
+    """A copy of a COCO-format dict where the duplicated_annotation_ids are crowd (ignore) regions:
+    detections on them count neither as hits nor as false positives."""
+    duplicated = duplicated_annotation_ids(dataset["annotations"])
+    return {**dataset, "annotations": [dict(a, iscrowd=1) if int(a["id"]) in duplicated else a
+                                       for a in dataset["annotations"]]}
+
+
 def predictions_from_result(image_id: int, result: Any, category_id: int = 1) -> list[dict]:
     """COCO result dicts from one PoseResult (keypoints (N, K, 3) x, y, score; scores (N,))."""
     keypoints = np.asarray(result.keypoints, dtype=np.float64)

@@ -153,7 +153,7 @@ def test_flipped_sample_swaps_left_and_right_heatmaps():
 
 
 def test_people_copied_verbatim_into_other_images_become_ignore_regions(tmp_path):
-    from litepose_ros.training.dataset import duplicated_annotation_ids, duplicated_people_as_crowd
+    from litepose_ros.evaluation import duplicated_annotation_ids, duplicated_people_as_crowd
 
     data = json.loads((COCO_DIR / "test_coco.json").read_text())
     original = next(a for a in data["annotations"] if a["image_id"] == 785)

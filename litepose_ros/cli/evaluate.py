@@ -28,12 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference engine (default: onnxruntime)")
     parser.add_argument("--threads", type=int, help="inference threads")
     parser.add_argument("--max-images", type=int, help="evaluate on the first N images only")
+    parser.add_argument("--ignore-duplicated-people", action="store_true",
+                        help="treat people whose keypoints are copied verbatim into other images (a "
+                             "pseudo-labelling artefact, e.g. in pseudo_people) as crowd regions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from litepose_ros.estimator import Estimator
-    from litepose_ros.evaluation import evaluate_estimator, load_annotations
+    from litepose_ros.evaluation import duplicated_people_as_crowd, evaluate_estimator, load_annotations
 
     for path, what in ((args.model, "model"), (args.annotations, "annotation file")):
         if not path.is_file():
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"image folder {args.images} does not exist")
     try:
         annotations = load_annotations(args.annotations)
+        if args.ignore_duplicated_people:
+            annotations = duplicated_people_as_crowd(annotations)
         settings = {"engine": args.engine, "flip_test": not args.no_flip}
         if args.input_size:
             settings["input_size"] = args.input_size

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from litepose_ros.evaluation import duplicated_annotation_ids
 from litepose_ros.layouts import KeypointLayout
 from litepose_ros.training.augment import (
     AffineParams,
@@ -57,32 +58,6 @@ def check_layout(coco, layout: KeypointLayout, source: str | Path) -> None:
             raise ValueError(f"{source}: category {category.get('name')!r} has {len(names)} keypoints "
                              f"but the layout {layout.name} has {layout.num_keypoints}; choose the "
                              "matching layout (coco17 or crowdpose14)")
-
-
-def duplicated_annotation_ids(annotations: list[dict]) -> set[int]:
-    """Ids of annotations whose keypoints (to 0.01 px) also occur in another image.
-
-    Two photographs never yield bit-identical keypoints for a real person, so such copies are
-    labelling artefacts (see DataConfig.ignore_duplicated_people).
-    """
-    images_by_key: dict[tuple, set[int]] = {}
-    key_of: dict[int, tuple] = {}
-    for ann in annotations:
-        keypoints = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
-        if keypoints.size == 0 or not np.any(keypoints[2::3] > 0):
-            continue
-        key = tuple(np.round(keypoints, 2).tolist())
-        key_of[int(ann["id"])] = key
-        images_by_key.setdefault(key, set()).add(int(ann["image_id"]))
-    return {ann_id for ann_id, key in key_of.items() if len(images_by_key[key]) > 1}
-
-
-def duplicated_people_as_crowd(dataset: dict) -> dict:
-    """A copy of a COCO-format dict where the duplicated_annotation_ids are crowd (ignore) regions:
-    detections on them count neither as hits nor as false positives."""
-    duplicated = duplicated_annotation_ids(dataset["annotations"])
-    return {**dataset, "annotations": [dict(a, iscrowd=1) if int(a["id"]) in duplicated else a
-                                       for a in dataset["annotations"]]}
 
 
 @dataclass

@@ -246,8 +246,12 @@ class Trainer:
 
     def validate(self) -> dict[str, float | None]:
         """Validation AP of the current weights (decoded exactly as the Estimator does)."""
-        from litepose_ros.evaluation import evaluate_keypoints, load_annotations, predict_dataset
-        from litepose_ros.training.dataset import duplicated_people_as_crowd
+        from litepose_ros.evaluation import (
+            duplicated_people_as_crowd,
+            evaluate_keypoints,
+            load_annotations,
+            predict_dataset,
+        )
         from litepose_ros.training.predictor import in_memory_estimator
 
         data = self.config.data
