@@ -311,7 +311,7 @@ class Trainer:
 
         epochs = [r.epoch + 1 for r in self.history]
         fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 4))
-        for name in ("total", "heatmap_stride4", "heatmap_stride2"):
+        for name in LOSS_NAMES:  # each term as it enters the total (factors applied)
             ax_loss.plot(epochs, [r.losses[name] for r in self.history], label=name)
         ax_loss.set_yscale("log")
         ax_loss.set_xlabel("epoch")
