@@ -194,21 +194,46 @@ class TagMaps:
                              f"heatmap size {full} or half of it {half}, got {tags.shape}")
         if not np.issubdtype(tags.dtype, np.floating):
             raise TypeError(f"tags must be floating point, got {tags.dtype}")
-        self.maps = np.ascontiguousarray(tags.transpose(3, 0, 1, 2), dtype=np.float32)
-        self.upsample = tags.shape[:3] == half and full != half
-        self.dim = self.maps.shape[0]
+        self._set(np.ascontiguousarray(tags.transpose(3, 0, 1, 2), dtype=np.float32), heatmap_shape)
+
+    @classmethod
+    def from_stacked(cls, maps: np.ndarray, heatmap_shape: tuple[int, int, int]) -> TagMaps:
+        """Tag maps from checked (L, K, h, w) float32 maps (no copy when contiguous)."""
+        tags = cls.__new__(cls)
+        tags._set(np.ascontiguousarray(maps, dtype=np.float32), heatmap_shape)
+        return tags
+
+    def _set(self, maps: np.ndarray, heatmap_shape: tuple[int, int, int]) -> None:
+        self.maps = maps
+        self.upsample = maps.shape[2:] != heatmap_shape[1:]
+        self.dim = maps.shape[0]
 
     def at(self, joint: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Tags (M, L) at heatmap pixels (joint, y, x)."""
+        return self.stacked_at(joint, y, x).T
+
+    def stacked_at(self, joint: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Tags (L, M) at heatmap pixels (joint, y, x)."""
+        dim, joints, height, width = self.maps.shape
+        flat = self.maps.reshape(-1)
+        plane = joints * height * width
+        out = np.empty((dim, np.size(joint)), np.float32)
         if not self.upsample:
-            return self.maps[:, joint, y, x].T
-        _, _, height, width = self.maps.shape
+            index = (joint * height + y) * width + x
+            for d in range(dim):
+                out[d] = flat.take(index + d * plane)
+            return out
         y0, y1, wy = _source_pixels(y, height)
         x0, x1, wx = _source_pixels(x, width)
-        m = self.maps
-        top = m[:, joint, y0, x0] * (1 - wx) + m[:, joint, y0, x1] * wx
-        bottom = m[:, joint, y1, x0] * (1 - wx) + m[:, joint, y1, x1] * wx
-        return (top * (1 - wy) + bottom * wy).T.astype(np.float32)
+        row0 = (joint * height + y0) * width
+        row1 = (joint * height + y1) * width
+        corners = (row0 + x0, row0 + x1, row1 + x0, row1 + x1)
+        for d in range(dim):
+            m00, m01, m10, m11 = (flat.take(c + d * plane) for c in corners)
+            top = m00 * (1 - wx) + m01 * wx
+            bottom = m10 * (1 - wx) + m11 * wx
+            out[d] = top * (1 - wy) + bottom * wy
+        return out
 
     def full(self, joints: np.ndarray, workspace: Workspace) -> np.ndarray:
         """Whole tag maps (L, len(joints), H, W) of the given joints at the heatmap resolution."""
@@ -217,7 +242,7 @@ class TagMaps:
             return self.maps[:, joints]
         out = workspace.array("tag_maps", (dim, joints.size, 2 * height, 2 * width))
         for d in range(dim):
-            for slot, j in enumerate(joints):
+            for slot, j in enumerate(joints.tolist()):
                 _resize2x(self.maps[d, j], out[d, slot])
         return out
 
@@ -232,6 +257,39 @@ def _source_pixels(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
 
 # --------------------------------------------------------------------------------------------
 # 1. Network outputs to heatmaps and tags at stride 2
+
+
+@dataclass(frozen=True)
+class PaddedHeatmaps:
+    """Heatmaps (K, H, W) stored inside a buffer with a ``margin`` of -inf around every map.
+
+    A neighbour up to ``margin`` pixels away from any map pixel is then a fixed offset into the
+    flat buffer (no bounds checks, no wrap-around into the next row or map), and a margin pixel
+    never wins a max: the same as clipping a window at the map border.
+    """
+
+    buffer: np.ndarray  # (K, H + 2 margin, W + 2 margin) float32
+    margin: int
+
+    @property
+    def maps(self) -> np.ndarray:
+        """The (K, H, W) heatmaps (a view into the buffer)."""
+        m = self.margin
+        _, height, width = self.buffer.shape
+        return self.buffer[:, m:height - m, m:width - m]
+
+    @classmethod
+    def allocate(cls, workspace: Workspace, shape: tuple[int, int, int], margin: int) -> PaddedHeatmaps:
+        """Workspace storage for heatmaps of ``shape`` with the margin set to -inf (the maps are
+        left to the caller)."""
+        k, height, width = shape
+        buffer = workspace.array("heatmaps", (k, height + 2 * margin, width + 2 * margin))
+        if margin:
+            buffer[:, :margin] = -np.inf
+            buffer[:, -margin:] = -np.inf
+            buffer[:, :, :margin] = -np.inf
+            buffer[:, :, -margin:] = -np.inf
+        return cls(buffer, margin)
 
 
 def _resize2x(image: np.ndarray, out: np.ndarray) -> None:
@@ -261,41 +319,48 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     tags only where it reads them, which gives the same values as upsampling them all). With a
     ``workspace`` the results live in its buffers (valid until its next use).
     """
+    heatmaps, tags = _merge(out4, out2, layout, flipped_out4, flipped_out2,
+                            workspace=workspace or Workspace(), margin=0)
+    return heatmaps.buffer, tags.transpose(1, 2, 3, 0)
+
+
+def _merge(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, flipped_out4: np.ndarray | None,
+           flipped_out2: np.ndarray | None, *, workspace: Workspace,
+           margin: int) -> tuple[PaddedHeatmaps, np.ndarray]:
+    """``merge_outputs`` into padded heatmaps; tags come back as (L, K, h, w)."""
     k = layout.num_keypoints
-    workspace = workspace or Workspace()
     out4, out2 = _check_outputs(out4, out2, k, "")
     if (flipped_out4 is None) != (flipped_out2 is None):
         raise ValueError("give both flipped outputs (stride 4 and stride 2) or neither")
-    flip = None
-    if flipped_out4 is not None:
-        flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
-        if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
-            raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
-                             f"from the outputs {out4.shape}, {out2.shape}")
-        flip = np.asarray(layout.flip_index)
     _, height, width = out4.shape
-    tags = workspace.array("tags4", (1 if flip is None else 2, k, height, width))
-    tags[0] = out4[k:]
-    heatmaps = workspace.array("heatmaps", (k, 2 * height, 2 * width))
-    # Channel by channel, so each map's intermediate results stay in the CPU cache.
-    if flip is None:
-        for j in range(k):
+    padded = PaddedHeatmaps.allocate(workspace, (k, 2 * height, 2 * width), margin)
+    heatmaps = padded.maps
+    if flipped_out4 is None:
+        for j in range(k):  # channel by channel: each map's intermediate results stay in the cache
             _resize2x(out4[j], heatmaps[j])
             cv2.addWeighted(heatmaps[j], 0.5, out2[j], 0.5, 0.0, dst=heatmaps[j])
-        return heatmaps, tags.transpose(1, 2, 3, 0)
-    # Upsampling is linear: averaging at stride 4 first needs one resize per joint.
+        return padded, out4[k:][None]
+    flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
+    if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
+        raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
+                         f"from the outputs {out4.shape}, {out2.shape}")
+    flip = np.asarray(layout.flip_index)
+    # Mirror back all stride-4 maps at once (each row of the stacked maps is a row of one map).
+    mirrored4 = workspace.array("mirrored4", out4.shape)
+    cv2.flip(flipped_out4.reshape(-1, width), 1, dst=mirrored4.reshape(-1, width))
+    tags = workspace.array("tags4", (2, k, height, width))
+    tags[0] = out4[k:]
+    np.take(mirrored4, k + flip, axis=0, out=tags[1])  # the mirrored input's channel flip[j] is joint j
     heat4 = workspace.array("heat4", (height, width))
     mirrored2 = workspace.array("mirrored2", (2 * height, 2 * width))
     for j, source in enumerate(flip.tolist()):
-        # Mirror back and swap left/right: the mirrored input's channel flip[j] is joint j.
-        cv2.flip(flipped_out4[source], 1, dst=heat4)
-        cv2.flip(flipped_out4[k + source], 1, dst=tags[1, j])
-        cv2.addWeighted(heat4, 0.25, out4[j], 0.25, 0.0, dst=heat4)
+        # Upsampling is linear: averaging at stride 4 first needs one resize per joint.
+        cv2.addWeighted(mirrored4[source], 0.25, out4[j], 0.25, 0.0, dst=heat4)
         _resize2x(heat4, heatmaps[j])
         cv2.flip(flipped_out2[source], 1, dst=mirrored2)
         cv2.addWeighted(mirrored2, 0.25, out2[j], 0.25, 0.0, dst=mirrored2)
-        heatmaps[j] += mirrored2
-    return heatmaps, tags.transpose(1, 2, 3, 0)
+        cv2.add(heatmaps[j], mirrored2, dst=heatmaps[j])
+    return padded, tags
 
 
 def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
@@ -340,21 +405,56 @@ def find_candidates(heatmaps: np.ndarray, tags: TagMaps, config: DecoderConfig,
     joint by score. Selecting above the threshold first gives the same set as the reference's
     top-k followed by the threshold, without partitioning whole maps."""
     workspace = workspace or Workspace()
-    num_joints, height, width = heatmaps.shape
-    above = workspace.array("above", heatmaps.shape, bool)
-    np.greater(heatmaps, config.detection_threshold, out=above)
-    flat = np.flatnonzero(above)
-    pooled = max_pool(heatmaps, config.nms_kernel, out=workspace.array("pooled", heatmaps.shape))
-    score = heatmaps.reshape(-1)[flat]
-    is_peak = score == pooled.reshape(-1)[flat]
-    flat, score = flat[is_peak], score[is_peak]
-    joint, pixel = np.divmod(flat, height * width)
-    order = np.lexsort((-score, joint))
+    padded = PaddedHeatmaps.allocate(workspace, heatmaps.shape, config.nms_kernel // 2)
+    padded.maps[...] = heatmaps
+    return _find_candidates(padded, tags, config, workspace)
+
+
+def _window_offsets(radius: int, row_stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat offsets of the (2 radius + 1)^2 window around a pixel, without the pixel itself:
+    its four direct neighbours, then the others."""
+    near = [(0, 1), (0, -1), (1, 0), (-1, 0)] if radius else []
+    far = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
+           if (dy, dx) != (0, 0) and (dy, dx) not in near]
+    return (np.array([dy * row_stride + dx for dy, dx in near], dtype=np.int64),
+            np.array([dy * row_stride + dx for dy, dx in far], dtype=np.int64))
+
+
+def _find_candidates(heatmaps: PaddedHeatmaps, tags: TagMaps, config: DecoderConfig,
+                     workspace: Workspace) -> Candidates:
+    """``find_candidates`` on padded heatmaps (margin >= nms_kernel // 2).
+
+    The max-pool equality is checked only at pixels above the threshold (a few percent of the
+    maps): a pixel is a peak when no pixel of its window is higher. The four direct neighbours
+    reject most pixels of a blob, the rest of the window is read for the few left.
+    """
+    num_joints, padded_height, padded_width = heatmaps.buffer.shape
+    radius = config.nms_kernel // 2
+    if heatmaps.margin < radius:
+        raise ValueError(f"heatmap margin {heatmaps.margin} is smaller than the NMS radius {radius}")
+    flat = heatmaps.buffer.reshape(-1)
+    above = workspace.array("above", flat.shape, bool)
+    np.greater(flat, config.detection_threshold, out=above)
+    index = np.flatnonzero(above)
+    score = flat[index]
+    near, far = _window_offsets(radius, padded_width)
+    if near.size and index.size:
+        keep = score >= flat[index + near[0]]
+        for offset in near[1:].tolist():
+            keep &= score >= flat[index + offset]
+        index, score = index[keep], score[keep]
+    if far.size and index.size:
+        keep = (score[:, None] >= flat[index[:, None] + far[None, :]]).all(axis=1)
+        index, score = index[keep], score[keep]
+    joint, pixel = np.divmod(index, padded_height * padded_width)
+    order = np.lexsort((-score, joint))  # stable: equal scores stay in row-major order
     joint, pixel, score = joint[order], pixel[order], score[order]
     starts = np.searchsorted(joint, np.arange(num_joints + 1))
     keep = np.arange(joint.size) - starts[joint] < config.top_k
     joint, pixel, score = joint[keep], pixel[keep], score[keep]
-    y, x = np.divmod(pixel, width)
+    y, x = np.divmod(pixel, padded_width)
+    y -= heatmaps.margin
+    x -= heatmaps.margin
     return Candidates(joint=joint, y=y, x=x, score=score, tag=tags.at(joint, y, x),
                       starts=np.searchsorted(joint, np.arange(num_joints + 1)))
 
@@ -454,33 +554,33 @@ def _rounded_tag_distance(tag_maps: np.ndarray, person_tags: np.ndarray) -> np.n
     return np.rint(np.sqrt(squared))
 
 
-def _refine_near_peaks(flat_heat: np.ndarray, joint_tags: np.ndarray, person_tags: np.ndarray, *,
-                       person: np.ndarray, joint: np.ndarray, slot: np.ndarray, needed: np.ndarray,
-                       candidates: Candidates, width: int, best: np.ndarray) -> None:
-    """Fill ``best`` for the pairs whose answer is provably among the pixels above their joint's
-    weakest candidate (see refine_missing); other entries are left alone."""
-    slot_of_joint = np.full(flat_heat.shape[0], -1, dtype=np.int64)
-    slot_of_joint[needed] = np.arange(needed.size)
+def _refine_near_peaks(heatmaps: np.ndarray, joint_tags: np.ndarray, person_tags: np.ndarray, *,
+                       joint: np.ndarray, slot: np.ndarray, candidates: Candidates,
+                       best: np.ndarray) -> None:
+    """Fill ``best`` (flat pixel indices) for the pairs whose answer is provably among the pixels
+    above their joint's weakest candidate (see refine_missing); other entries are left alone."""
+    num_joints, _, width = heatmaps.shape
+    slot_of_joint = np.full(num_joints, -1, dtype=np.int64)
+    slot_of_joint[joint] = slot
     useful = np.flatnonzero(slot_of_joint[candidates.joint] >= 0)
     if useful.size == 0:
         return
-    c_joint = candidates.joint[useful]
-    c_pixel = candidates.y[useful] * width + candidates.x[useful]
-    c_tags = joint_tags[:, slot_of_joint[c_joint], c_pixel]  # (L, C)
+    c_joint, c_y, c_x = candidates.joint[useful], candidates.y[useful], candidates.x[useful]
+    c_tags = joint_tags[:, slot_of_joint[c_joint], c_y * width + c_x]  # (L, C)
     # Exact values of every pair at the peaks of its joint (-inf at other joints' peaks).
-    values = flat_heat[c_joint, c_pixel][None, :] - _rounded_tag_distance(
-        c_tags[:, None, :], person_tags[:, person, None])
+    values = heatmaps[c_joint, c_y, c_x][None, :] - _rounded_tag_distance(c_tags[:, None, :],
+                                                                          person_tags[:, :, None])
     values[joint[:, None] != c_joint[None, :]] = -np.inf
     bound = values.max(axis=1)
-    floor = np.full(flat_heat.shape[0], np.inf, dtype=np.float32)
+    floor = np.full(num_joints, np.inf, dtype=np.float32)
     np.minimum.at(floor, c_joint, candidates.score[useful])
     narrow = np.flatnonzero(bound > floor[joint])
     for j in np.unique(joint[narrow]).tolist():  # rare: joints with a strong unclaimed peak
         pairs = narrow[joint[narrow] == j]
-        region = np.flatnonzero(flat_heat[j] > floor[j])  # holds every pixel >= the bound
-        s = slot[pairs[0]]
-        region_values = flat_heat[j, region][None, :] - _rounded_tag_distance(
-            joint_tags[:, s, region][:, None, :], person_tags[:, person[pairs], None])
+        heat = heatmaps[j].reshape(-1)
+        region = np.flatnonzero(heat > floor[j])  # holds every pixel >= the bound
+        region_values = heat[region][None, :] - _rounded_tag_distance(
+            joint_tags[:, slot[pairs[0]], region][:, None, :], person_tags[:, pairs, None])
         best[pairs] = region[np.argmax(region_values, axis=1)]
 
 
@@ -496,46 +596,40 @@ def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
     values give a lower bound ``b`` of the answer, and since a pixel's value never exceeds its
     heatmap value, only pixels with heatmap >= b can win. When ``b`` is above the smallest
     candidate score, those pixels are all above that score and are searched alone; otherwise
-    the whole map is.
+    the whole map is, one pair at a time (a map-sized buffer stays in the CPU cache).
     """
     workspace = workspace or Workspace()
     _, height, width = heatmaps.shape
-    pixels = height * width
     person, joint = np.nonzero(~grouping.found)
     if person.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty, empty, np.zeros(0, np.float32)
     best = np.full(person.size, -1, dtype=np.int64)
-    flat_heat = heatmaps.reshape(heatmaps.shape[0], pixels)
     needed, slot = np.unique(joint, return_inverse=True)
-    joint_tags = tags.full(needed, workspace).reshape(tags.dim, needed.size, pixels)
-    person_tags = grouping.tag.T  # (L, P)
+    joint_tags = tags.full(needed, workspace).reshape(tags.dim, needed.size, height * width)
+    person_tags = grouping.tag[person].T  # (L, pairs)
     if candidates is not None and candidates.joint.size:
-        _refine_near_peaks(flat_heat, joint_tags, person_tags, person=person, joint=joint, slot=slot,
-                           needed=needed, candidates=candidates, width=width, best=best)
-    rest = np.flatnonzero(best < 0)
-    # Batches of pairs bound the temporary (pairs x pixels) arrays.
-    batch = max(1, (1 << 18) // pixels)
-    for start in range(0, rest.size, batch):
-        pairs = rest[start:start + batch]
-        p, j, s = person[pairs], joint[pairs], slot[pairs]
-        squared = workspace.array("refine_squared", (p.size, pixels))
-        difference = workspace.array("refine_difference", (p.size, pixels))
-        for d in range(tags.dim):
-            np.take(joint_tags[d], s, axis=0, out=difference, mode="clip")
-            difference -= person_tags[d, p][:, None]
-            if d == 0:
-                np.square(difference, out=squared)
-            else:
-                np.square(difference, out=difference)
-                squared += difference
-        np.sqrt(squared, out=squared)
-        np.rint(squared, out=squared)
-        value = np.take(flat_heat, j, axis=0, out=difference, mode="clip")
-        value -= squared
-        best[pairs] = np.argmax(value, axis=1)
+        _refine_near_peaks(heatmaps, joint_tags, person_tags, joint=joint, slot=slot,
+                           candidates=candidates, best=best)
+    rest = np.flatnonzero(best < 0).tolist()
+    if rest:
+        joint_tags = joint_tags.reshape(tags.dim, needed.size, height, width)
+        value = workspace.array("refine_value", (height, width))
+        term = workspace.array("refine_term", (height, width))
+        for i in rest:  # the same float32 operations as _rounded_tag_distance
+            s = slot[i]
+            np.subtract(joint_tags[0, s], person_tags[0, i], out=value)
+            np.square(value, out=value)
+            for d in range(1, tags.dim):
+                np.subtract(joint_tags[d, s], person_tags[d, i], out=term)
+                np.square(term, out=term)
+                np.add(value, term, out=value)
+            np.sqrt(value, out=value)
+            np.rint(value, out=value)
+            np.subtract(heatmaps[joint[i]], value, out=value)
+            best[i] = np.argmax(value)
     y, x = np.divmod(best, width)
-    return person, joint, y, x, flat_heat[joint, best]
+    return person, joint, y, x, heatmaps[joint, y, x]
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,29 +644,38 @@ def decode_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
     config = config or DecoderConfig()
     workspace = workspace or thread_workspace()
     heatmaps = _check_heatmaps(heatmaps, layout)
-    tags = TagMaps(tags, heatmaps.shape)
+    tag_maps = TagMaps(tags, heatmaps.shape)
+    padded = PaddedHeatmaps.allocate(workspace, heatmaps.shape, config.nms_kernel // 2)
+    padded.maps[...] = heatmaps
+    return _decode(padded, tag_maps, layout, config, workspace)
+
+
+def _decode(heatmaps: PaddedHeatmaps, tags: TagMaps, layout: KeypointLayout, config: DecoderConfig,
+            workspace: Workspace) -> DecodedPeople:
+    """``decode_maps`` on padded heatmaps."""
     num_joints = layout.num_keypoints
-    candidates = find_candidates(heatmaps, tags, config, workspace)
+    candidates = _find_candidates(heatmaps, tags, config, workspace)
     grouping = group_candidates(candidates, num_joints, config, config.joint_order_for(layout))
     people = grouping.score.shape[0]
     # Person score as the reference: mean over all K joints of the grouped scores, before refine.
     scores = grouping.score.mean(axis=1) if people else np.zeros(0, np.float32)
 
+    maps = heatmaps.maps
     keypoints = np.zeros((people, num_joints, 3), dtype=np.float32)
     person, joint = np.nonzero(grouping.found)
     y, x = grouping.y[person, joint], grouping.x[person, joint]
-    dx, dy = quarter_offsets(heatmaps, joint, y, x) if config.adjust else (0.0, 0.0)
+    dx, dy = quarter_offsets(maps, joint, y, x) if config.adjust else (0.0, 0.0)
     keypoints[person, joint, 0] = x + dx
     keypoints[person, joint, 1] = y + dy
     keypoints[person, joint, 2] = grouping.score[person, joint]
 
     placed = grouping.found.copy()
     if config.refine and people:
-        r_person, r_joint, r_y, r_x, r_value = refine_missing(heatmaps, tags, grouping, workspace, candidates)
+        r_person, r_joint, r_y, r_x, r_value = refine_missing(maps, tags, grouping, workspace, candidates)
         keep = r_value > 0
         r_person, r_joint, r_y, r_x, r_value = (a[keep] for a in (r_person, r_joint, r_y, r_x, r_value))
         # Refined joints always get the quarter-pixel adjust in the reference.
-        r_dx, r_dy = quarter_offsets(heatmaps, r_joint, r_y, r_x)
+        r_dx, r_dy = quarter_offsets(maps, r_joint, r_y, r_x)
         keypoints[r_person, r_joint, 0] = r_x + r_dx
         keypoints[r_person, r_joint, 1] = r_y + r_dy
         keypoints[r_person, r_joint, 2] = r_value
@@ -619,14 +722,16 @@ def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
     if has_flipped and not config.flip_test:
         raise ValueError("flipped outputs were given but flip_test is off; enable flip_test to use them")
     workspace = thread_workspace()
-    heatmaps, tags = merge_outputs(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace)
+    heatmaps, tags = _merge(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace,
+                            margin=config.nms_kernel // 2)
+    maps_shape = heatmaps.maps.shape
     if transform is not None:
         expected = (transform.input_size[1] // DECODE_STRIDE, transform.input_size[0] // DECODE_STRIDE)
-        if heatmaps.shape[1:] != expected:
-            raise ValueError(f"stride-2 maps are {heatmaps.shape[2]}x{heatmaps.shape[1]} but the transform's "
+        if maps_shape[1:] != expected:
+            raise ValueError(f"stride-2 maps are {maps_shape[2]}x{maps_shape[1]} but the transform's "
                              f"network input {transform.input_size[0]}x{transform.input_size[1]} needs "
                              f"{expected[1]}x{expected[0]}")
-    people = decode_maps(heatmaps, tags, layout, config, workspace)
+    people = _decode(heatmaps, TagMaps.from_stacked(tags, maps_shape), layout, config, workspace)
     keypoints = people.keypoints.copy()
     points = keypoints[..., :2].astype(np.float64)
     points = (transform.map_to_source(points, DECODE_STRIDE) if transform is not None
