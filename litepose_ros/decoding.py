@@ -345,21 +345,19 @@ def _merge(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, flipped_o
         raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
                          f"from the outputs {out4.shape}, {out2.shape}")
     flip = np.asarray(layout.flip_index)
-    # Mirror back all stride-4 maps at once (each row of the stacked maps is a row of one map).
-    mirrored4 = workspace.array("mirrored4", out4.shape)
-    cv2.flip(flipped_out4.reshape(-1, width), 1, dst=mirrored4.reshape(-1, width))
     tags = workspace.array("tags4", (2, k, height, width))
     tags[0] = out4[k:]
-    np.take(mirrored4, k + flip, axis=0, out=tags[1])  # the mirrored input's channel flip[j] is joint j
     heat4 = workspace.array("heat4", (height, width))
     mirrored2 = workspace.array("mirrored2", (2 * height, 2 * width))
     for j, source in enumerate(flip.tolist()):
-        # Upsampling is linear: averaging at stride 4 first needs one resize per joint.
-        cv2.addWeighted(mirrored4[source], 0.25, out4[j], 0.25, 0.0, dst=heat4)
-        _resize2x(heat4, heatmaps[j])
+        # Mirror back and swap left/right: the mirrored input's channel flip[j] is joint j.
+        cv2.flip(flipped_out4[source], 1, dst=heat4)
+        cv2.flip(flipped_out4[k + source], 1, dst=tags[1, j])
+        cv2.addWeighted(heat4, 0.25, out4[j], 0.25, 0.0, dst=heat4)
+        _resize2x(heat4, heatmaps[j])  # upsampling is linear: average at stride 4, resize once
         cv2.flip(flipped_out2[source], 1, dst=mirrored2)
         cv2.addWeighted(mirrored2, 0.25, out2[j], 0.25, 0.0, dst=mirrored2)
-        cv2.add(heatmaps[j], mirrored2, dst=heatmaps[j])
+        cv2.add(heatmaps[j], mirrored2, dst=heatmaps[j])  # OpenCV: much faster than numpy on padded rows
     return padded, tags
 
 
@@ -469,50 +467,56 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
     tag_dim = candidates.tag.shape[1]
     capacity = int(candidates.joint.size)  # each candidate joins a person or starts one
     member = np.full((capacity, num_joints), -1, dtype=np.int64)  # candidate index per joint
-    tag_sum = np.zeros((capacity, tag_dim), dtype=np.float64)
-    tag_count = np.zeros((capacity, 1), dtype=np.float64)
-    all_tags = candidates.tag.astype(np.float64)
+    # Per person: the sum of its grouped tags, then their count (one array: one update per joint).
+    totals = np.zeros((capacity, tag_dim + 1), dtype=np.float64)
+    all_tags = np.ones((capacity, tag_dim + 1), dtype=np.float64)  # each candidate's tag, then 1
+    all_tags[:, :tag_dim] = candidates.tag
     all_scores = candidates.score[:, None].astype(np.float64)
     starts = candidates.starts.tolist()
+    weight, tie_break = config.tag_cost_weight, config.tag_tie_break
+    threshold, most = config.tag_threshold, config.max_matched_people
     people = 0
+    # Arrays are small here: the time goes into numpy calls, so the loop keeps them few.
     for j in joint_order:
         first, stop = starts[j], starts[j + 1]
         if first == stop:
             continue
         tags = all_tags[first:stop]
-        new_rows = None  # all rows
-        matchable = min(people, config.max_matched_people)
+        matchable = people if people < most else most
         if matchable:
-            person_tags = tag_sum[:matchable] / tag_count[:matchable]
-            if tag_dim == 1:
-                distance = np.abs(tags - person_tags.T)
-            else:
-                difference = tags[:, None, :] - person_tags[None, :, :]
-                distance = np.sqrt(np.einsum("mpl,mpl->mp", difference, difference))
+            person_tags = totals[:matchable, :tag_dim] / totals[:matchable, tag_dim:]
+            difference = tags[:, None, :tag_dim] - person_tags[None, :, :]
+            np.square(difference, out=difference)
+            squared = difference[..., 0]
+            for d in range(1, tag_dim):
+                squared = squared + difference[..., d]
+            distance = np.sqrt(squared)
             cost = np.rint(distance)  # round half to even, as np.round
-            cost *= config.tag_cost_weight
+            cost *= weight
             cost -= all_scores[first:stop]
-            if config.tag_tie_break:
-                cost += config.tag_tie_break * distance
+            if tie_break:
+                cost += tie_break * distance
             rows, cols = linear_sum_assignment(cost)
-            accepted = distance[rows, cols] < config.tag_threshold
-            if not accepted.all():
+            matched = distance[rows, cols]
+            if max(matched.tolist()) >= threshold:
+                accepted = matched < threshold
                 rows, cols = rows[accepted], cols[accepted]
             member[cols, j] = rows + first
-            tag_sum[cols] += tags[rows]
-            tag_count[cols] += 1
-            if rows.size == stop - first:
+            if rows.size == stop - first:  # all matched: rows are 0, 1, ...
+                totals[cols] += tags
                 continue
+            totals[cols] += tags[rows]
             unmatched = np.ones(stop - first, dtype=bool)
             unmatched[rows] = False
             new_rows = np.flatnonzero(unmatched)
+            tags = tags[new_rows]
+            new_members = new_rows + first
+        else:
+            new_members = range(first, stop)
         # Unmatched candidates start new people, in candidate (descending score) order.
-        new_tags = tags if new_rows is None else tags[new_rows]
-        count = new_tags.shape[0]
-        member[people:people + count, j] = (np.arange(first, stop) if new_rows is None
-                                            else new_rows + first)
-        tag_sum[people:people + count] = new_tags
-        tag_count[people:people + count] = 1
+        count = tags.shape[0]
+        member[people:people + count, j] = new_members
+        totals[people:people + count] = tags
         people += count
     member = member[:people]
     found = member >= 0
@@ -523,7 +527,7 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
         score=np.where(found, candidates.score[index], 0.0).astype(np.float32) if people
         else np.zeros((0, num_joints), np.float32),
         found=found,
-        tag=(tag_sum[:people] / np.maximum(tag_count[:people], 1)).astype(np.float32),
+        tag=(totals[:people, :tag_dim] / np.maximum(totals[:people, tag_dim:], 1)).astype(np.float32),
     )
 
 
