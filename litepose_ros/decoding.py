@@ -26,6 +26,7 @@ reference reads a map position ``j`` as ``j + 0.5`` (corner coordinates), this m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -216,24 +217,17 @@ class TagMaps:
         """Tags (L, M) at heatmap pixels (joint, y, x)."""
         dim, joints, height, width = self.maps.shape
         flat = self.maps.reshape(-1)
-        plane = joints * height * width
-        out = np.empty((dim, np.size(joint)), np.float32)
+        planes = np.arange(dim)[:, None] * (joints * height * width)
         if not self.upsample:
-            index = (joint * height + y) * width + x
-            for d in range(dim):
-                out[d] = flat.take(index + d * plane)
-            return out
+            return flat.take((joint * height + y) * width + x + planes)
         y0, y1, wy = _source_pixels(y, height)
         x0, x1, wx = _source_pixels(x, width)
         row0 = (joint * height + y0) * width
         row1 = (joint * height + y1) * width
-        corners = (row0 + x0, row0 + x1, row1 + x0, row1 + x1)
-        for d in range(dim):
-            m00, m01, m10, m11 = (flat.take(c + d * plane) for c in corners)
-            top = m00 * (1 - wx) + m01 * wx
-            bottom = m10 * (1 - wx) + m11 * wx
-            out[d] = top * (1 - wy) + bottom * wy
-        return out
+        corners = flat.take(np.stack([row0 + x0, row0 + x1, row1 + x0, row1 + x1]) + planes[:, :, None])
+        top = corners[:, 0] * (1 - wx) + corners[:, 1] * wx  # (L, M) each
+        bottom = corners[:, 2] * (1 - wx) + corners[:, 3] * wx
+        return top * (1 - wy) + bottom * wy
 
     def full(self, joints: np.ndarray, workspace: Workspace) -> np.ndarray:
         """Whole tag maps (L, len(joints), H, W) of the given joints at the heatmap resolution."""
@@ -408,14 +402,18 @@ def find_candidates(heatmaps: np.ndarray, tags: TagMaps, config: DecoderConfig,
     return _find_candidates(padded, tags, config, workspace)
 
 
+@functools.lru_cache(maxsize=16)
 def _window_offsets(radius: int, row_stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat offsets of the (2 radius + 1)^2 window around a pixel, without the pixel itself:
     its four direct neighbours, then the others."""
     near = [(0, 1), (0, -1), (1, 0), (-1, 0)] if radius else []
     far = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
            if (dy, dx) != (0, 0) and (dy, dx) not in near]
-    return (np.array([dy * row_stride + dx for dy, dx in near], dtype=np.int64),
-            np.array([dy * row_stride + dx for dy, dx in far], dtype=np.int64))
+    offsets = (np.array([dy * row_stride + dx for dy, dx in near], dtype=np.int64),
+               np.array([dy * row_stride + dx for dy, dx in far], dtype=np.int64))
+    for array in offsets:
+        array.flags.writeable = False  # shared by every caller through the cache
+    return offsets
 
 
 def _find_candidates(heatmaps: PaddedHeatmaps, tags: TagMaps, config: DecoderConfig,

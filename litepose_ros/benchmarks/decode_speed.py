@@ -10,14 +10,16 @@ It is also what the tests compare the vectorised decoder with, result for result
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, markdown_table, write_page
-from litepose_ros.decoding import DecoderConfig, decode_people, max_pool, merge_outputs, upsample2x
+from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
 from litepose_ros.layouts import KeypointLayout, get_layout
 
 PEOPLE_COUNTS = (1, 5, 10, 20)
@@ -106,6 +108,46 @@ def synthetic_outputs(num_people: int, layout: KeypointLayout, *, input_size: in
 # Loop reference (munkres and Python loops, as the reference implementation does it)
 
 
+def _pure_python_munkres():
+    """Context in which ``munkres`` solves in Python: the reference used the pure-Python package;
+    the pinned munkres 3 has an optional C kernel that it switches to for larger matrices."""
+    try:
+        from munkres import _native
+    except ImportError:  # a munkres without the C kernel
+        return contextlib.nullcontext()
+    return _native.suspended()
+
+
+def reference_max_pool(maps: np.ndarray, kernel: int) -> np.ndarray:
+    """Max over a ``kernel`` x ``kernel`` window around each pixel of (C, H, W) maps, windows
+    clipped at the border: the reference's NMS max-pool (one tensor op there, a dense filter of
+    every map here)."""
+    out = np.empty_like(maps)
+    element = np.ones((kernel, kernel), dtype=np.uint8)
+    for c in range(maps.shape[0]):
+        cv2.dilate(maps[c], element, dst=out[c], borderType=cv2.BORDER_REPLICATE)
+    return out
+
+
+def reference_top_k(suppressed: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and values (K, k) of the ``k`` highest pixels of each (K, H, W) map, highest
+    first and equal values in row-major order: one partial selection over all maps, as the
+    reference's tensor ``topk``. Which of several pixels equal to the k-th value are kept is
+    arbitrary there; here, as in the decoder, the first ones in row-major order when that value
+    is above ``threshold`` (below it they are dropped anyway)."""
+    flat = suppressed.reshape(suppressed.shape[0], -1)
+    k = min(k, flat.shape[1])
+    index = np.argpartition(-flat, k - 1, axis=1)[:, :k]
+    value = np.take_along_axis(flat, index, axis=1)
+    for j in np.flatnonzero(value.min(axis=1) > threshold).tolist():
+        kth = value[j].min()
+        above = np.flatnonzero(flat[j] > kth)
+        index[j] = np.concatenate([above, np.flatnonzero(flat[j] == kth)[:k - above.size]])
+        value[j] = flat[j, index[j]]
+    order = np.lexsort((index, -value), axis=1)
+    return np.take_along_axis(index, order, axis=1), np.take_along_axis(value, order, axis=1)
+
+
 def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
                          config: DecoderConfig) -> tuple[np.ndarray, np.ndarray]:
     """Straightforward grouping of (K, H, W) heatmaps and (K, H, W, L) tags.
@@ -116,18 +158,17 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
     from munkres import Munkres
 
     num_joints, height, width = heatmaps.shape
-    # The NMS max-pool is vectorised in the reference too (a torch max-pool): shared, not looped.
-    pooled = max_pool(np.ascontiguousarray(heatmaps, dtype=np.float32), config.nms_kernel)
+    # Tensor ops in the reference as well: the NMS max-pool and the top-k over all joints.
+    pooled = reference_max_pool(np.ascontiguousarray(heatmaps, dtype=np.float32), config.nms_kernel)
     suppressed = np.where(heatmaps == pooled, heatmaps, 0.0)
+    top_index, top_value = reference_top_k(suppressed, config.top_k, config.detection_threshold)
     people: list[dict] = []  # each: {"joints": {j: (x, y, score)}, "tags": [tag, ...]}
     for j in config.joint_order_for(layout):
-        flat = suppressed[j].reshape(-1)
-        top = np.argsort(-flat, kind="stable")[:config.top_k]
         detections = []
-        for index in top:
-            y, x = divmod(int(index), width)
-            if flat[index] > config.detection_threshold:
-                detections.append((x, y, float(flat[index]), tags[j, y, x].astype(np.float64)))
+        for index, value in zip(top_index[j].tolist(), top_value[j].tolist(), strict=True):
+            y, x = divmod(index, width)
+            if value > config.detection_threshold:
+                detections.append((x, y, value, tags[j, y, x].astype(np.float64)))
         if not detections:
             continue
         matchable = people[:config.max_matched_people]
@@ -135,16 +176,20 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
             for x, y, score, tag in detections:
                 people.append({"joints": {j: (x, y, score)}, "tags": [tag]})
             continue
-        person_tags = [np.mean(person["tags"], axis=0) for person in matchable]
-        distance = [[float(np.linalg.norm(tag - person_tag)) for person_tag in person_tags]
-                    for _, _, _, tag in detections]
-        cost = [[round(d) * config.tag_cost_weight - detection[2] + config.tag_tie_break * d for d in row]
-                for row, detection in zip(distance, detections, strict=True)]
+        # The joint's distance and cost matrices are array expressions in the reference too.
+        person_tags = np.array([np.mean(person["tags"], axis=0) for person in matchable])
+        detection_tags = np.array([tag for _, _, _, tag in detections])
+        scores = np.array([[score] for _, _, score, _ in detections])
+        distance = np.linalg.norm(detection_tags[:, None, :] - person_tags[None, :, :], axis=2)
+        cost = np.round(distance) * config.tag_cost_weight - scores + config.tag_tie_break * distance
         if len(detections) > len(matchable):
-            cost = [row + [1e10] * (len(detections) - len(matchable)) for row in cost]
-        for row, col in Munkres().compute(cost):
+            cost = np.concatenate([cost, np.full((len(detections), len(detections) - len(matchable)), 1e10)],
+                                  axis=1)
+        with _pure_python_munkres():
+            pairs = Munkres().compute(cost)
+        for row, col in pairs:
             x, y, score, tag = detections[row]
-            if col < len(matchable) and distance[row][col] < config.tag_threshold:
+            if col < len(matchable) and distance[row, col] < config.tag_threshold:
                 matchable[col]["joints"][j] = (x, y, score)
                 matchable[col]["tags"].append(tag)
             else:
