@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from litepose_ros import decoding
-from litepose_ros.benchmarks.decode_speed import POSE_TEMPLATE, reference_decode, synthetic_outputs
+from litepose_ros.benchmarks.decode_speed import (
+    POSE_TEMPLATE,
+    reference_decode,
+    reference_max_pool,
+    reference_top_k,
+    synthetic_outputs,
+)
 from litepose_ros.decoding import (
     DecoderConfig,
     TagMaps,
@@ -314,6 +320,43 @@ def test_nms_keeps_only_local_maxima():
     assert list(zip(candidates.y.tolist(), candidates.x.tolist(), strict=True)) == [(10, 10), (10, 16)]
     wide = find_candidates(heat, tags, DecoderConfig(nms_kernel=15))
     assert wide.x.tolist() == [10]
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+def test_peaks_match_a_dense_max_pool(kernel):
+    # The decoder tests the max-pool equality only at pixels above the threshold, reading their
+    # windows from padded maps; a dense max-pool of every map (the reference's NMS) must give the
+    # same candidates, also with plateaus (equal neighbours), peaks on the border and odd sizes.
+    rng = np.random.default_rng(kernel)
+    for shape in [(3, 17, 23), (2, 8, 9), (1, 5, 40)]:
+        heat = (np.round(rng.random(shape) * 6) / 6).astype(np.float32)  # many equal values
+        heat[0, 0, 0] = heat[0, -1, -1] = 2.0
+        tags = TagMaps(rng.normal(size=shape).astype(np.float32), heat.shape)
+        config = DecoderConfig(nms_kernel=kernel, top_k=7, detection_threshold=0.3)
+        ours = find_candidates(heat, tags, config)
+        pooled = reference_max_pool(heat, kernel)
+        index, value = reference_top_k(np.where(heat == pooled, heat, 0.0), config.top_k,
+                                       config.detection_threshold)
+        keep = value > config.detection_threshold
+        joint = np.broadcast_to(np.arange(shape[0])[:, None], index.shape)[keep]
+        y, x = np.divmod(index[keep], shape[2])
+        np.testing.assert_array_equal(ours.joint, joint)
+        np.testing.assert_array_equal(ours.y, y)
+        np.testing.assert_array_equal(ours.x, x)
+        np.testing.assert_array_equal(ours.score, value[keep])
+        assert (ours.y[ours.joint == 0] == 0).any() and ours.joint.size > 3 * shape[0]
+
+
+def test_reference_top_k_is_a_stable_sort_above_the_threshold():
+    rng = np.random.default_rng(9)
+    for _ in range(50):
+        maps = (np.round(rng.random((4, 9, 11)) * 4) / 4 * (rng.random((4, 9, 11)) < 0.6)).astype(np.float32)
+        k = int(rng.integers(1, 60))
+        index, value = reference_top_k(maps, k, 0.2)
+        flat = maps.reshape(4, -1)
+        expected = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+        for j in range(4):
+            np.testing.assert_array_equal(index[j][value[j] > 0.2], expected[j][flat[j, expected[j]] > 0.2])
 
 
 def test_empty_maps_give_no_people():
