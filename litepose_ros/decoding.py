@@ -195,6 +195,9 @@ class TagMaps:
                              f"heatmap size {full} or half of it {half}, got {tags.shape}")
         if not np.issubdtype(tags.dtype, np.floating):
             raise TypeError(f"tags must be floating point, got {tags.dtype}")
+        if tags.shape[:3] != full and (height % 2 or width % 2):
+            raise ValueError(f"half-resolution tags need an even heatmap size, got {height}x{width}: "
+                             f"give the tags at the heatmap size")
         self._set(np.ascontiguousarray(tags.transpose(3, 0, 1, 2), dtype=np.float32), heatmap_shape)
 
     @classmethod
@@ -244,9 +247,19 @@ class TagMaps:
 def _source_pixels(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Low-resolution neighbours and weight of 2x-upsampled pixel ``index`` (half-pixel centres,
     clamped at the border)."""
-    source = np.maximum((index + 0.5) / 2.0 - 0.5, 0.0)
+    low, high, weight = _source_table(size)
+    return low[index], high[index], weight[index]
+
+
+@functools.lru_cache(maxsize=16)
+def _source_table(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_source_pixels`` of every 2x-upsampled pixel of a ``size``-pixel axis (read-only)."""
+    source = np.maximum((np.arange(2 * size) + 0.5) / 2.0 - 0.5, 0.0)
     low = np.minimum(source.astype(np.int64), size - 1)
-    return low, np.minimum(low + 1, size - 1), (source - low).astype(np.float32)
+    table = (low, np.minimum(low + 1, size - 1), (source - low).astype(np.float32))
+    for array in table:
+        array.flags.writeable = False
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,8 +587,10 @@ def _refine_near_peaks(heatmaps: np.ndarray, joint_tags: np.ndarray, person_tags
                                                                           person_tags[:, :, None])
     values[joint[:, None] != c_joint[None, :]] = -np.inf
     bound = values.max(axis=1)
+    # The weakest candidate of each joint: the last of its run (candidates are sorted by score).
     floor = np.full(num_joints, np.inf, dtype=np.float32)
-    np.minimum.at(floor, c_joint, candidates.score[useful])
+    has_candidates = candidates.starts[1:] > candidates.starts[:-1]
+    floor[has_candidates] = candidates.score[candidates.starts[1:][has_candidates] - 1]
     narrow = np.flatnonzero(bound > floor[joint])
     for j in np.unique(joint[narrow]).tolist():  # rare: joints with a strong unclaimed peak
         pairs = narrow[joint[narrow] == j]

@@ -468,6 +468,8 @@ def test_bad_maps_and_settings_are_rejected():
         decode_maps(heat, np.zeros((17, 20, 20), np.float32), COCO_17)
     with pytest.raises(ValueError, match="tags must have shape"):
         decode_maps(heat, np.zeros((17, 32, 32, 3), np.float32), COCO_17)
+    with pytest.raises(ValueError, match="even heatmap size"):
+        decode_maps(np.zeros((17, 33, 32), np.float32), np.zeros((17, 16, 16), np.float32), COCO_17)
     with pytest.raises(TypeError, match="heatmaps must be floating point"):
         decode_maps(heat.astype(np.uint8), np.zeros_like(heat), COCO_17)
     with pytest.raises(ValueError, match="odd"):
