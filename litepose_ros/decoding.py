@@ -8,7 +8,8 @@ Reproduces the reference test pipeline (LITEPOSE.md section 5), vectorised:
    With the flip test, the mirrored input's maps are mirrored back, their channels permuted with
    the layout's flip index, heatmaps averaged and tags stacked as 2-D vectors.
 2. ``find_candidates``: peaks by 5x5 max-pool equality, then the top 30 per joint above the
-   detection threshold.
+   detection threshold (the equality is tested only at pixels above the threshold, on heatmaps
+   padded with -inf: the same peaks as a max-pool of every map).
 3. ``group_candidates``: joint by joint, candidates are matched to the people found so far with
    the Hungarian algorithm (scipy's linear_sum_assignment) on the cost
    ``round(tag distance) * 100 - score`` (plus 1e-6 x tag distance to break the frequent exact
@@ -324,7 +325,8 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     for the horizontally mirrored input. Returns heatmaps (K, 2h, 2w) float32 and the stride-4
     tags (K, h, w, L) float32 with L = 1, or 2 with the flip test (``decode_maps`` upsamples
     tags only where it reads them, which gives the same values as upsampling them all). With a
-    ``workspace`` the results live in its buffers (valid until its next use).
+    ``workspace`` the results live in its buffers (valid until its next use); without the flip
+    test the tags are a view of ``out4``.
     """
     heatmaps, tags = _merge(out4, out2, layout, flipped_out4, flipped_out2,
                             workspace=workspace or Workspace(), margin=0)
