@@ -101,12 +101,13 @@ def test_descriptors_carry_ranges_types_and_read_only():
     assert descriptor(PARAMETERS_BY_NAME["flip_test"]).type == ParameterType.PARAMETER_BOOL
 
 
-def test_docs_table_equals_the_declarations():
-    page = (PROJECT_DIR / "docs" / "node.md").read_text()
+@pytest.mark.parametrize("page_path", ["docs/node.md", "README.md"])
+def test_docs_table_equals_the_declarations(page_path):
+    page = (PROJECT_DIR / page_path).read_text()
     found = re.search(r"<!-- parameters:begin -->\n(.*?)\n<!-- parameters:end -->", page, re.DOTALL)
-    assert found, "docs/node.md lost its parameter table markers"
+    assert found, f"{page_path} lost its parameter table markers"
     assert found.group(1) == markdown_table(), (
-        "docs/node.md is out of date: paste `python -m litepose_ros.ros.parameters --markdown`")
+        f"{page_path} is out of date: paste `python -m litepose_ros.ros.parameters --markdown`")
     assert len(found.group(1).splitlines()) == len(PARAMETERS) + 2
 
 
