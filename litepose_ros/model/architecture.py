@@ -28,6 +28,10 @@ STEM_WIDTH = 32
 # Input height and width must be multiples of this so that every upsampled map lines up with the
 # backbone feature it is added to (the test pipeline pads the long side to a multiple of 64).
 INPUT_MULTIPLE = 16
+# Head kernels of every LitePose variant: the fusion deconvolutions (4x4, stride 2) and the
+# depthwise convolution of the final separable layers (5x5).
+DECONV_KERNEL = 4
+HEAD_KERNEL = 5
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from litepose_ros.model.architecture import (
+    DECONV_KERNEL,
+    HEAD_KERNEL,
     INPUT_MULTIPLE,
     STEM_WIDTH,
     ArchitectureSpec,
     expanded_channels,
     resolve_architecture,
 )
-
-DECONV_KERNEL = 4
-HEAD_KERNEL = 5
 
 
 @dataclass(frozen=True)

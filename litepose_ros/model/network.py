@@ -19,15 +19,14 @@ import torch
 from torch import nn
 
 from litepose_ros.model.architecture import (
+    DECONV_KERNEL,
+    HEAD_KERNEL,
     INPUT_MULTIPLE,
     STEM_WIDTH,
     ArchitectureSpec,
     expanded_channels,
     resolve_architecture,
 )
-
-DECONV_KERNEL = 4
-HEAD_KERNEL = 5
 
 
 def _conv_bn_relu6(
