@@ -52,15 +52,10 @@ def keypoint_boxes(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.concatenate([low, high], axis=1)
 
 
-def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
-                             header, image_width: int, image_height: int, keypoint_threshold: float,
-                             score_threshold: float = 0.0, max_persons: int | None = None) -> PersonArray:
-    """Build the PersonArray for one image from (N, K, 3) keypoints (x, y, score) and (N,) scores.
-
-    ``header`` is the source image's std_msgs/Header (copied as is). People below
-    ``score_threshold`` are left out, the rest sorted by decreasing score and cut to
-    ``max_persons``.
-    """
+def _published_people(keypoints, scores, layout: KeypointLayout | str, *, keypoint_threshold: float,
+                      score_threshold: float, max_persons: int | None):
+    """The checked layout, the people to publish (keypoints, scores), the float32 threshold, the
+    (N, K) validity and the chosen indices: the one selection both message paths share."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     keypoints = np.asarray(keypoints, dtype=np.float32)
     if keypoints.ndim != 3 or keypoints.shape[2] != 3 or (
@@ -74,6 +69,21 @@ def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: 
     # valid == (msg.score >= msg.keypoint_threshold) holds for whoever reads the message.
     threshold = np.float32(keypoint_threshold)
     valid = keypoints[:, :, 2] >= threshold
+    return layout, keypoints, person_scores, threshold, valid, chosen
+
+
+def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
+                             header, image_width: int, image_height: int, keypoint_threshold: float,
+                             score_threshold: float = 0.0, max_persons: int | None = None) -> PersonArray:
+    """Build the PersonArray for one image from (N, K, 3) keypoints (x, y, score) and (N,) scores.
+
+    ``header`` is the source image's std_msgs/Header (copied as is). People below
+    ``score_threshold`` are left out, the rest sorted by decreasing score and cut to
+    ``max_persons``.
+    """
+    layout, keypoints, person_scores, threshold, valid, chosen = _published_people(
+        keypoints, scores, layout, keypoint_threshold=keypoint_threshold, score_threshold=score_threshold,
+        max_persons=max_persons)
     boxes = keypoint_boxes(keypoints, valid).tolist()
 
     message = PersonArray()
@@ -188,17 +198,9 @@ def person_array_cdr(keypoints: np.ndarray, scores: np.ndarray, layout: Keypoint
                      score_threshold: float = 0.0, max_persons: int | None = None) -> tuple[bytes, int]:
     """The serialised PersonArray (CDR bytes) that ``person_array_from_arrays`` would build, and its
     person count. Publish the bytes with ``publisher.publish(data)``."""
-    layout = get_layout(layout) if isinstance(layout, str) else layout
-    keypoints = np.asarray(keypoints, dtype=np.float32)
-    if keypoints.ndim != 3 or keypoints.shape[2] != 3 or (
-            keypoints.shape[0] and keypoints.shape[1] != layout.num_keypoints):
-        raise ValueError(f"keypoints must be (N, {layout.num_keypoints}, 3) for layout {layout.name}, "
-                         f"got {keypoints.shape}")
-    chosen = select_people(keypoints, scores, score_threshold, max_persons)
-    keypoints = keypoints[chosen]
-    person_scores = np.asarray(scores, dtype=np.float32).reshape(-1)[chosen]
-    threshold = np.float32(keypoint_threshold)
-    valid = keypoints[:, :, 2] >= threshold
+    layout, keypoints, person_scores, threshold, valid, chosen = _published_people(
+        keypoints, scores, layout, keypoint_threshold=keypoint_threshold, score_threshold=score_threshold,
+        max_persons=max_persons)
 
     encapsulation, prefix = _cdr_prefix(header.frame_id, int(image_width), int(image_height), layout.name,
                                         float(threshold))
