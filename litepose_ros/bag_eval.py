@@ -162,16 +162,8 @@ def plot_series(path: Path, seconds: Sequence[float], series: dict[str, Sequence
             axes.step(seconds, values, where="mid", label=label)
         else:
             axes.plot(seconds, values, marker=".", markersize=3, linewidth=1, label=label)
-    axes.set_xlabel("time since first frame [s]")
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    if len(series) > 1:
-        axes.legend()
-    figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
-    return path
+    return _save_figure(figure, axes, path, xlabel="time since first frame [s]", ylabel=ylabel,
+                        title=title, legend=len(series) > 1)
 
 
 def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: str, title: str) -> Path:
@@ -186,11 +178,19 @@ def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: st
         finite = [v for v in values if math.isfinite(v)]
         if finite:
             axes.hist(finite, bins=min(40, max(5, len(finite) // 3)), alpha=0.7, label=label)
+    return _save_figure(figure, axes, path, xlabel=xlabel, ylabel="frames", title=title,
+                        legend=len(series) > 1)
+
+
+def _save_figure(figure, axes, path: Path, *, xlabel: str, ylabel: str, title: str, legend: bool) -> Path:
+    """Label, grid and legend the axes the same way on every report plot, save as PNG, free it."""
+    from matplotlib import pyplot
+
     axes.set_xlabel(xlabel)
-    axes.set_ylabel("frames")
+    axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    if len(series) > 1:
+    if legend:
         axes.legend()
     figure.tight_layout()
     figure.savefig(path)
