@@ -24,16 +24,6 @@ from node_probe import (  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-@pytest.fixture
-def context():
-    import rclpy
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return node_model_path(tmp_path_factory.getbasetemp())[0]
@@ -43,11 +33,11 @@ def stamps_of(probe: NodeProbe) -> set[tuple[int, int]]:
     return {(m.header.stamp.sec, m.header.stamp.nanosec) for m in probe.persons}
 
 
-def test_transitions_load_start_stop_and_free(context, model, tmp_path):
+def test_transitions_load_start_stop_and_free(rclpy_context, model, tmp_path):
     namespace = "/lp_lifecycle"
     process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "auto_activate:=false",
                          "threads:=1")
-    probe = NodeProbe(context, namespace)
+    probe = NodeProbe(rclpy_context, namespace)
     try:
         assert probe.get_state() == "unconfigured"
         assert probe.wait_for_diagnostic(lambda v: v["state"] == "unconfigured", 10.0)
@@ -89,11 +79,11 @@ def test_transitions_load_start_stop_and_free(context, model, tmp_path):
     assert process.returncode == 0, output
 
 
-def test_missing_model_refuses_to_configure_and_keeps_running(context, tmp_path):
+def test_missing_model_refuses_to_configure_and_keeps_running(rclpy_context, tmp_path):
     namespace = "/lp_missing"
     missing = tmp_path / "no_such_model.onnx"
     process = start_node(tmp_path / "node.log", namespace, f"model_path:={missing}")
-    probe = NodeProbe(context, namespace)
+    probe = NodeProbe(rclpy_context, namespace)
     try:
         entry = probe.wait_for_log("cannot configure", 20.0)
         assert entry is not None, probe.log_text()
@@ -110,10 +100,10 @@ def test_missing_model_refuses_to_configure_and_keeps_running(context, tmp_path)
     assert process.returncode == 0, output
 
 
-def test_model_of_the_wrong_variant_is_refused(context, model, tmp_path):
+def test_model_of_the_wrong_variant_is_refused(rclpy_context, model, tmp_path):
     namespace = "/lp_variant"
     process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "variant:=L")
-    probe = NodeProbe(context, namespace)
+    probe = NodeProbe(rclpy_context, namespace)
     try:
         entry = probe.wait_for_log("cannot configure", 20.0)
         assert entry is not None, probe.log_text()
