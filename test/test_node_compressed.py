@@ -11,7 +11,7 @@ from conftest import ROS_SCRIPTS
 from litepose_ros.layouts import COCO_17
 
 sys.path.insert(0, str(ROS_SCRIPTS))
-from node_probe import NodeProbe, node_model_path, run_publisher, start_node, stop_node  # noqa: E402
+from node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -20,25 +20,11 @@ NAMESPACE = "/lp_compressed"
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
-    import rclpy
-
     path, _ = node_model_path(tmp_path_factory.getbasetemp())
-    context = rclpy.Context()
-    rclpy.init(context=context)
     log_path = tmp_path_factory.mktemp("node_compressed") / "node.log"
     # Remapping `image` moves the compressed input with it, as image_transport names it.
-    process = start_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
-                         "input_transport:=compressed", "use_camera_info:=false")
-    probe = NodeProbe(context, NAMESPACE)
-    try:
-        assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"
-        yield probe
-    finally:
-        probe.close()
-        output = stop_node(process)
-        rclpy.shutdown(context=context)
-        print(output)
-    assert process.returncode == 0, output
+    yield from probe_running_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
+                                  "input_transport:=compressed", "use_camera_info:=false")
 
 
 def stamps_of(probe: NodeProbe) -> set[tuple[int, int]]:

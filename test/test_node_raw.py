@@ -17,7 +17,7 @@ from test_node_messages import check_well_formed
 from litepose_ros.layouts import COCO_17
 
 sys.path.insert(0, str(ROS_SCRIPTS))
-from node_probe import NodeProbe, node_model_path, run_publisher, start_node, stop_node  # noqa: E402
+from node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -32,25 +32,11 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def probe(model, tmp_path_factory):
-    import rclpy
-
     path, _ = model
-    context = rclpy.Context()
-    rclpy.init(context=context)
     log_path = tmp_path_factory.mktemp("node_raw") / "node.log"
     # The package's parameter file (every parameter at its default), as the launch file passes it.
-    process = start_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
-                         params_file=PROJECT_DIR / "config" / "litepose.yaml")
-    probe = NodeProbe(context, NAMESPACE, annotated=True)
-    try:
-        assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"
-        yield probe
-    finally:
-        probe.close()
-        output = stop_node(process)
-        rclpy.shutdown(context=context)
-        print(output)
-    assert process.returncode == 0, f"node did not exit cleanly on SIGINT:\n{output}"
+    yield from probe_running_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1", annotated=True,
+                                  params_file=PROJECT_DIR / "config" / "litepose.yaml")
 
 
 def persons_by_stamp(probe: NodeProbe) -> dict[tuple[int, int], object]:

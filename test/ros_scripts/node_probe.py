@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import rclpy
@@ -103,6 +103,25 @@ def stop_node(process: subprocess.Popen, timeout: float = 15.0) -> str:
         process.wait()
     process.log_file.close()
     return Path(process.log_path).read_text()
+
+
+def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotated: bool = False,
+                       **start_kwargs) -> Iterator[NodeProbe]:
+    """Start the node, yield a connected NodeProbe on its own rclpy context, then stop both and
+    check that the node exited cleanly on SIGINT. For module-scoped pytest fixtures (yield from)."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    process = start_node(log_path, namespace, *parameters, **start_kwargs)
+    probe = NodeProbe(context, namespace, annotated=annotated)
+    try:
+        assert probe.wait_until_connected(30.0), f"node never came up:\n{log_path.read_text()}"
+        yield probe
+    finally:
+        probe.close()
+        output = stop_node(process)
+        rclpy.shutdown(context=context)
+        print(output)
+    assert process.returncode == 0, f"node did not exit cleanly on SIGINT:\n{output}"
 
 
 class NodeProbe:
