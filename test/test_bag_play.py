@@ -81,12 +81,19 @@ def receive(context, topic: str, count: int, timeout: float, also: str | None = 
     return received, other
 
 
+def missing_indices(received: list[bytes], originals: list[bytes]) -> list[int]:
+    """Positions in originals of the messages that did not arrive (for the failure message)."""
+    arrived = {bytes(data[:len(original)]) for data in received for original in originals
+               if data[:len(original)] == original}
+    return [index for index, original in enumerate(originals) if original not in arrived]
+
+
 def assert_same_messages(received: list[bytes], originals: list[bytes]) -> None:
     """The bag's CDR bytes arrive unchanged (DDS may pad the payload to a multiple of 4 bytes)."""
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CompressedImage
 
-    assert len(received) == len(originals)
+    assert len(received) == len(originals), f"missing messages {missing_indices(received, originals)}"
     for data, original in zip(received, originals, strict=True):
         assert data[:len(original)] == original and not data[len(original):].strip(b"\0")
         assert len(data) - len(original) < 4
@@ -103,7 +110,7 @@ def test_replays_every_message_unchanged_with_original_timing(tmp_path, rclpy_co
         out, err = stop_process(player, timeout=20)
     assert player.returncode == 0, err
     assert_same_messages([data for data, _ in received], originals)
-    assert len(infos) == 20
+    assert len(infos) == 20, f"{len(infos)} camera_info messages arrived, expected 20"
     arrivals = np.array([t for _, t in received])
     intervals = np.diff(arrivals)
     assert np.median(intervals) == pytest.approx(0.050, abs=0.005)

@@ -34,7 +34,9 @@ class PlayOptions:
     all); remap: bag topic -> published topic; reliability / depth: publisher QoS (reliable
     publishers reach both reliable and best-effort subscribers); wait_for_subscribers: before
     starting, wait until every publisher has at least this many subscribers (at most
-    wait_timeout seconds) so the first messages are not lost to discovery.
+    wait_timeout seconds) so the first messages are not lost to discovery, then settle_time
+    seconds more: discovery is two-sided, and a subscriber the publisher already counts may not
+    yet have matched the publisher, dropping what arrives before it does.
     """
 
     rate: float = 1.0
@@ -46,6 +48,7 @@ class PlayOptions:
     depth: int = 10
     wait_for_subscribers: int = 0
     wait_timeout: float = 10.0
+    settle_time: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -59,6 +62,8 @@ class PlayOptions:
             raise ValueError(f"QoS depth must be >= 1, got {self.depth}")
         if self.wait_for_subscribers < 0:
             raise ValueError(f"wait_for_subscribers must be >= 0, got {self.wait_for_subscribers}")
+        if self.settle_time < 0:
+            raise ValueError(f"settle_time must be >= 0 seconds, got {self.settle_time}")
 
 
 @dataclass
@@ -186,6 +191,7 @@ class BagPlayer:
         deadline = time.monotonic() + self.options.wait_timeout
         while time.monotonic() < deadline and not self._stop.is_set():
             if all(p.get_subscription_count() >= needed for p in self._publishers.values()):
+                self._stop.wait(self.options.settle_time)
                 return True
             time.sleep(0.02)
         missing = [t for t, p in self._publishers.items() if p.get_subscription_count() < needed]
@@ -206,10 +212,22 @@ class BagPlayer:
                 stats.passes += 1
                 if not options.loop or not played:
                     break
+            self._wait_until_delivered()
         finally:
             stats.wall_seconds = time.monotonic() - begin
             stats.stopped = self._stop.is_set()
         return stats
+
+    def _wait_until_delivered(self, timeout_s: float = 2.0) -> None:
+        """Let reliable subscribers acknowledge the last messages: exiting right after publishing
+        would otherwise take the tail of the replay down with the process."""
+        from rclpy.duration import Duration
+
+        for topic, publisher in self._publishers.items():
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=round(timeout_s * 1e9))):
+                name = self.options.remap.get(topic, topic)
+                self._log.warning(f"subscribers of {name} did not acknowledge the last messages "
+                                  f"within {timeout_s:.1f} s")
 
     def _play_once(self, start_ns: int) -> int:
         """One pass over the bag from bag time start_ns; returns the messages published."""
