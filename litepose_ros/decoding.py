@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import threading
 from dataclasses import dataclass
 
@@ -157,10 +158,12 @@ class Workspace:
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        # (address, shape, margin) of the padded heatmaps whose -inf margin is in place.
+        self.margin_ready: tuple | None = None
 
     def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
         """An uninitialised array of ``shape``, reusing the storage kept under ``name``."""
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         buffer = self._buffers.get(name)
         if buffer is None or buffer.size < size or buffer.dtype != np.dtype(dtype):
             buffer = np.empty(max(size, 1), dtype=dtype)
@@ -224,14 +227,13 @@ class TagMaps:
         planes = np.arange(dim)[:, None] * (joints * height * width)
         if not self.upsample:
             return flat.take((joint * height + y) * width + x + planes)
-        y0, y1, wy = _source_pixels(y, height)
-        x0, x1, wx = _source_pixels(x, width)
-        row0 = (joint * height + y0) * width
-        row1 = (joint * height + y1) * width
-        corners = flat.take(np.stack([row0 + x0, row0 + x1, row1 + x0, row1 + x1]) + planes[:, :, None])
-        top = corners[:, 0] * (1 - wx) + corners[:, 1] * wx  # (L, M) each
-        bottom = corners[:, 2] * (1 - wx) + corners[:, 3] * wx
-        return top * (1 - wy) + bottom * wy
+        rows, row_weights = _source_table(height, width)  # (2, 2h): offsets of rows y0, y1; 1 - wy, wy
+        cols, col_weights = _source_table(width, 1)
+        start = (joint * (height * width) + rows[:, y])[:, None, :] + cols[:, x][None, :, :]
+        corners = flat.take(start + planes[:, :, None, None])  # (L, row y0/y1, column x0/x1, M)
+        col_weights, row_weights = col_weights[:, x], row_weights[:, y]
+        across = corners[:, :, 0] * col_weights[0] + corners[:, :, 1] * col_weights[1]  # (L, 2, M)
+        return across[:, 0] * row_weights[0] + across[:, 1] * row_weights[1]
 
     def full(self, joints: np.ndarray, workspace: Workspace) -> np.ndarray:
         """Whole tag maps (L, len(joints), H, W) of the given joints at the heatmap resolution."""
@@ -245,19 +247,15 @@ class TagMaps:
         return out
 
 
-def _source_pixels(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Low-resolution neighbours and weight of 2x-upsampled pixel ``index`` (half-pixel centres,
-    clamped at the border)."""
-    low, high, weight = _source_table(size)
-    return low[index], high[index], weight[index]
-
-
 @functools.lru_cache(maxsize=16)
-def _source_table(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_source_pixels`` of every 2x-upsampled pixel of a ``size``-pixel axis (read-only)."""
+def _source_table(size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel of a 2x-upsampled ``size``-pixel axis (half-pixel centres, clamped at the
+    border): its two low-resolution neighbours times ``stride`` (2, 2 size), and their weights
+    1 - w and w (2, 2 size) float32. Read-only (shared through the cache)."""
     source = np.maximum((np.arange(2 * size) + 0.5) / 2.0 - 0.5, 0.0)
     low = np.minimum(source.astype(np.int64), size - 1)
-    table = (low, np.minimum(low + 1, size - 1), (source - low).astype(np.float32))
+    weight = (source - low).astype(np.float32)
+    table = (np.stack([low, np.minimum(low + 1, size - 1)]) * stride, np.stack([1 - weight, weight]))
     for array in table:
         array.flags.writeable = False
     return table
@@ -292,11 +290,15 @@ class PaddedHeatmaps:
         left to the caller)."""
         k, height, width = shape
         buffer = workspace.array("heatmaps", (k, height + 2 * margin, width + 2 * margin))
-        if margin:
+        # Heatmaps are written only inside the margin, so a buffer reused with the same geometry
+        # keeps it; margin-free storage (merge_outputs) is written whole and spoils it.
+        ready = (buffer.__array_interface__["data"][0], buffer.shape, margin) if margin else None
+        if margin and workspace.margin_ready != ready:
             buffer[:, :margin] = -np.inf
             buffer[:, -margin:] = -np.inf
             buffer[:, :, :margin] = -np.inf
             buffer[:, :, -margin:] = -np.inf
+        workspace.margin_ready = ready
         return cls(buffer, margin)
 
 

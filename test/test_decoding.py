@@ -407,6 +407,31 @@ def test_results_are_fresh_arrays_per_call():
     np.testing.assert_array_equal(first.keypoints, kept)
 
 
+def test_reused_workspace_restores_the_heatmap_margin():
+    # The -inf margin of the padded heatmaps is written once per buffer geometry; merging into the
+    # same workspace without a margin overwrites it, and other map sizes reuse the storage with
+    # another layout. Every decode must still see a clean margin: peaks at the map border are
+    # found exactly as with a fresh workspace.
+    layout = COCO_17
+    config = DecoderConfig(flip_test=False)
+    cases = [synthetic_outputs(4, layout, input_size=size, seed=size, flip=False) for size in (128, 64)]
+    fresh = [decode_maps(*merge_outputs(case["out4"], case["out2"], layout), layout, config,
+                         workspace=decoding.Workspace()) for case in cases]
+    border = np.zeros((layout.num_keypoints, 32, 32), np.float32)
+    border[:, 0, 0] = 1.0  # a peak in the corner: a margin that is not -inf hides nothing here,
+    border[:, 0, 2] = 0.9  # but a margin above 1 would suppress the corner peak
+    workspace = decoding.Workspace()
+    for _ in range(2):
+        for case, expected in zip(cases, fresh, strict=True):
+            heat, tags = merge_outputs(case["out4"], case["out2"], layout, workspace=workspace)
+            heat[:] = 7.0  # scribble over the whole margin-free buffer
+            heat, tags = merge_outputs(case["out4"], case["out2"], layout)
+            result = decode_maps(heat, tags, layout, config, workspace=workspace)
+            np.testing.assert_array_equal(result.keypoints, expected.keypoints)
+        corner = decode_maps(border, np.zeros_like(border), layout, config, workspace=workspace)
+        assert len(corner) == 1 and corner.keypoints[0, 0, 2] == 1.0
+
+
 def test_decoding_from_several_threads_gives_the_same_results():
     layout = COCO_17
     cases = [synthetic_outputs(n, layout, input_size=128, seed=n) for n in (2, 4, 6, 8)]
@@ -526,3 +551,53 @@ def test_refine_near_peaks_matches_the_whole_map_search():
             np.testing.assert_array_equal(a, b)
         narrowed += int((near[4] > 0.5).sum())
     assert narrowed >= 16  # the fragment's 16 missing joints came from person 0's peaks
+
+
+@pytest.mark.parametrize("half_resolution", [False, True], ids=["full-res-tags", "half-res-tags"])
+@pytest.mark.parametrize("tag_dim", [1, 2])
+def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatch):
+    # Every missing (person, joint) gets the first pixel (row-major) maximising
+    # heat - rint(|tag - person tag|), with or without the peak shortcut. Maps with exact ties
+    # (quantised heat and tags), heat above 1 and person tags equal to tags at peaks (so that
+    # the shortcut through the peaks is taken for some pairs).
+    settled = []  # pairs answered by the shortcut through the peaks
+    near_peaks = decoding._refine_near_peaks
+
+    def counting_near_peaks(*args, best, **kwargs):
+        before = int((best >= 0).sum())
+        near_peaks(*args, best=best, **kwargs)
+        settled.append(int((best >= 0).sum()) - before)
+
+    monkeypatch.setattr(decoding, "_refine_near_peaks", counting_near_peaks)
+    rng = np.random.default_rng(11)
+    joints, height, width = 6, 24, 28
+    for case in range(6):
+        heat = (np.round(rng.random((joints, height, width)) * 8) / 4).astype(np.float32)  # 0 .. 2
+        if case % 2:
+            heat = rng.random((joints, height, width), dtype=np.float32) * 3
+        tag_shape = (joints, height // 2, width // 2) if half_resolution else (joints, height, width)
+        raw = np.round(rng.normal(0, 2, tag_shape + (tag_dim,)) * 2) / 2
+        tags = TagMaps(raw.astype(np.float32), heat.shape)
+        full_tags = (np.stack([upsample2x(np.ascontiguousarray(raw[..., d], dtype=np.float32))
+                               for d in range(tag_dim)]) if half_resolution
+                     else np.moveaxis(raw, -1, 0).astype(np.float32))  # (L, K, H, W)
+        config = DecoderConfig()
+        candidates = find_candidates(heat, tags, config)
+        people = 5
+        found = rng.random((people, joints)) < 0.4
+        person_tags = rng.normal(0, 2, (people, tag_dim)).astype(np.float32)
+        for p in range(2):  # these people's tags sit on peaks of joint p
+            person_tags[p] = candidates.tag[candidates.starts[p]]
+            found[p, p] = False
+        unused = np.zeros((people, joints), np.int64)  # refine reads only found and tag
+        grouping = decoding.Grouping(y=unused, x=unused, score=unused.astype(np.float32), found=found,
+                                     tag=person_tags)
+        for given in (None, candidates):
+            person, joint, y, x, value = decoding.refine_missing(heat, tags, grouping, candidates=given)
+            assert person.size == (~found).sum()
+            for p, j, yy, xx, v in zip(person, joint, y, x, value, strict=True):
+                distance = np.sqrt(np.square(full_tags[:, j] - person_tags[p][:, None, None]).sum(axis=0))
+                expected = np.argmax(heat[j] - np.rint(distance))
+                assert (yy, xx) == divmod(int(expected), width)
+                assert v == heat[j, yy, xx]
+    assert sum(settled) > 0
