@@ -486,6 +486,9 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
     totals = np.zeros((capacity, tag_dim + 1), dtype=np.float64)
     all_tags = np.ones((capacity, tag_dim + 1), dtype=np.float64)  # each candidate's tag, then 1
     all_tags[:, :tag_dim] = candidates.tag
+    # The tags again, one row per tag dimension: distances come out as (L, detections, people)
+    # with the people innermost (numpy's loops are slow over a length-L innermost axis).
+    stacked_tags = np.ascontiguousarray(candidates.tag.T, dtype=np.float64)
     all_scores = candidates.score[:, None].astype(np.float64)
     starts = candidates.starts.tolist()
     weight, tie_break = config.tag_cost_weight, config.tag_tie_break
@@ -500,11 +503,11 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
         matchable = people if people < most else most
         if matchable:
             person_tags = totals[:matchable, :tag_dim] / totals[:matchable, tag_dim:]
-            difference = tags[:, None, :tag_dim] - person_tags[None, :, :]
+            difference = stacked_tags[:, first:stop, None] - person_tags.T[:, None, :]
             np.square(difference, out=difference)
-            squared = difference[..., 0]
+            squared = difference[0]
             for d in range(1, tag_dim):
-                squared = squared + difference[..., d]
+                squared = squared + difference[d]
             distance = np.sqrt(squared)
             cost = np.rint(distance)  # round half to even, as np.round
             cost *= weight
