@@ -640,18 +640,20 @@ def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
         joint_tags = joint_tags.reshape(tags.dim, needed.size, height, width)
         value = workspace.array("refine_value", (height, width))
         term = workspace.array("refine_term", (height, width))
+        slots, joints = slot.tolist(), joint.tolist()
+        pair_tags = person_tags.T.tolist()  # Python floats: float32 values, exactly
         for i in rest:  # the same float32 operations as _rounded_tag_distance
-            s = slot[i]
-            np.subtract(joint_tags[0, s], person_tags[0, i], out=value)
+            s, tag = slots[i], pair_tags[i]
+            np.subtract(joint_tags[0, s], tag[0], out=value)
             np.square(value, out=value)
             for d in range(1, tags.dim):
-                np.subtract(joint_tags[d, s], person_tags[d, i], out=term)
+                np.subtract(joint_tags[d, s], tag[d], out=term)
                 np.square(term, out=term)
                 np.add(value, term, out=value)
             np.sqrt(value, out=value)
             np.rint(value, out=value)
-            np.subtract(heatmaps[joint[i]], value, out=value)
-            best[i] = np.argmax(value)
+            np.subtract(heatmaps[joints[i]], value, out=value)
+            best[i] = value.argmax()
     y, x = np.divmod(best, width)
     return person, joint, y, x, heatmaps[joint, y, x]
 
