@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import math
+import signal
 import sys
 import threading
 import time
@@ -610,10 +611,17 @@ def load_estimator(values: dict[str, Any]):
     return estimator, path
 
 
+def _after_ros_interrupt(signum: int, frame: object) -> None:
+    """Python's share of Ctrl-C: nothing. rclpy's own handler runs first and shuts the context
+    down, which ends the spin cleanly; Python's default KeyboardInterrupt could instead strike the
+    main thread inside a lock the worker needs and hang the shutdown."""
+
+
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``litepose_node`` (accepts ``--ros-args``)."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
+    signal.signal(signal.SIGINT, _after_ros_interrupt)  # before rclpy.init, which chains to it
     rclpy.init(args=args)
     try:
         node = LitePoseNode()

@@ -121,7 +121,8 @@ def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotat
         output = stop_node(process)
         rclpy.shutdown(context=context)
         print(output)
-    assert process.returncode == 0, f"node did not exit cleanly on SIGINT:\n{output}"
+    assert process.returncode == 0, \
+        f"node did not exit cleanly on SIGINT (exit code {process.returncode}):\n{output}"
 
 
 class NodeProbe:
