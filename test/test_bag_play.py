@@ -151,7 +151,8 @@ def test_loop_repeats_until_stopped(tmp_path, rclpy_context):
 
 def test_bad_options_and_topics_are_refused(tmp_path):
     make_bag(tmp_path / "bag", 2)
-    for bad in ({"rate": 0}, {"start_offset": -1}, {"reliability": "sometimes"}, {"depth": 0}):
+    for bad in ({"rate": 0}, {"start_offset": -1}, {"reliability": "sometimes"}, {"depth": 0},
+                {"wait_for_subscribers": -1}, {"settle_time": -0.1}):
         with pytest.raises(ValueError):
             PlayOptions(**bad)
     result = subprocess.run([*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"],
