@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROS_SCRIPTS))
 from node_probe import (  # noqa: E402
     TRANSITIONS,
     NodeProbe,
+    assert_exited_cleanly,
     node_executable,
     node_model_path,
     run_publisher,
@@ -76,7 +77,7 @@ def test_transitions_load_start_stop_and_free(rclpy_context, model, tmp_path):
     finally:
         probe.close()
         output = stop_node(process)
-    assert process.returncode == 0, output
+    assert_exited_cleanly(process, output)
 
 
 def test_missing_model_refuses_to_configure_and_keeps_running(rclpy_context, tmp_path):
@@ -97,7 +98,7 @@ def test_missing_model_refuses_to_configure_and_keeps_running(rclpy_context, tmp
     finally:
         probe.close()
         output = stop_node(process)
-    assert process.returncode == 0, output
+    assert_exited_cleanly(process, output)
 
 
 def test_model_of_the_wrong_variant_is_refused(rclpy_context, model, tmp_path):
@@ -111,7 +112,8 @@ def test_model_of_the_wrong_variant_is_refused(rclpy_context, model, tmp_path):
         assert probe.get_state() == "unconfigured"
     finally:
         probe.close()
-        stop_node(process)
+        output = stop_node(process)
+    assert_exited_cleanly(process, output)
 
 
 @pytest.mark.parametrize(("parameter", "expected"), [

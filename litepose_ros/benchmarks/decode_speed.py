@@ -305,6 +305,11 @@ def stage_times(outputs: dict, layout: KeypointLayout, config: DecoderConfig, ru
     return {name: float(np.median(values)) * 1e3 for name, values in samples.items()}
 
 
+def short_mode_name(title: str) -> str:
+    """A mode's title without its details, e.g. "Reference settings" (summaries, column heads)."""
+    return title.partition(":")[0].partition(" (")[0]
+
+
 # (title, decoder settings) of the measured modes.
 MODES = (
     ("Reference settings: flip test, adjust, refine", DecoderConfig()),
@@ -344,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
                 if people == stage_people:
                     stages[title] = (stage_times(outputs, layout, config, args.runs), ours_cpu.median_ms)
                 if people == 10:
-                    summary.append(f"- {title.split(':')[0].split(' (')[0]}: median {ours.median_ms:.2f} ms "
+                    summary.append(f"- {short_mode_name(title)}: median {ours.median_ms:.2f} ms "
                                    f"wall ({ours_cpu.median_ms:.2f} ms CPU) for 10 people, {speedup:.1f}x "
                                    f"the loop reference ({speedup_cpu:.1f}x in CPU time)")
                 progress.update(1)
@@ -353,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
                                     "speed-up (median)", "speed-up (CPU median)"], rows)
             sections.append(f"## {title}\n\n{table}\n")
     load_after = os.getloadavg()
-    short_names = [title.split(":")[0].split(" (")[0] for title in stages]
+    short_names = [short_mode_name(title) for title in stages]
     stage_rows = [[name] + [by_stage[name] for by_stage, _ in stages.values()] for name in STAGES]
     stage_rows.append(["other (adjust, person scores, ordering, coordinates)"]
                       + [whole - sum(by_stage.values()) for by_stage, whole in stages.values()])
@@ -366,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
     for title, by_people in medians.items():
         if 10 in by_people:
             ours_ms, loop_ms = by_people[10]
-            name = title.split(":")[0].split(" (")[0]
+            name = short_mode_name(title)
             status.append(f"{name}: {'under' if ours_ms < 2.0 else 'over'} 2 ms, "
                           f"{'at least' if loop_ms >= 10 * ours_ms else 'less than'} 10x")
     status_line = f"Status for 10 people: {'; '.join(status)}." if status else ""

@@ -105,6 +105,12 @@ def stop_node(process: subprocess.Popen, timeout: float = 15.0) -> str:
     return Path(process.log_path).read_text()
 
 
+def assert_exited_cleanly(process: subprocess.Popen, output: str) -> None:
+    """The node stopped by stop_node ended with exit code 0 (a hang shows as -9 after the kill)."""
+    assert process.returncode == 0, \
+        f"node did not exit cleanly on SIGINT (exit code {process.returncode}):\n{output}"
+
+
 def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotated: bool = False,
                        **start_kwargs) -> Iterator[NodeProbe]:
     """Start the node, yield a connected NodeProbe on its own rclpy context, then stop both and
@@ -121,8 +127,7 @@ def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotat
         output = stop_node(process)
         rclpy.shutdown(context=context)
         print(output)
-    assert process.returncode == 0, \
-        f"node did not exit cleanly on SIGINT (exit code {process.returncode}):\n{output}"
+    assert_exited_cleanly(process, output)
 
 
 class NodeProbe:
