@@ -1,4 +1,4 @@
-"""``litepose bench {model,decode,node}``: speed measurements that write a results page."""
+"""``litepose bench {model,decode,node,card}``: measurements that write a results page or model card."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ TARGETS = {
     "model": "model_speed",
     "decode": "decode_speed",
     "node": "node_speed",
+    "card": "model_card",
 }
 
 

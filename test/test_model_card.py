@@ -1,0 +1,124 @@
+"""``litepose bench card``: a model card's measured block, from real evaluations of a known-output model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from synthetic_onnx import draw_blob, write_blob_model
+
+from litepose_ros.benchmarks.model_card import CARD_BEGIN, CARD_END, summarise_training_log
+from litepose_ros.cli import main as litepose
+from litepose_ros.estimator import Estimator
+from litepose_ros.evaluation import evaluate_estimator
+
+# Blob people per image: (x, y) centres; the blob model puts all 17 joints of a person there.
+PEOPLE = {1: [(60.0, 70.0), (220.0, 120.0)], 2: [(150.0, 100.0)]}
+
+
+def _person(ann_id: int, image_id: int, centre: tuple[float, float]) -> dict:
+    x, y = centre
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0, "num_keypoints": 17,
+            "keypoints": [x, y, 2] * 17, "bbox": [x - 50, y - 50, 100, 100], "area": 10000.0}
+
+
+@pytest.fixture(scope="module")
+def blob_set(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(model, annotation file, image folder) where the model's predictions equal the ground truth
+    for every person but the last, whose ground truth is moved 15 px away."""
+    folder = tmp_path_factory.mktemp("blob_set")
+    images, annotations = [], []
+    for image_id, centres in PEOPLE.items():
+        image = np.zeros((200, 300, 3), np.uint8)
+        for i, centre in enumerate(centres):
+            draw_blob(image, centre, 6.0, green=0.5 * i)
+        cv2.imwrite(str(folder / f"{image_id}.png"), image)
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 300, "height": 200})
+        annotations += [_person(len(annotations) + n + 1, image_id, c) for n, c in enumerate(centres)]
+    annotations[-1]["keypoints"] = [150.0 + 15.0, 100.0, 2] * 17
+    (folder / "people.json").write_text(json.dumps({
+        "images": images, "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
+                        "skeleton": []}]}))
+    return write_blob_model(folder / "blob.onnx", input_size=128), folder / "people.json", folder
+
+
+def _card(path: Path, before: str = "# Card\n\nhand-written\n\n", after: str = "\n\nmore prose\n") -> Path:
+    path.write_text(f"{before}{CARD_BEGIN}\nold numbers\n{CARD_END}{after}")
+    return path
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| blobs"):
+            rows[cells[1]] = cells[2:]
+    return rows
+
+
+def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_set, tmp_path):
+    model, annotations, images = blob_set
+    card = _card(tmp_path / "README.md")
+    examples = tmp_path / "examples.png"
+    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint",
+                     "--set", "blobs", str(annotations), str(images), "--card", str(card),
+                     "--examples", str(examples), "--no-progress"]) == 0
+
+    text = card.read_text()
+    assert text.startswith("# Card\n\nhand-written\n\n" + CARD_BEGIN)
+    assert text.endswith(CARD_END + "\n\nmore prose\n")
+    assert "old numbers" not in text
+    rows = _table_rows(text)
+    assert set(rows) == {"flip test", "no flip test (the node's default)"}
+    for flip_test, label in ((True, "flip test"), (False, "no flip test (the node's default)")):
+        expected = evaluate_estimator(Estimator.from_model(model, flip_test=flip_test), annotations, images,
+                                      progress=False)["metrics"]
+        assert rows[label][:3] == [f"{expected[name]:.3f}" for name in ("AP", "AP50", "AP75")]
+        # Two of the three people are found where the ground truth is, the third is 15 px off it
+        # (OKS ~0.02): recall 2/3 at every threshold, 0.663 on COCO's 101-point precision curve.
+        assert expected["AP"] == pytest.approx(0.663, abs=0.001)
+    assert "(2 images, 3 people)" in text
+    picture = cv2.imread(str(examples))
+    assert picture is not None and picture.shape[0] == 2 * (300 + 6)  # one row per image, both images
+
+
+def test_duplicated_people_are_counted_as_ignore_regions(blob_set, tmp_path):
+    model, annotations, images = blob_set
+    dataset = json.loads(annotations.read_text())
+    copy = dict(dataset["annotations"][0], id=99, image_id=2)  # image 1's first person, verbatim in image 2
+    dataset["annotations"].append(copy)
+    duplicated = tmp_path / "duplicated.json"
+    duplicated.write_text(json.dumps(dataset))
+    card = _card(tmp_path / "README.md")
+    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint",
+                     "--set", "blobs", str(duplicated), str(images), "--card", str(card),
+                     "--examples", str(tmp_path / "e.png"), "--no-progress"]) == 0
+    assert "(2 images, 2 people, 2 ignore regions)" in card.read_text()
+
+
+def test_card_without_markers_is_refused_and_left_unchanged(blob_set, tmp_path, capsys):
+    model, annotations, images = blob_set
+    card = tmp_path / "README.md"
+    card.write_text("# A card someone wrote by hand\n")
+    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint", "--set", "blobs",
+                     str(annotations), str(images),
+                     "--card", str(card), "--examples", str(tmp_path / "e.png"), "--no-progress"]) == 2
+    assert CARD_BEGIN in capsys.readouterr().err
+    assert card.read_text() == "# A card someone wrote by hand\n"
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_training_log_summary_counts_up_to_the_snapshot_epoch(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,lr,seconds,val_AP\n1,0.004,50,\n2,0.004,70,\n3,0.004,3600,0.1\n4,0.0004,60,\n")
+    assert summarise_training_log(log, 2) == {"epochs": 2, "hours": pytest.approx(120 / 3600),
+                                              "median_seconds": 60.0}
+    whole = summarise_training_log(log, None)
+    assert whole["epochs"] == 4 and whole["hours"] == pytest.approx(3780 / 3600)
+    with pytest.raises(ValueError, match=re.escape("no epochs up to 0")):
+        summarise_training_log(log, 0)
