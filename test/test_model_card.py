@@ -56,7 +56,7 @@ def _table_rows(text: str) -> dict[str, list[str]]:
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if line.startswith("| blobs"):
+        if line.startswith("| blobs ("):
             rows[cells[1]] = cells[2:]
     return rows
 
@@ -67,7 +67,7 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
     examples = tmp_path / "examples.png"
     assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint",
                      "--set", "blobs", str(annotations), str(images), "--card", str(card),
-                     "--examples", str(examples), "--no-progress"]) == 0
+                     "--examples", str(examples), "--sweep-sizes", "96", "128", "--no-progress"]) == 0
 
     text = card.read_text()
     assert text.startswith("# Card\n\nhand-written\n\n" + CARD_BEGIN)
@@ -83,6 +83,13 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
         # (OKS ~0.02): recall 2/3 at every threshold, 0.663 on COCO's 101-point precision curve.
         assert expected["AP"] == pytest.approx(0.663, abs=0.001)
     assert "(2 images, 3 people)" in text
+    sweep = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                               for line in text.splitlines() if line.startswith("| blobs |"))}
+    assert set(sweep) == {"96", "**128** (the model's)"}
+    assert sweep["**128** (the model's)"][0] == rows["no flip test (the node's default)"][0]
+    expected_96 = evaluate_estimator(Estimator.from_model(model, flip_test=False, input_size=96), annotations,
+                                     images, progress=False)["metrics"]
+    assert sweep["96"] == [f"{expected_96[name]:.3f}" for name in ("AP", "AP50", "AR")]
     picture = cv2.imread(str(examples))
     assert picture is not None and picture.shape[0] == 2 * (300 + 6)  # one row per image, both images
 

@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=Path,
                         default=REPOSITORY / "docs" / "images" / "default_model_examples.png",
                         help="PNG of ground truth next to predictions")
+    parser.add_argument("--sweep-sizes", type=int, nargs="+", metavar="SIZE",
+                        help="also evaluate (no flip test) at these input short sides, for choosing the "
+                             "size to export with")
     parser.add_argument("--threads", type=int, help="inference threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -97,9 +100,14 @@ def run(args: argparse.Namespace) -> int:
                             ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
                             progress=not args.no_progress)
                for annotated in sets for flip_test in (True, False)]
+    sweep = [evaluate_set(args.model, annotated, flip_test=False, input_size=size,
+                          ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
+                          progress=not args.no_progress)
+             for annotated in sets for size in args.sweep_sizes or ()]
     write_examples(args.examples, results)
     argv = sys.argv[1:] if sys.argv[1:2] == ["bench"] else ["bench", "card"]
-    block = card_block(args, checkpoint, training, results, "litepose " + shlex.join(argv))
+    block = card_block(args, checkpoint=checkpoint, training=training, results=results, sweep=sweep,
+                       command="litepose " + shlex.join(argv))
     start, end = card_text.index(CARD_BEGIN), card_text.index(CARD_END) + len(CARD_END)
     args.card.write_text(card_text[:start] + block + card_text[end:])
     print(f"{args.card} updated; examples in {args.examples}")
@@ -132,8 +140,9 @@ def summarise_training_log(path: Path, up_to_epoch: int | None) -> dict[str, flo
 
 
 def evaluate_set(model: Path, annotated: AnnotatedSet, *, flip_test: bool, ignore_duplicated: bool,
-                 threads: int | None, progress: bool) -> dict[str, Any]:
-    """Metrics and predictions of the model on one set with one decoding."""
+                 threads: int | None, progress: bool, input_size: int | None = None) -> dict[str, Any]:
+    """Metrics and predictions of the model on one set with one decoding (and input size:
+    default the model's)."""
     from litepose_ros.estimator import Estimator
     from litepose_ros.evaluation import (
         duplicated_people_as_crowd,
@@ -148,6 +157,8 @@ def evaluate_set(model: Path, annotated: AnnotatedSet, *, flip_test: bool, ignor
     settings: dict[str, Any] = {"flip_test": flip_test}
     if threads:
         settings["threads"] = threads
+    if input_size:
+        settings["input_size"] = input_size
     estimator = Estimator.from_model(model, **settings)
     predictions, image_ids = predict_dataset(estimator, dataset, annotated.images, progress=progress)
     people = [a for a in dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0]
@@ -162,8 +173,8 @@ def _metric(value: float | None) -> str:
     return "n/a" if value is None or value < 0 else f"{value:.3f}"
 
 
-def card_block(args: argparse.Namespace, checkpoint: dict | None, training: dict | None,
-               results: list[dict], command: str) -> str:
+def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: dict | None,
+               results: list[dict], sweep: list[dict], command: str) -> str:
     from litepose_ros.benchmarks.report import markdown_table
 
     model_mb = args.model.stat().st_size / 1e6
@@ -204,8 +215,23 @@ def card_block(args: argparse.Namespace, checkpoint: dict | None, training: dict
         "images of each set:",
         "",
         f"![ground truth and predictions]({examples_link})",
+        *_sweep_lines(sweep, results[0]["input_size"]),
         CARD_END,
     ])
+
+
+def _sweep_lines(sweep: list[dict], model_size: int) -> list[str]:
+    from litepose_ros.benchmarks.report import markdown_table
+
+    if not sweep:
+        return []
+    rows = [[result["set"].label,
+             f"**{result['input_size']}** (the model's)" if result["input_size"] == model_size
+             else str(result["input_size"]),
+             *[_metric(result["metrics"][name]) for name in ("AP", "AP50", "AR")]] for result in sweep]
+    return ["", "Input size sweep, no flip test (the same image at other network input short sides; the "
+                "node's `input_size` parameter):", "",
+            markdown_table(["data", "input short side", "AP", "AP50", "AR"], rows)]
 
 
 def _people_arrays(records: list[dict], num_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
