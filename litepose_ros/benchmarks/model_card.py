@@ -47,11 +47,11 @@ def default_sets() -> list[AnnotatedSet]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from litepose_ros.models import MODELS_DIR
+    from litepose_ros.models import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, MODELS_DIR
 
-    parser.add_argument("--model", type=Path, default=MODELS_DIR / "litepose_default.onnx",
+    parser.add_argument("--model", type=Path, default=MODELS_DIR / DEFAULT_MODEL_NAME,
                         help="ONNX model to evaluate (default: the bundled one)")
-    parser.add_argument("--checkpoint", type=Path, default=MODELS_DIR / "litepose_default.pth",
+    parser.add_argument("--checkpoint", type=Path, default=MODELS_DIR / DEFAULT_CHECKPOINT_NAME,
                         help="the checkpoint the model was exported from: its epoch and in-training "
                              "validation go into the card (default: the bundled one)")
     parser.add_argument("--no-checkpoint", action="store_true",

@@ -1,6 +1,8 @@
-"""Models bundled with the package (ONNX files next to this module, with a README).
+"""Models bundled with the package (ONNX files next to this module, with a README: the model card).
 
 ``default_model_path()`` is what the node and the command-line tools use when no model is named.
+The default model's PyTorch checkpoint (``DEFAULT_CHECKPOINT_NAME``) sits beside it, for fine-tuning
+(``model.init_checkpoint`` of a training recipe) and the PyTorch engine.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from pathlib import Path
 MODELS_DIR = Path(__file__).resolve().parent
 # The bundled default model; when it is absent, the only .onnx file here is used instead.
 DEFAULT_MODEL_NAME = "litepose_default.onnx"
+# The checkpoint the default model was exported from.
+DEFAULT_CHECKPOINT_NAME = "litepose_default.pth"
 
 
 def bundled_models() -> list[Path]:
