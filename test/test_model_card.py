@@ -129,3 +129,14 @@ def test_training_log_summary_counts_up_to_the_snapshot_epoch(tmp_path):
     assert whole["epochs"] == 4 and whole["hours"] == pytest.approx(3780 / 3600)
     with pytest.raises(ValueError, match=re.escape("no epochs up to 0")):
         summarise_training_log(log, 0)
+
+
+def test_a_file_that_is_no_checkpoint_is_refused_and_the_card_left_unchanged(blob_set, tmp_path, capsys):
+    model, annotations, images = blob_set
+    card = _card(tmp_path / "README.md")
+    before = card.read_text()
+    assert litepose(["bench", "card", "--model", str(model), "--checkpoint", str(annotations),
+                     "--set", "blobs", str(annotations), str(images), "--card", str(card),
+                     "--examples", str(tmp_path / "e.jpg"), "--no-progress"]) == 2
+    assert str(annotations) in capsys.readouterr().err
+    assert card.read_text() == before

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shlex
 import statistics
 import sys
@@ -67,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", type=Path, default=MODELS_DIR / "README.md",
                         help="model card to update between its generated-block markers")
     parser.add_argument("--examples", type=Path,
-                        default=REPOSITORY / "docs" / "images" / "default_model_examples.png",
-                        help="PNG of ground truth next to predictions")
+                        default=REPOSITORY / "docs" / "images" / "default_model_examples.jpg",
+                        help="picture of ground truth next to predictions (.jpg or .png)")
     parser.add_argument("--sweep-sizes", type=int, nargs="+", metavar="SIZE",
                         help="also evaluate (no flip test) at these input short sides, for choosing the "
                              "size to export with")
@@ -93,18 +94,21 @@ def run(args: argparse.Namespace) -> int:
     if CARD_BEGIN not in card_text or CARD_END not in card_text:
         raise UserError(f"{args.card} has no generated block: put the lines\n{CARD_BEGIN}\n{CARD_END}\n"
                         f"where the measurements should go")
-    checkpoint = None if checkpoint_path is None else read_checkpoint_facts(checkpoint_path)
-    training = (summarise_training_log(args.training_log, checkpoint["epoch"] if checkpoint else None)
-                if args.training_log else None)
-    results = [evaluate_set(args.model, annotated, flip_test=flip_test,
-                            ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
-                            progress=not args.no_progress)
-               for annotated in sets for flip_test in (True, False)]
-    sweep = [evaluate_set(args.model, annotated, flip_test=False, input_size=size,
-                          ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
-                          progress=not args.no_progress)
-             for annotated in sets for size in args.sweep_sizes or ()]
-    write_examples(args.examples, results)
+    try:
+        checkpoint = None if checkpoint_path is None else read_checkpoint_facts(checkpoint_path)
+        training = (summarise_training_log(args.training_log, checkpoint["epoch"] if checkpoint else None)
+                    if args.training_log else None)
+        results = [evaluate_set(args.model, annotated, flip_test=flip_test,
+                                ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
+                                progress=not args.no_progress)
+                   for annotated in sets for flip_test in (True, False)]
+        sweep = [evaluate_set(args.model, annotated, flip_test=False, input_size=size,
+                              ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
+                              progress=not args.no_progress)
+                 for annotated in sets for size in args.sweep_sizes or ()]
+        write_examples(args.examples, results)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as error:
+        raise UserError(f"{type(error).__name__}: {error}") from error
     argv = sys.argv[1:] if sys.argv[1:2] == ["bench"] else ["bench", "card"]
     block = card_block(args, checkpoint=checkpoint, training=training, results=results, sweep=sweep,
                        command="litepose " + shlex.join(argv))
@@ -189,7 +193,7 @@ def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: d
                                   f", in-training validation AP {in_training:.3f} (no flip test)"))]
     if training is not None:
         facts.append(("training time",
-                      f"{training['epochs']} epochs, {training['hours']:.1f} h of epoch time on a 2-core CPU "
+                      f"{training['epochs']} epochs, {training['hours']:.1f} h of epoch time "
                       f"(median {training['median_seconds']:.0f} s per epoch, from the run's log.csv)"))
     rows = []
     for result in results:
@@ -276,6 +280,6 @@ def write_examples(path: Path, results: list[dict], per_set: int = 2) -> Path | 
     width = max(row.shape[1] for row in rows)
     padded = [np.pad(row, ((0, 6), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.vstack(padded)):
+    if not cv2.imwrite(str(path), np.vstack(padded), [cv2.IMWRITE_JPEG_QUALITY, 85]):
         raise OSError(f"cannot write {path}")
     return path
