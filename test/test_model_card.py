@@ -52,11 +52,12 @@ def _card(path: Path, before: str = "# Card\n\nhand-written\n\n", after: str = "
     return path
 
 
-def _table_rows(text: str) -> dict[str, list[str]]:
+def _table_rows(text: str, first_cell_start: str) -> dict[str, list[str]]:
+    """Markdown table rows whose first cell starts so, keyed by their second cell."""
     rows = {}
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if line.startswith("| blobs ("):
+        if line.startswith("| " + first_cell_start):
+            cells = [c.strip() for c in line.strip("|").split("|")]
             rows[cells[1]] = cells[2:]
     return rows
 
@@ -73,7 +74,7 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
     assert text.startswith("# Card\n\nhand-written\n\n" + CARD_BEGIN)
     assert text.endswith(CARD_END + "\n\nmore prose\n")
     assert "old numbers" not in text
-    rows = _table_rows(text)
+    rows = _table_rows(text, "blobs (")
     assert set(rows) == {"flip test", "no flip test (the node's default)"}
     for flip_test, label in ((True, "flip test"), (False, "no flip test (the node's default)")):
         expected = evaluate_estimator(Estimator.from_model(model, flip_test=flip_test), annotations, images,
@@ -83,8 +84,7 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
         # (OKS ~0.02): recall 2/3 at every threshold, 0.663 on COCO's 101-point precision curve.
         assert expected["AP"] == pytest.approx(0.663, abs=0.001)
     assert "(2 images, 3 people)" in text
-    sweep = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
-                                               for line in text.splitlines() if line.startswith("| blobs |"))}
+    sweep = _table_rows(text, "blobs |")
     assert set(sweep) == {"96", "**128** (the model's)"}
     assert sweep["**128** (the model's)"][0] == rows["no flip test (the node's default)"][0]
     expected_96 = evaluate_estimator(Estimator.from_model(model, flip_test=False, input_size=96), annotations,

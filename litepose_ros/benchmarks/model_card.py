@@ -98,14 +98,13 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = None if checkpoint_path is None else read_checkpoint_facts(checkpoint_path)
         training = (summarise_training_log(args.training_log, checkpoint["epoch"] if checkpoint else None)
                     if args.training_log else None)
-        results = [evaluate_set(args.model, annotated, flip_test=flip_test,
-                                ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
+        loaded = [(annotated, load_set(annotated, args.ignore_duplicated_people)) for annotated in sets]
+        results = [evaluate_set(args.model, annotated, dataset, flip_test=flip_test, threads=args.threads,
                                 progress=not args.no_progress)
-                   for annotated in sets for flip_test in (True, False)]
-        sweep = [evaluate_set(args.model, annotated, flip_test=False, input_size=size,
-                              ignore_duplicated=args.ignore_duplicated_people, threads=args.threads,
-                              progress=not args.no_progress)
-                 for annotated in sets for size in args.sweep_sizes or ()]
+                   for annotated, dataset in loaded for flip_test in (True, False)]
+        sweep = [evaluate_set(args.model, annotated, dataset, flip_test=False, input_size=size,
+                              threads=args.threads, progress=not args.no_progress)
+                 for annotated, dataset in loaded for size in args.sweep_sizes or ()]
         write_examples(args.examples, results)
     except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as error:
         raise UserError(f"{type(error).__name__}: {error}") from error
@@ -143,21 +142,26 @@ def summarise_training_log(path: Path, up_to_epoch: int | None) -> dict[str, flo
     return {"epochs": len(rows), "hours": sum(seconds) / 3600, "median_seconds": statistics.median(seconds)}
 
 
-def evaluate_set(model: Path, annotated: AnnotatedSet, *, flip_test: bool, ignore_duplicated: bool,
-                 threads: int | None, progress: bool, input_size: int | None = None) -> dict[str, Any]:
-    """Metrics and predictions of the model on one set with one decoding (and input size:
-    default the model's)."""
-    from litepose_ros.estimator import Estimator
-    from litepose_ros.evaluation import (
-        duplicated_people_as_crowd,
-        evaluate_keypoints,
-        load_annotations,
-        predict_dataset,
-    )
+def load_set(annotated: AnnotatedSet, ignore_duplicated: bool) -> dict:
+    """The set's ground truth, with duplicated people as ignore regions when asked (read once per set)."""
+    from litepose_ros.evaluation import duplicated_people_as_crowd, load_annotations
 
     dataset = load_annotations(annotated.annotations)
-    if ignore_duplicated:
-        dataset = duplicated_people_as_crowd(dataset)
+    return duplicated_people_as_crowd(dataset) if ignore_duplicated else dataset
+
+
+def _is_counted_person(annotation: dict) -> bool:
+    """A person the metrics count: not a crowd / ignore region, with keypoints."""
+    return not annotation.get("iscrowd") and annotation.get("num_keypoints", 1) > 0
+
+
+def evaluate_set(model: Path, annotated: AnnotatedSet, dataset: dict, *, flip_test: bool,
+                 threads: int | None, progress: bool, input_size: int | None = None) -> dict[str, Any]:
+    """Metrics and predictions of the model on one set (its ground truth from load_set) with one
+    decoding and input size (default: the model's)."""
+    from litepose_ros.estimator import Estimator
+    from litepose_ros.evaluation import evaluate_keypoints, predict_dataset
+
     settings: dict[str, Any] = {"flip_test": flip_test}
     if threads:
         settings["threads"] = threads
@@ -165,10 +169,9 @@ def evaluate_set(model: Path, annotated: AnnotatedSet, *, flip_test: bool, ignor
         settings["input_size"] = input_size
     estimator = Estimator.from_model(model, **settings)
     predictions, image_ids = predict_dataset(estimator, dataset, annotated.images, progress=progress)
-    people = [a for a in dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0]
     return {"set": annotated, "dataset": dataset, "flip_test": flip_test, "predictions": predictions,
             "metrics": evaluate_keypoints(dataset, predictions, image_ids=image_ids),
-            "images": len(image_ids), "people": len(people),
+            "images": len(image_ids), "people": sum(map(_is_counted_person, dataset["annotations"])),
             "ignored": sum(1 for a in dataset["annotations"] if a.get("iscrowd")),
             "input_size": estimator.input_size}
 
@@ -257,7 +260,7 @@ def write_examples(path: Path, results: list[dict], per_set: int = 2) -> Path | 
         layout = layout_of(dataset)
         people_by_image: dict[int, list[dict]] = {}
         for ann in dataset["annotations"]:
-            if not ann.get("iscrowd") and ann.get("num_keypoints", 1) > 0:
+            if _is_counted_person(ann):
                 # Ground truth visibility flags (0, 1, 2) become scores 0 / 1 for drawing.
                 points = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3).copy()
                 points[:, 2] = points[:, 2] > 0
