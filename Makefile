@@ -4,6 +4,7 @@
 #   make demo   set up, then run the node on the bundled footage (output in demo_output/)
 #   make test   set up, then lint and run the whole test suite
 #   make setup  only the set-up
+#   make general-data  label the general training set (needs ../shared; not part of setup or tests)
 
 PYTHON_BOOT ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ STAMP_MSGS := $(VENV)/.stamp-messages
 STAMP_DEV := $(VENV)/.stamp-develop
 REQUIREMENTS := requirements/runtime.txt requirements/ros.txt requirements/train.txt requirements/dev.txt
 
-.PHONY: setup test lint demo clean messages
+.PHONY: setup test lint demo clean messages general-data
 
 setup: $(STAMP_DEV)
 
@@ -54,6 +55,11 @@ test: lint
 
 demo: $(STAMP_DEV)
 	$(VENV)/bin/litepose demo --output demo_output
+
+# The general training set (pseudo-labels of ../shared/data by the MoveNet teacher) into
+# ../litepose_data/general, outside the work tree; resumable (docs/general_training_set.md).
+general-data: $(STAMP_DEV)
+	$(PY) tools/build_general_set.py
 
 clean:
 	rm -rf build install log demo_output

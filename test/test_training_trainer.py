@@ -147,3 +147,25 @@ def test_trainer_overfits_two_images_to_a_high_ap(tmp_path):
     history = trainer.fit()  # 250 steps of batch 2
     assert history[-1].losses["total"] < history[0].losses["total"] / 10
     assert history[-1].val["AP"] >= 0.7
+
+
+def test_extra_validation_sets_are_logged_and_choose_best_by_their_mean_ap(tmp_path):
+    annotations = COCO_DIR / "test_coco.json"
+    extra = [{"name": "again", "annotations": str(annotations), "images": str(COCO_DIR)}]
+    config = _config(tmp_path, annotations, COCO_DIR, data={"extra_val": extra},
+                     run={"select_by": ["val", "again"]}, optim={"epochs": 1, "lr_steps": []})
+    trainer = Trainer(config, progress=False)
+    record = trainer.fit()[-1]
+    # The same set twice: the extra set's metrics equal the main ones, and so does their mean.
+    assert record.val["again_AP"] == pytest.approx(record.val["AP"])
+    assert record.val["selection"] == pytest.approx(record.val["AP"])
+    header = (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+    assert "val_again_AP" in header and "val_selection" in header
+    with pytest.raises(ValueError, match=r"run.select_by names \['nowhere'\]"):
+        _config(tmp_path, annotations, COCO_DIR, run={"select_by": ["nowhere"]})
+    with pytest.raises(ValueError, match=r"data.extra_val\[0\]: unknown key\(s\) \['imgs'\]"):
+        _config(tmp_path, annotations, COCO_DIR,
+                data={"extra_val": [{"name": "x", "annotations": "a", "imgs": "b"}]})
+    missing = [{"name": "gone", "annotations": str(tmp_path / "none.json"), "images": str(COCO_DIR)}]
+    with pytest.raises(FileNotFoundError, match="extra_val 'gone'"):
+        Trainer(_config(tmp_path, annotations, COCO_DIR, data={"extra_val": missing}), progress=False)

@@ -222,6 +222,13 @@ def main() -> int:
     for name, dataset in (("train.json", train), ("val.json", val), ("vtest_train.json", vtest_train)):
         (out / name).write_text(json.dumps(dataset))
     (out / "backgrounds.txt").write_text("\n".join(clean) + "\n")
+    # The clean ones as a folder of links (data.background_images of the training recipe).
+    backgrounds = out / "backgrounds"
+    backgrounds.mkdir(exist_ok=True)
+    for name in clean:
+        link = backgrounds / Path(name).name
+        if not link.is_symlink():
+            link.symlink_to((out / name).resolve())
     summary = {
         "quality": quality,
         "backgrounds": {"screened": len(screen_set["images"]), "clean": len(clean)},
@@ -267,7 +274,7 @@ def write_card(summary: dict, path: Path) -> None:
         "(evaluation only, never trained on). The labels' keypoints are scored as predictions "
         "(`litepose label ... --evaluate person_keypoints.json`).",
         "",
-        "| teacher run | AP | AP50 | AP75 | AR | median seconds per image (2 workers) |",
+        "| teacher run | AP | AP50 | AP75 | AR | median seconds per image (one worker's time) |",
         "|---|---|---|---|---|---|",
     ]
     for name, row in summary["quality"].items():
@@ -277,6 +284,9 @@ def write_card(summary: dict, path: Path) -> None:
             f"{row['median_seconds']:.2f} |"
         )
     lines += [
+        "",
+        "Times: the median of each image's labelling time inside a worker (2 workers on the 2-core machine, "
+        "other jobs running beside them: an upper bound).",
         "",
         "## Contents",
         "",
@@ -297,8 +307,8 @@ def write_card(summary: dict, path: Path) -> None:
         "",
         f"vtest frames hold {share:.0%} of the training people (thinned to at most 30%). "
         f"Negatives: {b['clean']} of {b['screened']} ADE20K backgrounds in which the teacher saw nobody "
-        "(`backgrounds.txt`). Validation: a fixed tenth of the pool by file-name hash (`val.json`), next to "
-        "`real_val` and the pseudo_people vtest val split.",
+        "(`backgrounds.txt`, linked in `backgrounds/`). Validation: a fixed tenth of the pool by file-name "
+        "hash (`val.json`), next to `real_val` and the pseudo_people vtest val split.",
         "",
         "## Licences (pool images in train and val)",
         "",

@@ -32,9 +32,33 @@ class ModelConfig:
 
 
 @dataclass
+class SourceConfig:
+    """One COCO-keypoint training source of a mixed training set (``data.sources``)."""
+
+    name: str = ""
+    annotations: str = ""
+    images: str = ""
+    # Relative share of the epoch's samples (the weights of all sources and backgrounds are normalised).
+    weight: float = 1.0
+    # None = data.ignore_duplicated_people.
+    ignore_duplicated_people: bool | None = None
+
+
+@dataclass
 class DataConfig:
+    # One training source (the classic form)...
     train_annotations: str = ""
     train_images: str = ""
+    # ... or several, drawn by weight: a list of SourceConfig mappings (name, annotations, images,
+    # weight, ignore_duplicated_people).
+    sources: list[SourceConfig] = field(default_factory=list)
+    # Person-free images (a folder): samples with no people and nothing masked, so the model learns
+    # to say "nobody"; their share of the epoch is background_weight (relative to the sources' weights).
+    background_images: str | None = None
+    background_weight: float = 0.0
+    # Samples per epoch when drawing by weight (None = repeat x the sources' images). With one
+    # source, no backgrounds and no samples_per_epoch, an epoch is each image `repeat` times in order.
+    samples_per_epoch: int | None = None
     val_annotations: str | None = None
     val_images: str | None = None
     # Validation AP in CrowdPose mode (easy / medium / hard, no area ranges).
@@ -53,6 +77,26 @@ class DataConfig:
     repeat: int = 1
     # Validate on at most this many images (None = all), for quick runs.
     val_max_images: int | None = None
+    # More validation sets, each reported in the log as val_<name>_<metric> (e.g. real ground truth
+    # next to a pseudo-labelled split): mappings with name, annotations, images and optionally
+    # ignore_duplicated_people.
+    extra_val: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # YAML / JSON give mappings; name the bad key of the bad source here, where its index is known.
+        known = {f.name for f in dataclasses.fields(SourceConfig)}
+        sources = []
+        for index, given in enumerate(self.sources or []):
+            if isinstance(given, dict):
+                bad = set(given) - known
+                if bad:
+                    raise ValueError(f"unknown key(s) {sorted(bad)} in data.sources[{index}]; "
+                                     f"known: {sorted(known)}")
+                given = SourceConfig(**given)  # noqa: PLW2901
+            elif not isinstance(given, SourceConfig):
+                raise ValueError(f"data.sources[{index}] must be a mapping, got {type(given).__name__}")
+            sources.append(given)
+        self.sources = sources
 
 
 @dataclass
@@ -64,6 +108,30 @@ class AugmentConfig:
     # Translation of the crop centre, in pixels per 200 pixels of crop side (the reference's unit).
     max_translate: float = 40.0
     flip_probability: float = 0.5
+    # Copy-paste compositing, in source-image space before the affine: with this probability a
+    # sample receives people cut from training images (any source, drawn by the sources' weights).
+    copy_paste_probability: float = 0.0
+    copy_paste_people: list[int] = field(default_factory=lambda: [1, 4])  # [min, max] per sample
+    # Pasted person's box height in pixels of the pasted-onto image, [min, max], log-uniform (as
+    # many people per octave of size); at most the image height.
+    copy_paste_height: list[float] = field(default_factory=lambda: [20.0, 400.0])
+    # Cut-out shape: "hull" (convex hull of the labelled keypoints, dilated) or "box".
+    copy_paste_mask: str = "hull"
+    # Dilation of the shape and width of its soft edge, x the person's size (longer box side).
+    copy_paste_margin: float = 0.1
+    copy_paste_feather: float = 0.05
+    # Only people with at least this many labelled keypoints are cut out (never ignore regions).
+    copy_paste_min_keypoints: int = 8
+    copy_paste_flip_probability: float = 0.5
+    # Brightness, contrast and saturation of the pasted person x [1 - j, 1 + j].
+    copy_paste_colour_jitter: float = 0.2
+    # Photometric jitter of the whole sample: factors in [1 - x, 1 + x] (0 = off) ...
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    # ... and a Gaussian blur with sigma uniform in [0.3, max_blur_sigma] crop pixels.
+    blur_probability: float = 0.0
+    max_blur_sigma: float = 1.0
 
 
 @dataclass
@@ -102,6 +170,9 @@ class RunConfig:
     output_dir: str = "runs/train"
     # Decoding during validation (flip test doubles its cost).
     val_flip_test: bool = False
+    # best.pth is the epoch with the best mean AP over these validation sets: "val" (data.val_*)
+    # and names of data.extra_val.
+    select_by: list[str] = field(default_factory=lambda: ["val"])
 
 
 @dataclass
@@ -146,6 +217,80 @@ class TrainConfig:
             raise ValueError("optim.lr_steps must be increasing")
         if self.data.sigma <= 0 or self.data.max_people <= 0 or self.data.repeat <= 0:
             raise ValueError("data.sigma, data.max_people and data.repeat must be positive")
+        self._validate_sources()
+        self._validate_augment_extras()
+        self._validate_extra_val()
+
+    def _validate_extra_val(self) -> None:
+        names = {"val"}
+        for index, extra in enumerate(self.data.extra_val):
+            where = f"data.extra_val[{index}]"
+            if not isinstance(extra, dict):
+                raise ValueError(f"{where} must be a mapping with name, annotations and images")
+            bad = set(extra) - {"name", "annotations", "images", "ignore_duplicated_people"}
+            missing = {"name", "annotations", "images"} - set(extra)
+            if bad or missing:
+                raise ValueError(f"{where}: unknown key(s) {sorted(bad)}, missing {sorted(missing)}; "
+                                 "give name, annotations, images and optionally ignore_duplicated_people")
+            if extra["name"] in names:
+                raise ValueError(f"{where}.name {extra['name']!r} is used twice (or is 'val')")
+            names.add(extra["name"])
+        unknown = set(self.run.select_by) - names
+        if unknown or not self.run.select_by:
+            raise ValueError(f"run.select_by names {sorted(unknown) or 'nothing'}; "
+                             f"choose from {sorted(names)}")
+
+    def _validate_sources(self) -> None:
+        data = self.data
+        if data.sources and (data.train_annotations or data.train_images):
+            raise ValueError("data.train_annotations / data.train_images and data.sources are alternatives: "
+                             "list that file as one of data.sources")
+        names = set()
+        for index, source in enumerate(data.sources):
+            where = f"data.sources[{index}]"
+            if not source.name:
+                raise ValueError(f"{where}.name is empty")
+            if source.name in names:
+                raise ValueError(f"{where}.name {source.name!r} is used twice")
+            names.add(source.name)
+            if not source.annotations or not source.images:
+                raise ValueError(f"{where} ({source.name}) needs annotations and images")
+            if not source.weight >= 0:
+                raise ValueError(f"{where}.weight must be >= 0, got {source.weight}")
+        if not data.background_weight >= 0:
+            raise ValueError(f"data.background_weight must be >= 0, got {data.background_weight}")
+        if data.background_weight > 0 and not data.background_images:
+            raise ValueError("data.background_weight is set but data.background_images is not")
+        if data.samples_per_epoch is not None and data.samples_per_epoch <= 0:
+            raise ValueError(f"data.samples_per_epoch must be positive, got {data.samples_per_epoch}")
+        if data.sources and sum(s.weight for s in data.sources) + data.background_weight <= 0:
+            raise ValueError("data.sources: the weights are all 0")
+
+    def _validate_augment_extras(self) -> None:
+        a = self.augment
+        for key in ("copy_paste_probability", "copy_paste_flip_probability", "blur_probability"):
+            if not 0.0 <= getattr(a, key) <= 1.0:
+                raise ValueError(f"augment.{key} must be in [0, 1], got {getattr(a, key)}")
+        for key in ("copy_paste_colour_jitter", "brightness", "contrast", "saturation"):
+            if not 0.0 <= getattr(a, key) < 1.0:
+                raise ValueError(f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
+        people = list(a.copy_paste_people)
+        if len(people) != 2 or any(int(n) != n for n in people) or not 0 <= people[0] <= people[1]:
+            raise ValueError(f"augment.copy_paste_people must be [min, max] whole numbers with "
+                             f"0 <= min <= max, got {a.copy_paste_people}")
+        height = list(a.copy_paste_height)
+        if len(height) != 2 or not 0 < height[0] <= height[1]:
+            raise ValueError(f"augment.copy_paste_height must be [min, max] with 0 < min <= max, got "
+                             f"{a.copy_paste_height}")
+        if a.copy_paste_mask not in ("hull", "box"):
+            raise ValueError(f"augment.copy_paste_mask must be 'hull' or 'box', got {a.copy_paste_mask!r}")
+        if a.copy_paste_margin < 0 or a.copy_paste_feather < 0:
+            raise ValueError("augment.copy_paste_margin and augment.copy_paste_feather must be >= 0")
+        if not 1 <= a.copy_paste_min_keypoints <= get_layout(self.model.layout).num_keypoints:
+            raise ValueError(f"augment.copy_paste_min_keypoints must be between 1 and the layout's "
+                             f"keypoints, got {a.copy_paste_min_keypoints}")
+        if a.max_blur_sigma < 0.3:
+            raise ValueError(f"augment.max_blur_sigma must be >= 0.3, got {a.max_blur_sigma}")
 
     @property
     def eval_input_size(self) -> int:

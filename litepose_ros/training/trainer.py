@@ -3,6 +3,7 @@ that resume exactly, a CSV log and a PNG plot of the curves.
 
 Output folder:
   config.yaml   the full configuration of the run
+  data_sources.txt  per training source: images, people, ignore regions, weight, samples per epoch
   latest.pth    model + optimizer + scaler + epoch + history + RNG states (written every epoch)
   best.pth      the weights with the best validation AP so far (no optimizer state; written
                 only when validation is configured)
@@ -40,6 +41,7 @@ BEST = "best.pth"
 LOG = "log.csv"
 PLOT = "curves.png"
 CONFIG = "config.yaml"
+DATA_SOURCES = "data_sources.txt"
 LOSS_NAMES = ("total", "heatmap_stride4", "heatmap_stride2", "push", "pull")
 
 
@@ -124,11 +126,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
                                           weight_decay=config.optim.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.train_set = KeypointDataset(
-            config.data.train_annotations, config.data.train_images, self.layout, config.model.input_size,
-            config.augment, sigma=config.data.sigma, max_people=config.data.max_people, seed=config.run.seed,
-            skip_images_without_annotations=config.data.skip_images_without_annotations,
-            repeat=config.data.repeat, ignore_duplicated_people=config.data.ignore_duplicated_people)
+        self.train_set = KeypointDataset.from_config(config, self.layout)
         if len(self.train_set) < config.optim.batch_size:
             raise ValueError(f"the training set has {len(self.train_set)} images, fewer than one batch "
                              f"(optim.batch_size = {config.optim.batch_size})")
@@ -143,12 +141,14 @@ class Trainer:
     def _check_validation_data(self) -> None:
         """Fail before the first epoch, not after it, when the validation files are missing."""
         data = self.config.data
-        if not data.val_annotations:
-            return
-        if not Path(data.val_annotations).is_file():
-            raise FileNotFoundError(f"validation annotation file {data.val_annotations} does not exist")
-        if not data.val_images or not Path(data.val_images).is_dir():
-            raise FileNotFoundError(f"validation image folder {data.val_images} does not exist")
+        sets = [("data.val", data.val_annotations, data.val_images)] if data.val_annotations else []
+        sets += [(f"data.extra_val {e['name']!r}", e["annotations"], e["images"]) for e in data.extra_val]
+        for what, annotation_file, images in sets:
+            if not Path(annotation_file).is_file():
+                raise FileNotFoundError(f"{what}: validation annotation file {annotation_file} "
+                                        "does not exist")
+            if not images or not Path(images).is_dir():
+                raise FileNotFoundError(f"{what}: validation image folder {images} does not exist")
 
     def _load_initial_weights(self, path: str) -> None:
         loaded, _ = load_checkpoint(path, variant=self.spec, num_joints=self.layout.num_keypoints)
@@ -197,6 +197,7 @@ class Trainer:
         total = int(epochs if epochs is not None else self.config.optim.epochs)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.output_dir / CONFIG)
+        (self.output_dir / DATA_SOURCES).write_text(self.train_set.describe_sources() + "\n")
         for epoch in range(self.start_epoch, total):
             record = self.train_epoch(epoch)
             val_every = self.config.run.val_every
@@ -245,7 +246,27 @@ class Trainer:
                            seconds=seconds)
 
     def validate(self) -> dict[str, float | None]:
-        """Validation AP of the current weights (decoded exactly as the Estimator does)."""
+        """Validation AP of the current weights on data.val_* and every data.extra_val set
+        (decoded exactly as the Estimator does); extra sets' metrics are named <name>_<metric>,
+        and "selection" is the mean AP over run.select_by (what best.pth is chosen by)."""
+        data = self.config.data
+        sets = [("val", data.val_annotations, data.val_images, data.ignore_duplicated_people,
+                 data.val_max_images)]
+        sets += [(extra["name"], extra["annotations"], extra["images"],
+                  bool(extra.get("ignore_duplicated_people", False)), None) for extra in data.extra_val]
+        metrics: dict[str, float | None] = {}
+        for name, annotation_file, images, ignore_duplicates, max_images in sets:
+            if not annotation_file:
+                continue
+            result = self._validate_set(annotation_file, images, ignore_duplicates, max_images)
+            metrics.update(result if name == "val" else {f"{name}_{k}": v for k, v in result.items()})
+        chosen = [metrics.get("AP" if name == "val" else f"{name}_AP") for name in self.config.run.select_by]
+        if chosen and all(ap is not None for ap in chosen):
+            metrics["selection"] = float(sum(chosen) / len(chosen))  # type: ignore[arg-type]
+        return metrics
+
+    def _validate_set(self, annotation_file: str, images: str, ignore_duplicates: bool,
+                      max_images: int | None) -> dict[str, float | None]:
         from litepose_ros.evaluation import (
             duplicated_people_as_crowd,
             evaluate_keypoints,
@@ -254,25 +275,24 @@ class Trainer:
         )
         from litepose_ros.training.predictor import in_memory_estimator
 
-        data = self.config.data
-        ground_truth = load_annotations(data.val_annotations)
-        if data.ignore_duplicated_people:
+        ground_truth = load_annotations(annotation_file)
+        if ignore_duplicates:
             ground_truth = duplicated_people_as_crowd(ground_truth)
         was_training = self.model.training
         try:
             estimator = in_memory_estimator(self.model, self.layout, self.config.eval_input_size,
                                             flip_test=self.config.run.val_flip_test)
-            predictions, image_ids = predict_dataset(estimator, ground_truth, data.val_images,
-                                                     max_images=data.val_max_images, progress=self.progress)
+            predictions, image_ids = predict_dataset(estimator, ground_truth, images,
+                                                     max_images=max_images, progress=self.progress)
         finally:
             self.model.train(was_training)
         return evaluate_keypoints(ground_truth, predictions, layout=self.layout,
-                                  crowdpose=data.crowdpose, image_ids=image_ids)
+                                  crowdpose=self.config.data.crowdpose, image_ids=image_ids)
 
     # --- outputs -----------------------------------------------------------------------------------
     def _save(self, epoch: int) -> None:
         record = self.history[-1]
-        ap = record.val.get("AP")
+        ap = record.val.get("selection", record.val.get("AP"))
         improved = ap is not None and ap > self.best_ap
         if improved:
             self.best_ap = float(ap)
@@ -317,9 +337,13 @@ class Trainer:
         ax_loss.set_xlabel("epoch")
         ax_loss.set_ylabel("training loss")
         ax_loss.legend()
-        val = [(r.epoch + 1, r.val["AP"]) for r in self.history if r.val.get("AP") is not None]
-        if val:
-            ax_ap.plot(*zip(*val, strict=True), marker="o", label="AP")
+        names = sorted({k for r in self.history for k in r.val if k == "AP" or k.endswith("_AP")})
+        for name in names:
+            val = [(r.epoch + 1, r.val[name]) for r in self.history if r.val.get(name) is not None]
+            if val:
+                ax_ap.plot(*zip(*val, strict=True), marker="o", label="val" if name == "AP" else name[:-3])
+        if names:
+            ax_ap.legend()
         ax_ap.set_ylim(0.0, 1.0)
         ax_ap.set_xlabel("epoch")
         ax_ap.set_ylabel("validation AP")
