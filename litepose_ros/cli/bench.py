@@ -12,6 +12,7 @@ TARGETS = {
     "decode": "decode_speed",
     "node": "node_speed",
     "card": "model_card",
+    "tracker": "tracker_speed",
 }
 
 
