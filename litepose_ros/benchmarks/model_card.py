@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.cli import UserError
+    from litepose_ros.errors import UserError
 
     sets = ([AnnotatedSet(label, Path(ann), Path(img)) for label, ann, img in args.sets]
             if args.sets else default_sets())

@@ -237,8 +237,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.cli import UserError
     from litepose_ros.dds import loopback_environment
+    from litepose_ros.errors import UserError
 
     # DDS on loopback for this process (before rclpy starts) and for the children.
     environment = loopback_environment()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 
 def _remap(text: str) -> tuple[str, str]:

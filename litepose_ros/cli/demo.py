@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 # What a previous demo run left in its folder (removed before a new run).
 DEMO_OUTPUTS = ("frames", "bag", "annotated.mp4", "contact_sheet.png", "summary.md", "summary.json",

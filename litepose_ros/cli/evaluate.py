@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

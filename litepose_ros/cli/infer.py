@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
