@@ -14,7 +14,7 @@ from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from litepose_ros.bag_eval import MATCH_MODES
+    from litepose_ros.bags.evaluate import MATCH_MODES
 
     parser.add_argument("bag", type=Path, help="rosbag2 directory, or a .mcap / .db3 file")
     parser.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage); default: the "
@@ -79,7 +79,7 @@ def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int
 
 
 def _choose_topic(bag: Path, topic: str | None) -> str:
-    from litepose_ros.bags import BagReader
+    from litepose_ros.bags.storage import BagReader
 
     if topic:
         return topic
@@ -93,8 +93,8 @@ def _choose_topic(bag: Path, topic: str | None) -> str:
 
 def run_live(args: argparse.Namespace) -> int:
     """Node-in-the-loop evaluation; the ROS environment is the caller's (no loopback forced)."""
-    from litepose_ros.bags import BagError
-    from litepose_ros.ros.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.storage import BagError
 
     model = None
     if not args.use_running_node:
@@ -129,8 +129,8 @@ def run_live(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.live:
         return run_live(args)
-    from litepose_ros.bag_eval import BagEvalOptions, evaluate_bag
-    from litepose_ros.bags import BagError
+    from litepose_ros.bags.evaluate import BagEvalOptions, evaluate_bag
+    from litepose_ros.bags.storage import BagError
     from litepose_ros.ros.parameters import default_values
 
     node_defaults = default_values()

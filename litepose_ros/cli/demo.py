@@ -123,7 +123,7 @@ def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int,
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.bags import BagError
+    from litepose_ros.bags.storage import BagError
     from litepose_ros.dds import apply_loopback_environment, loopback_environment
     from litepose_ros.samples import SAMPLES_DIR
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     # The demo is one of the project's own runs: its DDS traffic stays on this machine. Applied
     # before rclpy starts (this process records) and passed to the node process.
     apply_loopback_environment()
-    from litepose_ros.ros.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
 
     bag = args.bag or SAMPLES_DIR / "vtest_sample.mcap"
     model = _model_path(args.model)
