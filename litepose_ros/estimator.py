@@ -22,6 +22,7 @@ import numpy as np
 
 from litepose_ros.decoding import DecoderConfig, decode_people
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.people import keypoint_boxes
 from litepose_ros.preprocess import (
     COLOR_ORDERS,
     SIZE_MULTIPLE,
@@ -120,18 +121,6 @@ class PoseResult:
         return int(self.scores.shape[0])
 
 
-def keypoint_boxes(keypoints: np.ndarray, threshold: float) -> np.ndarray:
-    """(N, 4) float32 boxes around the keypoints with score >= threshold (all when none is)."""
-    if keypoints.shape[0] == 0:
-        return np.zeros((0, 4), np.float32)
-    valid = keypoints[..., 2] >= np.float32(threshold)
-    use = np.where(valid.any(axis=1, keepdims=True), valid, True)[..., None]
-    xy = keypoints[..., :2]
-    low = np.where(use, xy, np.inf).min(axis=1)
-    high = np.where(use, xy, -np.inf).max(axis=1)
-    return np.concatenate([low, high], axis=1).astype(np.float32)
-
-
 class Estimator:
     """LitePose multi-person pose estimation for images of any size.
 
@@ -213,7 +202,8 @@ class Estimator:
         keypoints, scores = people.keypoints, people.scores
         if self.config.max_persons is not None:
             keypoints, scores = keypoints[:self.config.max_persons], scores[:self.config.max_persons]
-        boxes = keypoint_boxes(keypoints, self.config.keypoint_threshold)
+        boxes = keypoint_boxes(keypoints, keypoints[..., 2] >= np.float32(self.config.keypoint_threshold))
+        boxes = boxes.astype(np.float32)
         decoded = time.perf_counter()
         timing = Timing(preprocess_ms=(prepared - started) * 1e3, inference_ms=(inferred - prepared) * 1e3,
                         decode_ms=(decoded - inferred) * 1e3)

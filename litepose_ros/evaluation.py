@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.people import coco_results
 
 COCO_METRICS = ("AP", "AP50", "AP75", "AP_medium", "AP_large",
                 "AR", "AR50", "AR75", "AR_medium", "AR_large")
@@ -212,11 +213,7 @@ def duplicated_people_as_crowd(dataset: dict) -> dict:
 
 def predictions_from_result(image_id: int, result: Any, category_id: int = 1) -> list[dict]:
     """COCO result dicts from one PoseResult (keypoints (N, K, 3) x, y, score; scores (N,))."""
-    keypoints = np.asarray(result.keypoints, dtype=np.float64)
-    scores = np.asarray(result.scores, dtype=np.float64)
-    return [{"image_id": int(image_id), "category_id": category_id,
-             "keypoints": [round(float(v), 3) for v in person.ravel()], "score": float(score)}
-            for person, score in zip(keypoints, scores, strict=True)]
+    return coco_results(image_id, result, category_id=category_id)
 
 
 def predict_dataset(estimator: Any, annotations: str | Path | dict, image_dir: str | Path, *,

@@ -213,7 +213,7 @@ class _FrameWriter:
 def draw_result(pixels: np.ndarray, result, options: BagEvalOptions) -> np.ndarray:
     """An annotated copy of a BGR frame, drawn as the node draws image_annotated."""
     from litepose_ros import drawing
-    from litepose_ros.ros.conversion import select_people
+    from litepose_ros.people import select_people
 
     canvas = np.array(pixels, copy=True)
     keypoints = np.asarray(result.keypoints)

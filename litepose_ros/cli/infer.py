@@ -122,10 +122,9 @@ def image_ids(files: list[Path]) -> list[int]:
 
 def coco_results(image_id: int, result, threshold: float) -> list[dict]:
     """COCO keypoint result entries for the people of one PoseResult scoring at least threshold."""
-    keep = np.flatnonzero(result.scores >= threshold)
-    return [{"image_id": int(image_id), "category_id": 1,
-             "keypoints": [round(float(v), 2) for v in result.keypoints[i].reshape(-1)],
-             "score": round(float(result.scores[i]), 5)} for i in keep]
+    from litepose_ros.people import coco_results as people_coco_results
+
+    return people_coco_results(image_id, result, score_threshold=threshold, keypoint_digits=2, score_digits=5)
 
 
 def _annotate(image: np.ndarray, result, args: argparse.Namespace) -> np.ndarray:
