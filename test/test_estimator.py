@@ -216,3 +216,27 @@ def test_bad_inputs_are_rejected(blob_model, tmp_path):
         Estimator.from_model(blob_model, input_size=100)
     with pytest.raises(ValueError, match="does not exist"):
         Estimator.from_model(tmp_path / "missing.onnx")
+
+
+def test_resolve_model_path_names_the_missing_file_and_falls_back_to_the_bundled_model(tmp_path):
+    from litepose_ros.estimator import resolve_model_path
+    from litepose_ros.models import default_model_path
+
+    assert resolve_model_path(None) == default_model_path()
+    assert resolve_model_path("  ") == default_model_path()
+    with pytest.raises(FileNotFoundError, match=r"model file .*missing.onnx does not exist \(--model\)"):
+        resolve_model_path(tmp_path / "missing.onnx", source="--model")
+    given = tmp_path / "model.onnx"
+    given.write_bytes(b"")
+    assert resolve_model_path(str(given)) == given
+
+
+def test_node_parameters_become_estimator_settings_without_losing_any():
+    from litepose_ros.estimator import EstimatorConfig
+    from litepose_ros.ros.parameters import default_values, estimator_settings
+
+    values = default_values()
+    values.update(engine_spinning=True, variant="S", input_size=320, threads=2, providers="cuda,cpu")
+    config = EstimatorConfig.create("model.onnx", **estimator_settings(values))
+    assert config.allow_spinning is True and config.variant == "S" and config.input_size == 320
+    assert config.threads == 2 and list(config.providers) == ["cuda", "cpu"]

@@ -130,14 +130,14 @@ def _estimator_alone(model: Path, args: argparse.Namespace, seconds: float = 8.0
     """Per-image time of Estimator.predict in this process, loaded as the node loads it, no ROS."""
     import cv2
 
-    from litepose_ros.ros.node import load_estimator
-    from litepose_ros.ros.parameters import default_values, values_from_mapping
+    from litepose_ros.estimator import Estimator
+    from litepose_ros.ros.parameters import default_values, estimator_settings, values_from_mapping
     from litepose_ros.samples import vtest_frame_paths
 
     values = default_values()
     values.update(parse_node_parameters(args.node_param))
     values.update(model_path=str(model), threads=args.threads, input_size=args.input_size)
-    estimator, _ = load_estimator(values_from_mapping(values))
+    estimator = Estimator.from_model(model, **estimator_settings(values_from_mapping(values)))
     frames = [cv2.imread(str(p)) for p in vtest_frame_paths()]
     for frame in frames[:5]:
         estimator.predict(frame)
@@ -249,17 +249,12 @@ def run(args: argparse.Namespace) -> int:
     import psutil
     from tqdm import tqdm
 
-    if args.model is None:
-        from litepose_ros.models import default_model_path
+    from litepose_ros.estimator import resolve_model_path
 
-        try:
-            model = default_model_path()
-        except FileNotFoundError as error:
-            raise UserError(str(error)) from error
-    else:
-        model = args.model
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist")
+    try:
+        model = resolve_model_path(args.model)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
     if args.seconds < 10 or args.rate <= 0:
         raise UserError("use --seconds >= 10 and a positive --rate")
     from litepose_ros.ros.parameters import values_from_mapping

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from litepose_ros.engine import ENGINE_NAMES
 from litepose_ros.errors import UserError
 
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing result bag")
     parser.add_argument("--model", type=Path, help="model file (.onnx, or a checkpoint with --engine torch); "
                                                    "default: the bundled model")
-    parser.add_argument("--engine", choices=("onnxruntime", "torch"), default="onnxruntime")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnxruntime")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
     parser.add_argument("--keypoint-threshold", type=float, default=None, help="default: the node's")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the node's")
@@ -59,17 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int = 0):
     """The Estimator for a model file (the bundled default model when None), with clear errors."""
-    from litepose_ros.estimator import Estimator
+    from litepose_ros.estimator import Estimator, resolve_model_path
 
-    if model is None:
-        from litepose_ros.models import default_model_path
-
-        try:
-            model = default_model_path()
-        except FileNotFoundError as error:
-            raise UserError(str(error)) from error
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist (--model)")
+    try:
+        model = resolve_model_path(model, source="--model")
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
     try:
         estimator = Estimator.from_model(Path(model), engine=engine, threads=threads or None)
     except (ValueError, OSError, RuntimeError) as error:
@@ -95,20 +91,14 @@ def run_live(args: argparse.Namespace) -> int:
     """Node-in-the-loop evaluation; the ROS environment is the caller's (no loopback forced)."""
     from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
     from litepose_ros.bags.storage import BagError
+    from litepose_ros.estimator import resolve_model_path
 
     model = None
     if not args.use_running_node:
-        if args.model is None:
-            from litepose_ros.models import default_model_path
-
-            try:
-                model = default_model_path()
-            except FileNotFoundError as error:
-                raise UserError(str(error)) from error
-        elif not args.model.is_file():
-            raise UserError(f"model file {args.model} does not exist (--model)")
-        else:
-            model = args.model
+        try:
+            model = resolve_model_path(args.model, source="--model")
+        except FileNotFoundError as error:
+            raise UserError(str(error)) from error
     options = LoopOptions(image_topic=args.topic, camera_info_topic=args.camera_info_topic,
                           node_namespace=args.node_namespace, start_node=not args.use_running_node,
                           model=model, rate=args.rate, record_annotated=not args.no_annotated,

@@ -33,17 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_path(model: Path | None) -> Path:
-    if model is not None:
-        if not model.is_file():
-            raise UserError(f"model file {model} does not exist (--model)")
-        return model.resolve()
-    from litepose_ros.models import default_model_path
+    from litepose_ros.estimator import BundledModelMissing, resolve_model_path
 
     try:
-        return default_model_path()
-    except FileNotFoundError as error:
+        path = resolve_model_path(model, source="--model")
+    except BundledModelMissing as error:
         raise UserError(f"{error}. The demo needs a model: export one with `litepose export` and pass "
                         "--model FILE.onnx") from error
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+    return path.resolve() if model is not None else path
 
 
 def _prepare_output(folder: Path) -> None:

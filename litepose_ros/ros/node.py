@@ -57,8 +57,8 @@ from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
 from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics
 from litepose_ros.ros.parameters import (
     declare_parameters,
+    estimator_settings,
     make_validation_callback,
-    parse_providers,
 )
 from litepose_ros.ros.statistics import FrameTimes, NodeStatistics
 from litepose_ros.ros.worker import Frame, LatestFrameWorker
@@ -409,40 +409,11 @@ def load_estimator(values: dict[str, Any]):
 
     Raises FileNotFoundError / RuntimeError with a message that names the model file and the problem.
     """
-    from litepose_ros.estimator import Estimator, EstimatorConfig
+    from litepose_ros.estimator import Estimator, resolve_model_path
 
-    path_text = values["model_path"].strip()
-    if path_text:
-        path = Path(path_text).expanduser()
-    else:
-        from litepose_ros.models import default_model_path
-
-        path = default_model_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist (parameter model_path)")
-    config: dict[str, Any] = {
-        "engine": values["engine"],
-        "providers": parse_providers(values["providers"]),
-        "threads": values["threads"] or None,
-        "flip_test": values["flip_test"],
-        "refine": values["refine"],
-    }
-    if values["variant"] != "auto":
-        config["variant"] = values["variant"]
-    if values["input_size"]:
-        config["input_size"] = values["input_size"]
+    path = resolve_model_path(values["model_path"], source="parameter model_path")
     try:
-        estimator_config = EstimatorConfig.create(path, **config)
-        engine = None
-        if estimator_config.engine == "onnxruntime":
-            # Built here rather than by the Estimator to choose ONNX Runtime's thread spinning.
-            from litepose_ros.engine import create_engine
-
-            engine = create_engine(path, engine="onnxruntime", providers=estimator_config.providers,
-                                   threads=estimator_config.threads, variant=estimator_config.variant,
-                                   input_size=estimator_config.input_size,
-                                   allow_spinning=values["engine_spinning"])
-        estimator = Estimator(estimator_config, engine=engine)
+        estimator = Estimator.from_model(path, **estimator_settings(values))
     except Exception as error:
         text = str(error)
         raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error
