@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from litepose_ros import decoding
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, markdown_table, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
 from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.summaries import markdown_table
 
 PEOPLE_COUNTS = (1, 5, 10, 20)
 # The reference implementation's own grouping (munkres, torch refine) on 128x128 stride-2 maps,

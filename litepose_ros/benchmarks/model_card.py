@@ -182,7 +182,7 @@ def _metric(value: float | None) -> str:
 
 def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: dict | None,
                results: list[dict], sweep: list[dict], command: str) -> str:
-    from litepose_ros.benchmarks.report import markdown_table
+    from litepose_ros.summaries import markdown_table
 
     model_mb = args.model.stat().st_size / 1e6
     facts = [("model file", f"`{args.model.name}`, {model_mb:.1f} MB")]
@@ -228,7 +228,7 @@ def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: d
 
 
 def _sweep_lines(sweep: list[dict], model_size: int) -> list[str]:
-    from litepose_ros.benchmarks.report import markdown_table
+    from litepose_ros.summaries import markdown_table
 
     if not sweep:
         return []

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, markdown_table, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
+from litepose_ros.summaries import markdown_table
 
 NAMESPACE = "/litepose_bench"
 FRAME_ID = "vtest_camera_optical_frame"

@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmark pages: timing statistics, machine description, Markdown."""
+"""Shared pieces of the benchmark pages: timing statistics, machine description, the page itself
+(tables: ``litepose_ros.summaries.markdown_table``)."""
 
 from __future__ import annotations
 
@@ -61,14 +62,6 @@ def cpu_model() -> str:
 def machine_description() -> str:
     return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.machine()}, "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(value: object) -> str:
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_page(path: Path, title: str, body: str, argv: Sequence[str] | None = None) -> Path:

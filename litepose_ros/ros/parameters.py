@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from litepose_ros import summaries
 from litepose_ros.engine import ENGINE_NAMES, PROVIDER_ALIASES
 from litepose_ros.image_encodings import DEFAULT_MAX_PIXELS
 
@@ -281,13 +282,10 @@ def markdown_table(specs: Iterable[ParameterSpec] = PARAMETERS) -> str:
             return f'`"{value}"`'
         return f"`{value}`"
 
-    lines = ["| name | type | default | range / values | changeable at run time | description |",
-             "|---|---|---|---|---|---|"]
-    for spec in specs:
-        lines.append(f"| `{spec.name}` | {spec.type_name} | {default_text(spec.default)} | "
-                     f"{spec.constraint_text()} | {'no' if spec.read_only else 'yes'} | "
-                     f"{spec.description.replace('|', '/')} |")
-    return "\n".join(lines)
+    header = ["name", "type", "default", "range / values", "changeable at run time", "description"]
+    rows = [(f"`{spec.name}`", spec.type_name, default_text(spec.default), spec.constraint_text(),
+             "no" if spec.read_only else "yes", spec.description.replace("|", "/")) for spec in specs]
+    return summaries.markdown_table(header, rows)
 
 
 def _yaml_value(value: Any) -> str:
