@@ -119,10 +119,9 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
 
 def check_real_launch_description() -> None:
     """With a ROS 2 installation (launch, launch_ros and this package installed): the real thing."""
+    from launch import LaunchContext
     from launch.actions import OpaqueFunction
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
-
-    from launch import LaunchContext
 
     description = get_launch_description_from_python_launch_file(str(LAUNCH_FILE))
     arguments = {argument.name: argument for argument in description.get_launch_arguments()}

@@ -111,3 +111,17 @@ def test_colcon_builds_the_package_in_a_workspace(tmp_path):
     layouts_file, count = result.stdout.split()
     assert Path(layouts_file).is_relative_to(site) and count == "1"
     assert sysconfig.get_paths()["include"]  # the interpreter colcon used has headers (python3-dev)
+
+
+def test_version_is_written_down_once_in_package_xml():
+    from xml.etree import ElementTree
+
+    import litepose_ros
+
+    project = Path(__file__).resolve().parents[1]
+    version = ElementTree.parse(project / "package.xml").getroot().findtext("version").strip()
+    assert litepose_ros.__version__ == version
+    assert f"version={version!r}" not in (project / "setup.py").read_text().replace('"', "'")
+    assert "__version__ =" not in (project / "litepose_ros" / "__init__.py").read_text()
+    assert (project / "LICENSE").read_text().startswith("MIT License")
+    assert f"\n{version} (" in (project / "CHANGELOG.rst").read_text()
