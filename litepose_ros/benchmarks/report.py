@@ -14,8 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-# Pages land here when the command runs from a source checkout.
-DEFAULT_RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+
+def source_checkout() -> Path | None:
+    """The source checkout this package is imported from (``package.xml`` beside the package
+    directory), or None for an installed package (a colcon install, site-packages)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "package.xml").is_file() and (root / "litepose_ros").is_dir() else None
+
+
+# Pages land in docs/benchmarks of a source checkout; an installed package writes them to
+# ./benchmarks of the current directory (never into the installation).
+_CHECKOUT = source_checkout()
+DEFAULT_RESULTS_DIR = _CHECKOUT / "docs" / "benchmarks" if _CHECKOUT else Path.cwd() / "benchmarks"
 
 
 @dataclass(frozen=True)
