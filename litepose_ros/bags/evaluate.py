@@ -46,6 +46,7 @@ from litepose_ros.bags.storage import (
     sibling_camera_info_topic,
 )
 from litepose_ros.layouts import get_layout
+from litepose_ros.people import PublishedPeople, published_people
 from litepose_ros.summaries import distribution, persons_summary
 
 
@@ -181,16 +182,15 @@ class _FrameWriter:
 
         return Header(stamp=Time(sec=image.stamp_sec, nanosec=image.stamp_nanosec), frame_id=image.frame_id)
 
-    def write(self, image: BagImage, pixels: np.ndarray, result, annotated: np.ndarray | None) -> int:
-        from litepose_ros.ros.conversion import pose_result_to_person_array
+    def write(self, image: BagImage, pixels: np.ndarray, people: PublishedPeople,
+              annotated: np.ndarray | None) -> int:
+        from litepose_ros.ros.conversion import person_array_message
         from litepose_ros.ros.markers import PinholeIntrinsics, person_array_markers
 
         options = self.options
         height, width = pixels.shape[:2]
         header = self.header(image)
-        persons = pose_result_to_person_array(result, header, width, height, options.keypoint_threshold,
-                                              score_threshold=options.score_threshold,
-                                              max_persons=options.max_persons)
+        persons = person_array_message(people, header=header, image_width=width, image_height=height)
         self.writer.write(self.persons_topic, image.log_time_ns, self.serialize(persons))
         intrinsics = None
         if self.camera_info is not None:
@@ -210,16 +210,21 @@ class _FrameWriter:
         return len(persons.persons)
 
 
-def draw_result(pixels: np.ndarray, result, options: BagEvalOptions) -> np.ndarray:
+def published(result, options: BagEvalOptions) -> PublishedPeople:
+    """The people of one estimate that the node would publish with these options (selected once
+    per frame, for the PersonArray, the markers and the annotated image)."""
+    return published_people(result.keypoints, result.scores, result.layout,
+                            keypoint_threshold=options.keypoint_threshold,
+                            score_threshold=options.score_threshold, max_persons=options.max_persons)
+
+
+def draw_result(pixels: np.ndarray, people: PublishedPeople, options: BagEvalOptions) -> np.ndarray:
     """An annotated copy of a BGR frame, drawn as the node draws image_annotated."""
     from litepose_ros import drawing
-    from litepose_ros.people import select_people
 
     canvas = np.array(pixels, copy=True)
-    keypoints = np.asarray(result.keypoints)
-    chosen = select_people(keypoints, result.scores, options.score_threshold, options.max_persons)
-    drawing.draw_people(canvas, keypoints[chosen], np.asarray(result.scores).reshape(-1)[chosen],
-                        result.layout, keypoint_threshold=options.keypoint_threshold)
+    drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
+                        keypoint_threshold=options.keypoint_threshold)
     return canvas
 
 
@@ -269,10 +274,11 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                     pose = estimator.predict(pixels, color_order="bgr")
                     record.latency_ms = (time.perf_counter() - tick) * 1e3
                     layout_name = _layout_name(pose.layout)
+                    people = published(pose, options)
                     annotated = None
                     if options.annotated or image.index in samples:
-                        annotated = draw_result(pixels, pose, options)
-                    record.persons = frame_writer.write(image, pixels, pose, annotated)
+                        annotated = draw_result(pixels, people, options)
+                    record.persons = frame_writer.write(image, pixels, people, annotated)
                     if image.index in samples and annotated is not None:
                         samples_dir.mkdir(parents=True, exist_ok=True)
                         _write_jpeg(samples_dir / f"frame_{image.index:05d}.jpg", annotated)

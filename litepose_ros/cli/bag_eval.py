@@ -15,7 +15,7 @@ from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from litepose_ros.bags.evaluate import MATCH_MODES
+    from litepose_ros.bags.report import MATCH_MODES
 
     parser.add_argument("bag", type=Path, help="rosbag2 directory, or a .mcap / .db3 file")
     parser.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage); default: the "
