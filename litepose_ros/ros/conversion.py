@@ -72,16 +72,6 @@ def person_array_message(people: PublishedPeople, *, header, image_width: int,
     return message
 
 
-def pose_result_to_person_array(result, header, image_width: int, image_height: int,
-                                keypoint_threshold: float, *, score_threshold: float = 0.0,
-                                max_persons: int | None = None) -> PersonArray:
-    """PersonArray from an estimator PoseResult (``keypoints`` (N, K, 3), ``scores``, ``layout``)."""
-    return person_array_from_arrays(result.keypoints, result.scores, result.layout, header=header,
-                                    image_width=image_width, image_height=image_height,
-                                    keypoint_threshold=keypoint_threshold,
-                                    score_threshold=score_threshold, max_persons=max_persons)
-
-
 # --- direct CDR serialisation ----------------------------------------------------------------------
 #
 # Building a PersonArray as Python message objects costs about 3 us per keypoint (a Keypoint and
