@@ -148,6 +148,20 @@ def test_core_imports_with_ros_blocked(tmp_path):
     assert int(result.stdout) == len(core) >= 20
 
 
+def test_core_modules_import_nothing_from_ros_not_even_deferred():
+    """A deferred ``import rclpy`` would pass the blocked-import check and fail only when called."""
+    wrong = []
+    for name, path in module_files().items():
+        if layer_of(name) != CORE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            wrong += [f"{name}:{node.lineno} imports {imported}" for imported in names
+                      if imported.split(".")[0] in ROS_PACKAGES]
+    assert not wrong, "ROS imports in the core:\n" + "\n".join(wrong)
+
+
 @pytest.mark.parametrize("module", sorted(ROS_MODULES))
 def test_ros_modules_outside_ros_package_are_not_imported_by_the_core(module):
     importers = [source for source, targets in import_graph().items()
