@@ -14,5 +14,40 @@ live ROS 2 graph), built on the floor below:
 - ``player``: replay a bag into a live graph with its original timing (``litepose bag-play``);
 - ``node_in_the_loop``: replay a bag into the running node and record what it publishes.
 
-This module imports nothing, so ``import litepose_ros.bags.storage`` costs only what it needs.
+``litepose_ros.bags`` itself offers the storage API (reading and writing, ``BagError``): the
+ROS-free floor, cheap to import (``rosbags`` is imported when a bag is opened).
 """
+
+from litepose_ros.bags.storage import (
+    BAG_VERSION,
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    IMAGE_TYPES,
+    MARKER_ARRAY_TYPE,
+    PERSON_ARRAY_TYPE,
+    STORAGE_PLUGINS,
+    BagError,
+    BagImage,
+    BagMessage,
+    BagReader,
+    BagWriter,
+    TopicInfo,
+    camera_info_cdr,
+    compressed_image_cdr,
+    message_definition_dir,
+    project_typestore,
+    raw_image_cdr,
+    serialize_rosbags,
+    sibling_camera_info_topic,
+    stamp_ns,
+    write_single_mcap,
+)
+
+__all__ = [
+    "BAG_VERSION", "CAMERA_INFO_TYPE", "COMPRESSED_IMAGE_TYPE", "IMAGE_TYPE", "IMAGE_TYPES",
+    "MARKER_ARRAY_TYPE", "PERSON_ARRAY_TYPE", "STORAGE_PLUGINS", "BagError", "BagImage",
+    "BagMessage", "BagReader", "BagWriter", "TopicInfo", "camera_info_cdr", "compressed_image_cdr",
+    "message_definition_dir", "project_typestore", "raw_image_cdr", "serialize_rosbags",
+    "sibling_camera_info_topic", "stamp_ns", "write_single_mcap",
+]

@@ -14,6 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from litepose_ros.summaries import markdown_table
+
+# markdown_table lives in litepose_ros.summaries; the pages' modules may take it from here too.
+__all__ = ["DEFAULT_RESULTS_DIR", "TimingStats", "cpu_model", "machine_description", "markdown_table",
+           "source_checkout", "time_calls", "write_page"]
+
 
 def source_checkout() -> Path | None:
     """The source checkout this package is imported from (``package.xml`` beside the package

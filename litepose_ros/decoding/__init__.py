@@ -46,9 +46,13 @@ from litepose_ros.decoding.peaks import Candidates, find_candidates, find_padded
 from litepose_ros.decoding.pipeline import decode_maps, decode_people
 from litepose_ros.decoding.refine import quarter_offsets, refine_missing
 
+# The OKS similarity the decoder's duplicate removal uses is the evaluation's; reachable here too.
+from litepose_ros.evaluation import keypoint_areas, oks, oks_nms
+
 __all__ = [
-    "ADJUST_STEP", "DECODE_STRIDE", "GROUPING_JOINT_ORDER", "Candidates", "DecodedPeople", "DecoderConfig",
-    "Grouping", "PaddedHeatmaps", "TagMaps", "Workspace", "decode_maps", "decode_people", "find_candidates",
-    "find_padded_candidates", "group_candidates", "max_pool", "merge_outputs", "merge_padded",
+    "ADJUST_STEP", "DECODE_STRIDE", "GROUPING_JOINT_ORDER", "Candidates", "DecodedPeople",
+    "DecoderConfig", "Grouping", "PaddedHeatmaps", "TagMaps", "Workspace", "decode_maps",
+    "decode_people", "find_candidates", "find_padded_candidates", "group_candidates",
+    "keypoint_areas", "max_pool", "merge_outputs", "merge_padded", "oks", "oks_nms",
     "quarter_offsets", "refine_missing", "thread_workspace", "upsample2x",
 ]
