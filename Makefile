@@ -16,7 +16,7 @@ STAMP_MSGS := $(VENV)/.stamp-messages
 STAMP_DEV := $(VENV)/.stamp-develop
 REQUIREMENTS := requirements/runtime.txt requirements/ros.txt requirements/train.txt requirements/dev.txt
 
-.PHONY: setup test test-quick lint demo clean messages
+.PHONY: setup test lint demo clean messages
 
 setup: $(STAMP_DEV)
 
@@ -53,6 +53,7 @@ lint: $(STAMP_DEV)
 test: lint
 	$(VENV)/bin/python -m pytest
 
+.PHONY: test-quick
 test-quick: lint
 	$(VENV)/bin/python -m pytest -q -x -m "not ros and not torch"
 
