@@ -35,6 +35,7 @@ from litepose_ros.bags.storage import (
     TopicInfo,
     camera_info_cdr,
     compressed_image_cdr,
+    decode_bag_image,
     message_definition_dir,
     project_typestore,
     raw_image_cdr,
@@ -48,6 +49,6 @@ __all__ = [
     "BAG_VERSION", "CAMERA_INFO_TYPE", "COMPRESSED_IMAGE_TYPE", "IMAGE_TYPE", "IMAGE_TYPES",
     "MARKER_ARRAY_TYPE", "PERSON_ARRAY_TYPE", "STORAGE_PLUGINS", "BagError", "BagImage",
     "BagMessage", "BagReader", "BagWriter", "TopicInfo", "camera_info_cdr", "compressed_image_cdr",
-    "message_definition_dir", "project_typestore", "raw_image_cdr", "serialize_rosbags",
-    "sibling_camera_info_topic", "stamp_ns", "write_single_mcap",
+    "decode_bag_image", "message_definition_dir", "project_typestore", "raw_image_cdr",
+    "serialize_rosbags", "sibling_camera_info_topic", "stamp_ns", "write_single_mcap",
 ]

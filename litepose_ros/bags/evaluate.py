@@ -43,6 +43,7 @@ from litepose_ros.bags.storage import (
     BagImage,
     BagReader,
     BagWriter,
+    decode_bag_image,
     sibling_camera_info_topic,
 )
 from litepose_ros.layouts import get_layout
@@ -112,20 +113,6 @@ class BagEvalResult:
 
 
 # --- evaluation ---------------------------------------------------------------------------------
-
-
-def decode_bag_image(image: BagImage) -> np.ndarray:
-    """The BGR pixels of a bag image message (ImageFormatError names what is wrong)."""
-    from litepose_ros.image_encodings import compressed_image_to_array, raw_image_to_array
-
-    message = image.message
-    if image.compressed:
-        pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
-    else:
-        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
-                                       message.step, is_bigendian=bool(message.is_bigendian),
-                                       color_order="bgr")
-    return pixels
 
 
 def _find_camera_info_topic(reader: BagReader, options: BagEvalOptions) -> str | None:

@@ -22,7 +22,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -509,6 +512,21 @@ class BagWriter:
         if not files:
             raise BagError(f"bag {self.path} holds no {suffix} file")
         return files[0]
+
+
+def decode_bag_image(image: BagImage) -> np.ndarray:
+    """The BGR pixels of a bag image message (ImageFormatError, a ValueError, names what is
+    wrong)."""
+    from litepose_ros.image_encodings import compressed_image_to_array, raw_image_to_array
+
+    message = image.message
+    if image.compressed:
+        pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
+    else:
+        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
+                                       message.step, is_bigendian=bool(message.is_bigendian),
+                                       color_order="bgr")
+    return pixels
 
 
 def sibling_camera_info_topic(image_topic: str) -> str:
