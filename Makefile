@@ -2,7 +2,8 @@
 # and cheap when already done (stamp files under .venv/).
 #
 #   make demo   set up, then run the node on the bundled footage (output in demo_output/)
-#   make test   set up, then lint and run the whole test suite
+#   make test   set up, then lint and run the whole test suite (what CI runs)
+#   make test-quick  lint, then the tests that need neither ROS processes nor PyTorch (a minute)
 #   make setup  only the set-up
 #   make general-data  label the general training set (needs ../shared; not part of setup or tests)
 
@@ -42,7 +43,7 @@ $(STAMP_MSGS): $(STAMP_DEPS) CMakeLists.txt package.xml $(wildcard msg/*.msg) li
 messages: $(STAMP_MSGS)
 
 # Development install: console scripts (litepose, litepose_node) and the source tree on sys.path.
-$(STAMP_DEV): $(STAMP_MSGS) setup.py
+$(STAMP_DEV): $(STAMP_MSGS) setup.py package.xml
 	$(PIP) uninstall -y -q litepose-ros-python 2>/dev/null || true
 	$(PIP) install --disable-pip-version-check -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
@@ -52,6 +53,10 @@ lint: $(STAMP_DEV)
 
 test: lint
 	$(VENV)/bin/python -m pytest
+
+.PHONY: test-quick
+test-quick: lint
+	$(VENV)/bin/python -m pytest -q -x -m "not ros and not torch"
 
 demo: $(STAMP_DEV)
 	$(VENV)/bin/litepose demo --output demo_output

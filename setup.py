@@ -36,6 +36,13 @@ def _refuse(command_class):
     return Refused
 
 
+def _version() -> str:
+    """The version package.xml gives (the one place it is written down)."""
+    from xml.etree import ElementTree
+
+    return ElementTree.parse(HERE / "package.xml").getroot().findtext("version").strip()
+
+
 def _requirements(name: str) -> list[str]:
     lines = (HERE / "requirements" / name).read_text().splitlines()
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
@@ -45,7 +52,7 @@ setup(
     # Not "litepose_ros": that distribution name belongs to the CMake-built messages, and pip
     # would uninstall them (with the whole site-packages/litepose_ros) to replace them.
     name="litepose-ros-python",
-    version="0.1.0",
+    version=_version(),
     description="LitePose multi-person 2D human pose estimation for ROS 2",
     license="MIT",
     python_requires=">=3.10",

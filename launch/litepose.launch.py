@@ -17,12 +17,11 @@ Arguments:
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
-from launch import LaunchDescription
+from launch_ros.actions import LifecycleNode, Node
 
 PACKAGE = "litepose_ros"
 
@@ -32,7 +31,8 @@ def _share_file(*parts: str) -> str:
 
 
 def _node_actions(context):
-    """The pose node, with overrides only for the arguments that were given."""
+    """The pose node (a lifecycle node: it configures and activates itself unless its parameter
+    auto_activate is false), with overrides only for the arguments that were given."""
     def value(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
@@ -42,7 +42,7 @@ def _node_actions(context):
     }
     if value("model"):
         overrides["model_path"] = value("model")
-    return [Node(
+    return [LifecycleNode(
         package=PACKAGE,
         executable="litepose_node",
         name="litepose",
@@ -75,10 +75,14 @@ def generate_launch_description():
         DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"],
                               description="Also start RViz with config/litepose.rviz"),
     ]
+    # RViz in the node's namespace: the config's topics are relative (image_annotated, markers),
+    # and its camera display reads `image`, remapped to the camera topic like the node's input.
     rviz = Node(
         package="rviz2",
         executable="rviz2",
         name="rviz2",
+        namespace=LaunchConfiguration("namespace"),
+        remappings=[("image", LaunchConfiguration("image_topic"))],
         arguments=["-d", _share_file("config", "litepose.rviz")],
         parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
         condition=IfCondition(LaunchConfiguration("rviz")),

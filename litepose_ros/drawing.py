@@ -4,24 +4,19 @@ image and the reports."""
 
 from __future__ import annotations
 
-import colorsys
-
 import cv2
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.people import person_rgb
 
-# Hues stepped by the golden ratio stay far apart for any number of people.
-_GOLDEN_RATIO = 0.618033988749895
 _OUTLINE = (20, 20, 20)
 
 
 def person_color(index: int) -> tuple[int, int, int]:
-    """A bright, saturated BGR colour for person ``index``; neighbours in the sequence differ
-    strongly in hue."""
-    hue = (0.08 + index * _GOLDEN_RATIO) % 1.0
-    saturation, value = (0.85, 1.0) if index % 2 == 0 else (0.65, 0.9)
-    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    """The BGR colour of person ``index`` (``litepose_ros.people.person_rgb``, also the colour of
+    the person's RViz markers)."""
+    r, g, b = person_rgb(index)
     return int(round(b * 255)), int(round(g * 255)), int(round(r * 255))
 
 

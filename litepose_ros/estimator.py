@@ -22,6 +22,7 @@ import numpy as np
 
 from litepose_ros.decoding import DecoderConfig, decode_people
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.people import keypoint_boxes
 from litepose_ros.preprocess import (
     COLOR_ORDERS,
     SIZE_MULTIPLE,
@@ -37,6 +38,32 @@ _DECODER_FIELDS = {f.name for f in dataclasses.fields(DecoderConfig)}
 _TRANSFORM_CACHE_SIZE = 8
 
 
+class BundledModelMissing(FileNotFoundError):  # noqa: N818 - a FileNotFoundError, named for what is missing
+    """No model was named and none (or no single default) is bundled with the package."""
+
+
+def resolve_model_path(given: str | Path | None, *, source: str = "") -> Path:
+    """The model file to load: ``given`` (``~`` expanded), or the bundled default model when
+    ``given`` is None or blank.
+
+    Raises FileNotFoundError when the named file does not exist (the message quotes ``source``,
+    how the user names the model: ``"--model"``, ``"parameter model_path"``), BundledModelMissing
+    when nothing is named and no default model is bundled.
+    """
+    text = "" if given is None else str(given).strip()
+    if not text:
+        from litepose_ros.models import default_model_path
+
+        try:
+            return default_model_path()
+        except FileNotFoundError as error:
+            raise BundledModelMissing(str(error)) from error
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist" + (f" ({source})" if source else ""))
+    return path
+
+
 @dataclass(frozen=True)
 class EstimatorConfig:
     """What the estimator runs and how.
@@ -44,7 +71,8 @@ class EstimatorConfig:
     ``input_size`` (network input short side) and ``layout`` default to what the model file
     records (``litepose.*`` metadata), then to the variant's architecture. ``keypoint_threshold``
     only decides the boxes (tight around keypoints scoring at least this); ``max_persons`` keeps
-    the best-scoring people.
+    the best-scoring people. ``allow_spinning``: ONNX Runtime's worker threads spin-wait between
+    runs (None: ONNX Runtime's default).
     """
 
     model_path: Path
@@ -56,6 +84,7 @@ class EstimatorConfig:
     threads: int | None = None
     fp16: bool = False
     trt_cache_dir: str | Path | None = None
+    allow_spinning: bool | None = None
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     keypoint_threshold: float = 0.3
     max_persons: int | None = None
@@ -120,18 +149,6 @@ class PoseResult:
         return int(self.scores.shape[0])
 
 
-def keypoint_boxes(keypoints: np.ndarray, threshold: float) -> np.ndarray:
-    """(N, 4) float32 boxes around the keypoints with score >= threshold (all when none is)."""
-    if keypoints.shape[0] == 0:
-        return np.zeros((0, 4), np.float32)
-    valid = keypoints[..., 2] >= np.float32(threshold)
-    use = np.where(valid.any(axis=1, keepdims=True), valid, True)[..., None]
-    xy = keypoints[..., :2]
-    low = np.where(use, xy, np.inf).min(axis=1)
-    high = np.where(use, xy, -np.inf).max(axis=1)
-    return np.concatenate([low, high], axis=1).astype(np.float32)
-
-
 class Estimator:
     """LitePose multi-person pose estimation for images of any size.
 
@@ -150,7 +167,7 @@ class Estimator:
             engine = create_engine(config.model_path, engine=config.engine, providers=config.providers,
                                    threads=config.threads, variant=config.variant, num_joints=layout_joints,
                                    fp16=config.fp16, trt_cache_dir=config.trt_cache_dir,
-                                   input_size=config.input_size)
+                                   input_size=config.input_size, allow_spinning=config.allow_spinning)
         self.engine = engine
         metadata = dict(getattr(engine, "metadata", {}) or {})
         self.layout = _resolve_layout(config.layout, metadata, int(engine.num_joints))
@@ -213,7 +230,8 @@ class Estimator:
         keypoints, scores = people.keypoints, people.scores
         if self.config.max_persons is not None:
             keypoints, scores = keypoints[:self.config.max_persons], scores[:self.config.max_persons]
-        boxes = keypoint_boxes(keypoints, self.config.keypoint_threshold)
+        boxes = keypoint_boxes(keypoints, keypoints[..., 2] >= np.float32(self.config.keypoint_threshold))
+        boxes = boxes.astype(np.float32)
         decoded = time.perf_counter()
         timing = Timing(preprocess_ms=(prepared - started) * 1e3, inference_ms=(inferred - prepared) * 1e3,
                         decode_ms=(decoded - inferred) * 1e3)

@@ -8,6 +8,9 @@ hard). xtcocotools itself is not imported: its pinned wheel is built against num
 to import under the project's numpy 2.
 
 Predictions are COCO result dicts: image_id, category_id, keypoints [x, y, score] x K, score.
+
+The object keypoint similarity itself (``oks``, and ``oks_nms``, the decoder's removal of
+duplicate people) lives here too: one OKS for evaluation and decoding.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.people import coco_results
 
 COCO_METRICS = ("AP", "AP50", "AP75", "AP_medium", "AP_large",
                 "AR", "AR50", "AR75", "AR_medium", "AR_large")
@@ -32,6 +36,50 @@ CROWD_INDEX_EASY_BELOW = 0.2
 CROWD_INDEX_HARD_FROM = 0.8
 # OKS scale of CrowdPose ground truth, which has no segment area: 0.53 x box area.
 CROWDPOSE_AREA_FACTOR = 0.53
+
+
+# --- object keypoint similarity (OKS) ----------------------------------------------------------
+
+
+def keypoint_areas(keypoints: np.ndarray) -> np.ndarray:
+    """Area of the box around each person's keypoints with a positive score, (N,)."""
+    placed = keypoints[..., 2] > 0
+    big = np.finfo(np.float64).max
+    xy = keypoints[..., :2].astype(np.float64)
+    low = np.where(placed[..., None], xy, big).min(axis=1)
+    high = np.where(placed[..., None], xy, -big).max(axis=1)
+    size = np.where(placed.any(axis=1)[:, None], high - low, 0.0)
+    return size[:, 0] * size[:, 1]
+
+
+def oks(reference: np.ndarray, others: np.ndarray, sigmas: np.ndarray,
+        reference_area: float, other_areas: np.ndarray) -> np.ndarray:
+    """Object keypoint similarity of one person (K, 3) to others (M, K, 3), over the joints with a
+    positive score in both; people sharing no such joint have similarity 0."""
+    variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    squared = ((others[..., :2] - reference[None, :, :2]).astype(np.float64) ** 2).sum(axis=-1)
+    scale = (reference_area + np.asarray(other_areas, dtype=np.float64)) / 2.0 + np.spacing(1)
+    similarity = np.exp(-squared / variances[None, :] / scale[:, None] / 2.0)
+    shared = (reference[None, :, 2] > 0) & (others[..., 2] > 0)
+    count = shared.sum(axis=1)
+    return np.where(count > 0, (similarity * shared).sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy NMS: keep the best person, drop the others with OKS > threshold to it, repeat.
+    Returns indices of the kept people in descending score order."""
+    areas = keypoint_areas(keypoints)
+    order = np.argsort(-scores, kind="stable")
+    kept = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(best)
+        similarity = oks(keypoints[best], keypoints[rest], sigmas, areas[best], areas[rest])
+        order = rest[similarity <= threshold]
+    return np.asarray(kept, dtype=np.int64)
+
+
+# --- datasets -----------------------------------------------------------------------------------
 
 
 def load_annotations(annotations: str | Path | dict) -> dict:
@@ -212,11 +260,7 @@ def duplicated_people_as_crowd(dataset: dict) -> dict:
 
 def predictions_from_result(image_id: int, result: Any, category_id: int = 1) -> list[dict]:
     """COCO result dicts from one PoseResult (keypoints (N, K, 3) x, y, score; scores (N,))."""
-    keypoints = np.asarray(result.keypoints, dtype=np.float64)
-    scores = np.asarray(result.scores, dtype=np.float64)
-    return [{"image_id": int(image_id), "category_id": category_id,
-             "keypoints": [round(float(v), 3) for v in person.ravel()], "score": float(score)}
-            for person, score in zip(keypoints, scores, strict=True)]
+    return coco_results(image_id, result, category_id=category_id)
 
 
 def predict_dataset(estimator: Any, annotations: str | Path | dict, image_dir: str | Path, *,

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from litepose_ros.bag_eval import BagEvalOptions, evaluate_bag, match_ground_truth
-from litepose_ros.bags import (
+from litepose_ros.bags.evaluate import BagEvalOptions, evaluate_bag, match_ground_truth
+from litepose_ros.bags.storage import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
     BagError,

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from conftest import stop_process
 
-from litepose_ros.bags import (
+from litepose_ros.bags.player import PlayOptions
+from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     BagReader,
@@ -21,7 +22,6 @@ from litepose_ros.bags import (
     compressed_image_cdr,
     project_typestore,
 )
-from litepose_ros.ros.bag_player import PlayOptions
 
 pytestmark = pytest.mark.ros
 

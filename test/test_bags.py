@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from litepose_ros.bags import (
+from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,

@@ -22,9 +22,9 @@ from litepose_ros.decoding import (
     decode_people,
     find_candidates,
     merge_outputs,
-    oks_nms,
     upsample2x,
 )
+from litepose_ros.evaluation import oks_nms
 from litepose_ros.layouts import COCO_17, CROWDPOSE_14, KeypointLayout
 from litepose_ros.preprocess import make_transform
 
@@ -561,14 +561,16 @@ def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatc
     # (quantised heat and tags), heat above 1 and person tags equal to tags at peaks (so that
     # the shortcut through the peaks is taken for some pairs).
     settled = []  # pairs answered by the shortcut through the peaks
-    near_peaks = decoding._refine_near_peaks
+    from litepose_ros.decoding import refine as refine_module
+
+    near_peaks = refine_module._refine_near_peaks
 
     def counting_near_peaks(*args, best, **kwargs):
         before = int((best >= 0).sum())
         near_peaks(*args, best=best, **kwargs)
         settled.append(int((best >= 0).sum()) - before)
 
-    monkeypatch.setattr(decoding, "_refine_near_peaks", counting_near_peaks)
+    monkeypatch.setattr(refine_module, "_refine_near_peaks", counting_near_peaks)
     rng = np.random.default_rng(11)
     joints, height, width = 6, 24, 28
     for case in range(6):
@@ -601,3 +603,38 @@ def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatc
                 assert (yy, xx) == divmod(int(expected), width)
                 assert v == heat[j, yy, xx]
     assert sum(settled) > 0
+
+
+# sha256 of the decoder's outputs below as they were before decoding.py was split into a package:
+# refactoring must leave them bit for bit the same.
+DECODED_SHA256 = "eab211ec4283142c67cfdff5987f94dc584933602fbf9e5bb4276ac646e17eed"
+
+
+def test_decoder_outputs_are_unchanged():
+    import hashlib
+
+    rng = np.random.default_rng(2024)
+    digest = hashlib.sha256()
+    found = 0
+    for layout in LAYOUTS:
+        k = layout.num_keypoints
+        transform = make_transform(640, 480, 256)
+        w, h = transform.input_size
+        for _ in range(4):
+            def outputs(k=k, w=w, h=h):
+                heat4 = rng.random((k, h // 4, w // 4), dtype=np.float32) ** 6
+                tags4 = rng.normal(0, 3, (k, h // 4, w // 4)).astype(np.float32)
+                out2 = rng.random((k, h // 2, w // 2), dtype=np.float32) ** 6
+                return np.concatenate([heat4, tags4])[None], out2[None]
+            out4, out2 = outputs()
+            flipped4, flipped2 = outputs()
+            settings = ((DecoderConfig(), (flipped4, flipped2)), (DecoderConfig.fast(), (None, None)),
+                        (DecoderConfig(oks_nms_threshold=0.3, min_person_score=0.01), (flipped4, flipped2)))
+            for config, flipped in settings:
+                people = decode_people(out4, out2, layout, config=config, transform=transform,
+                                       flipped_out4=flipped[0], flipped_out2=flipped[1])
+                found += len(people)
+                digest.update(people.keypoints.tobytes())
+                digest.update(people.scores.tobytes())
+    assert found > 0
+    assert digest.hexdigest() == DECODED_SHA256

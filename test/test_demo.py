@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from litepose_ros.bags import BagReader, write_single_mcap
+from litepose_ros.bags.storage import BagReader, write_single_mcap
 from litepose_ros.samples import SAMPLES_DIR
 
 pytestmark = [pytest.mark.ros, pytest.mark.torch]

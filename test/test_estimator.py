@@ -12,8 +12,9 @@ import pytest
 from synthetic_onnx import draw_blob, write_blob_model
 
 from litepose_ros.decoding import DecoderConfig, decode_people
-from litepose_ros.estimator import Estimator, EstimatorConfig, PoseResult, keypoint_boxes
+from litepose_ros.estimator import Estimator, EstimatorConfig, PoseResult
 from litepose_ros.layouts import COCO_17, CROWDPOSE_14
+from litepose_ros.people import keypoint_boxes
 from litepose_ros.preprocess import preprocess_image
 
 IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
@@ -78,7 +79,8 @@ def test_predict_equals_the_manual_pipeline(xs_model):
                            transform=transform, flipped_out4=f4, flipped_out2=f2)
     np.testing.assert_allclose(result.keypoints, manual.keypoints, atol=1e-4)
     np.testing.assert_allclose(result.scores, manual.scores, atol=1e-6)
-    np.testing.assert_allclose(result.boxes, keypoint_boxes(manual.keypoints, 0.3), atol=1e-4)
+    expected_boxes = keypoint_boxes(manual.keypoints, manual.keypoints[..., 2] >= 0.3)
+    np.testing.assert_allclose(result.boxes, expected_boxes, atol=1e-4)
 
 
 @pytest.mark.torch
@@ -126,10 +128,27 @@ def test_max_persons_and_keypoint_threshold(blob_model):
 def test_keypoint_boxes_rule():
     keypoints = np.array([[[1, 2, 0.9], [5, 8, 0.8], [100, 100, 0.1]],
                           [[1, 2, 0.1], [5, 8, 0.2], [9, 0, 0.1]]], np.float32)
-    boxes = keypoint_boxes(keypoints, 0.3)
+    boxes = keypoint_boxes(keypoints, keypoints[..., 2] >= np.float32(0.3))
     np.testing.assert_array_equal(boxes[0], [1, 2, 5, 8])   # only the keypoints >= threshold
     np.testing.assert_array_equal(boxes[1], [1, 0, 9, 8])   # none is: all keypoints
-    assert keypoint_boxes(np.zeros((0, 17, 3), np.float32), 0.3).shape == (0, 4)
+    empty = np.zeros((0, 17, 3), np.float32)
+    assert keypoint_boxes(empty, empty[..., 2] >= 0.3).shape == (0, 4)
+
+
+def test_estimator_boxes_unchanged_by_the_shared_box_rule():
+    """PoseResult.boxes are bit for bit what the estimator's own float32 box rule gave."""
+    rng = np.random.default_rng(3)
+    keypoints = rng.uniform(0, 640, (6, 17, 3)).astype(np.float32)
+    keypoints[..., 2] = rng.uniform(0, 1, (6, 17))
+    keypoints[2, :, 2] = 0.0  # nobody valid: the box around all keypoints
+    threshold = 0.3
+    valid = keypoints[..., 2] >= np.float32(threshold)
+    use = np.where(valid.any(axis=1, keepdims=True), valid, True)[..., None]
+    xy = keypoints[..., :2]
+    before = np.concatenate([np.where(use, xy, np.inf).min(axis=1), np.where(use, xy, -np.inf).max(axis=1)],
+                            axis=1).astype(np.float32)
+    after = keypoint_boxes(keypoints, valid).astype(np.float32)
+    assert after.tobytes() == before.tobytes()
 
 
 @pytest.mark.torch
@@ -197,3 +216,27 @@ def test_bad_inputs_are_rejected(blob_model, tmp_path):
         Estimator.from_model(blob_model, input_size=100)
     with pytest.raises(ValueError, match="does not exist"):
         Estimator.from_model(tmp_path / "missing.onnx")
+
+
+def test_resolve_model_path_names_the_missing_file_and_falls_back_to_the_bundled_model(tmp_path):
+    from litepose_ros.estimator import resolve_model_path
+    from litepose_ros.models import default_model_path
+
+    assert resolve_model_path(None) == default_model_path()
+    assert resolve_model_path("  ") == default_model_path()
+    with pytest.raises(FileNotFoundError, match=r"model file .*missing.onnx does not exist \(--model\)"):
+        resolve_model_path(tmp_path / "missing.onnx", source="--model")
+    given = tmp_path / "model.onnx"
+    given.write_bytes(b"")
+    assert resolve_model_path(str(given)) == given
+
+
+def test_node_parameters_become_estimator_settings_without_losing_any():
+    from litepose_ros.estimator import EstimatorConfig
+    from litepose_ros.ros.parameters import default_values, estimator_settings
+
+    values = default_values()
+    values.update(engine_spinning=True, variant="S", input_size=320, threads=2, providers="cuda,cpu")
+    config = EstimatorConfig.create("model.onnx", **estimator_settings(values))
+    assert config.allow_spinning is True and config.variant == "S" and config.input_size == 320
+    assert config.threads == 2 and list(config.providers) == ["cuda", "cpu"]

@@ -59,7 +59,7 @@ def stub_modules(share_dir: Path) -> dict[str, types.ModuleType]:
         return created
 
     kinds = {name: type(name, (Recorded,), {}) for name in
-             ("LaunchDescription", "DeclareLaunchArgument", "IfCondition", "Node")}
+             ("LaunchDescription", "DeclareLaunchArgument", "IfCondition", "Node", "LifecycleNode")}
     return {
         "launch": module("launch", LaunchDescription=kinds["LaunchDescription"]),
         "launch.actions": module("launch.actions", DeclareLaunchArgument=kinds["DeclareLaunchArgument"],
@@ -67,7 +67,8 @@ def stub_modules(share_dir: Path) -> dict[str, types.ModuleType]:
         "launch.conditions": module("launch.conditions", IfCondition=kinds["IfCondition"]),
         "launch.substitutions": module("launch.substitutions", LaunchConfiguration=StubLaunchConfiguration),
         "launch_ros": module("launch_ros"),
-        "launch_ros.actions": module("launch_ros.actions", Node=kinds["Node"]),
+        "launch_ros.actions": module("launch_ros.actions", Node=kinds["Node"],
+                                     LifecycleNode=kinds["LifecycleNode"]),
         "ament_index_python": module("ament_index_python"),
         "ament_index_python.packages": module(
             "ament_index_python.packages",
@@ -99,6 +100,7 @@ def describe(monkeypatch, overrides: dict[str, str]) -> tuple[dict, dict, dict]:
     opaque = [e for e in entities if isinstance(e, StubOpaqueFunction)]
     assert len(opaque) == 1
     (pose_node,) = opaque[0].function(context)
+    assert type(pose_node).__name__ == "LifecycleNode"  # lifecycle tools (ros2 lifecycle) see it
     (rviz_node,) = [e for e in entities if type(e).__name__ == "Node"]
     return declared, pose_node.kwargs, rviz_node.kwargs
 
@@ -119,10 +121,9 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
 
 def check_real_launch_description() -> None:
     """With a ROS 2 installation (launch, launch_ros and this package installed): the real thing."""
+    from launch import LaunchContext
     from launch.actions import OpaqueFunction
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
-
-    from launch import LaunchContext
 
     description = get_launch_description_from_python_launch_file(str(LAUNCH_FILE))
     arguments = {argument.name: argument for argument in description.get_launch_arguments()}
@@ -151,6 +152,8 @@ def test_launch_description_starts_the_installed_node_with_existing_files(monkey
     assert overrides == {"use_sim_time": False, "input_transport": "raw"}  # no model override by default
     assert dict(node["remappings"]) == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info"}
     assert node["namespace"] == "" and node["name"] == "litepose"
+    assert rviz["namespace"].args[0] == "namespace"  # RViz beside the node: relative topics
+    assert [(name, value.args[0]) for name, value in rviz["remappings"]] == [("image", "image_topic")]
     rviz_config = Path(rviz["arguments"][rviz["arguments"].index("-d") + 1])
     assert rviz_config == PROJECT_DIR / "config" / "litepose.rviz" and rviz_config.is_file()
     assert rviz["condition"].args[0].args[0] == "rviz"  # only with rviz:=true
@@ -176,10 +179,11 @@ def test_rviz_config_shows_camera_image_annotated_image_and_markers():
     manager = config["Visualization Manager"]
     displays = {d["Name"]: d for d in manager["Displays"]}
     assert displays["Camera image"]["Class"] == "rviz_default_plugins/Image"
-    assert displays["Camera image"]["Topic"]["Value"] == "/camera/image_raw"
-    assert displays["Annotated image"]["Topic"]["Value"] == "/image_annotated"
+    # Relative topics: RViz runs in the node's namespace, `image` remapped to the camera topic.
+    assert displays["Camera image"]["Topic"]["Value"] == "image"
+    assert displays["Annotated image"]["Topic"]["Value"] == "image_annotated"
     assert displays["Skeletons"]["Class"] == "rviz_default_plugins/MarkerArray"
-    assert displays["Skeletons"]["Topic"]["Value"] == "/markers"
+    assert displays["Skeletons"]["Topic"]["Value"] == "markers"
     assert set(displays["Skeletons"]["Namespaces"]) == {"joints", "limbs", "labels"}
     # The frame of the bundled sample camera (tools/make_sample_bag.py).
     assert manager["Global Options"]["Fixed Frame"] == "vtest_camera_optical_frame"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
-from conftest import ROS_SCRIPTS, start_ros_script, stop_process
+from conftest import start_ros_script, stop_process
 
 from litepose_ros.layouts import COCO_17
 
@@ -34,8 +33,7 @@ def receive_one_of_each(context, timeout: float = 20.0) -> dict:
 
 
 def test_messages_round_trip_between_processes(rclpy_context):
-    sys.path.insert(0, str(ROS_SCRIPTS))
-    from publish_messages import known_keypoint, known_person, known_person_array
+    from ros_scripts.publish_messages import known_keypoint, known_person, known_person_array
 
     publisher = start_ros_script("publish_messages.py", "--seconds", "25")
     try:

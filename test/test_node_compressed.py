@@ -3,15 +3,10 @@ JPEG frames give skeletons; a corrupt JPEG is reported and survived."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from conftest import ROS_SCRIPTS
+from ros_scripts.node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher
 
 from litepose_ros.layouts import COCO_17
-
-sys.path.insert(0, str(ROS_SCRIPTS))
-from node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -4,14 +4,10 @@ a missing model, a model of the wrong variant, an invalid parameter value."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
-from conftest import ROS_SCRIPTS
 from diagnostic_msgs.msg import DiagnosticStatus
-
-sys.path.insert(0, str(ROS_SCRIPTS))
-from node_probe import (  # noqa: E402
+from ros_scripts.node_probe import (
     TRANSITIONS,
     NodeProbe,
     assert_exited_cleanly,

@@ -8,7 +8,8 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from litepose_ros.layouts import COCO_17, CROWDPOSE_14
-from litepose_ros.ros.conversion import keypoint_boxes, person_array_from_arrays, select_people
+from litepose_ros.people import keypoint_boxes, select_people
+from litepose_ros.ros.conversion import person_array_from_arrays
 from litepose_ros.ros.markers import (
     LABELS_NS,
     LIMBS_NS,
@@ -186,6 +187,16 @@ def test_markers_per_person_with_stable_ids_and_only_valid_keypoints():
     assert len(colors) == 4  # one colour per person
 
 
+def test_a_person_has_the_same_colour_in_rviz_and_in_the_annotated_image():
+    from litepose_ros.drawing import person_color as drawn_color
+    from litepose_ros.ros.markers import person_color as marker_color
+
+    for rank in range(40):
+        marker = marker_color(rank)
+        as_bgr = tuple(int(round(float(c) * 255)) for c in (marker.b, marker.g, marker.r))
+        assert as_bgr == drawn_color(rank)
+
+
 def test_no_people_gives_only_deleteall_and_builder_reuse_keeps_arrays_correct():
     builder = MarkerArrayBuilder()
     style = MarkerStyle(show_labels=False)
@@ -306,3 +317,34 @@ def test_truncated_or_foreign_bytes_are_a_clear_error(cut):
     data = serialize_message(message)
     with pytest.raises(ImageFormatError, match="malformed sensor_msgs/Image message"):
         parse_image(data[:cut])
+
+
+# sha256 of the PersonArray CDR bytes below, as the node published them before the selection
+# moved into litepose_ros.people: the bytes on the wire must not change with refactoring.
+PUBLISHED_BYTES_SHA256 = "9f092749d80a61da253cd2c81a57c07569b75568b3d243e79d897eddf1b63ed8"
+
+
+def test_published_bytes_are_unchanged():
+    import hashlib
+
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    from litepose_ros.ros.conversion import person_array_cdr
+
+    rng = np.random.default_rng(13)
+    digest = hashlib.sha256()
+    for layout, k in (("coco17", 17), ("crowdpose14", 14)):
+        for n in (0, 1, 7, 40):
+            keypoints = rng.uniform(-5, 700, (n, k, 3)).astype(np.float32)
+            keypoints[..., 2] = rng.uniform(0, 1, (n, k))
+            scores = rng.uniform(0, 1, n).astype(np.float32)
+            stamped = Header(frame_id="camera_optical_frame")
+            stamped.stamp.sec, stamped.stamp.nanosec = 1_700_000_123, 987_654_321
+            settings = dict(header=stamped, image_width=768, image_height=576, keypoint_threshold=0.3,
+                            score_threshold=0.1, max_persons=30)
+            data, count = person_array_cdr(keypoints, scores, layout, **settings)
+            message = person_array_from_arrays(keypoints, scores, layout, **settings)
+            assert deserialize_message(data, PersonArray) == message and count == len(message.persons)
+            digest.update(data)
+    assert digest.hexdigest() == PUBLISHED_BYTES_SHA256

@@ -131,7 +131,7 @@ def test_node_benchmark_takes_node_parameters_as_ros_would_and_refuses_bad_ones(
     import argparse
 
     from litepose_ros.benchmarks.node_speed import add_arguments, parse_node_parameters, run
-    from litepose_ros.cli import UserError
+    from litepose_ros.errors import UserError
 
     assert parse_node_parameters(["refine:=false", "score_threshold:=0.25", "max_persons:=5",
                                   "providers:=cuda,cpu"]) == {

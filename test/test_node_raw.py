@@ -7,17 +7,13 @@ bundled vtest frames; this process subscribes and asserts.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
-from conftest import PROJECT_DIR, ROS_SCRIPTS
+from conftest import PROJECT_DIR
+from ros_scripts.node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher
 from test_node_messages import check_well_formed
 
 from litepose_ros.layouts import COCO_17
-
-sys.path.insert(0, str(ROS_SCRIPTS))
-from node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -111,3 +111,40 @@ def test_colcon_builds_the_package_in_a_workspace(tmp_path):
     layouts_file, count = result.stdout.split()
     assert Path(layouts_file).is_relative_to(site) and count == "1"
     assert sysconfig.get_paths()["include"]  # the interpreter colcon used has headers (python3-dev)
+
+
+def test_version_is_written_down_once_in_package_xml():
+    from xml.etree import ElementTree
+
+    import litepose_ros
+
+    project = Path(__file__).resolve().parents[1]
+    version = ElementTree.parse(project / "package.xml").getroot().findtext("version").strip()
+    assert litepose_ros.__version__ == version
+    assert f"version={version!r}" not in (project / "setup.py").read_text().replace('"', "'")
+    assert "__version__ =" not in (project / "litepose_ros" / "__init__.py").read_text()
+    assert (project / "LICENSE").read_text().startswith("MIT License")
+    assert f"\n{version} (" in (project / "CHANGELOG.rst").read_text()
+
+
+def test_benchmark_pages_go_to_the_checkout_or_to_the_current_directory_never_into_an_install(tmp_path):
+    from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, source_checkout
+
+    assert source_checkout() == PROJECT_DIR
+    assert DEFAULT_RESULTS_DIR == PROJECT_DIR / "docs" / "benchmarks"
+    installed = tmp_path / "site-packages" / "litepose_ros"
+    (installed / "benchmarks").mkdir(parents=True)
+    for name in ("__init__.py", "benchmarks/__init__.py", "benchmarks/report.py"):
+        shutil.copy(PROJECT_DIR / "litepose_ros" / name, installed / name)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_python("""
+        from litepose_ros.benchmarks import report
+        print(report.__file__)
+        print(report.source_checkout())
+        print(report.DEFAULT_RESULTS_DIR)
+    """, cwd=work, env={**os.environ, "PYTHONPATH": str(installed.parent)})
+    assert result.returncode == 0, result.stderr
+    module_file, checkout, results = result.stdout.split("\n")[:3]
+    assert module_file.startswith(str(installed))
+    assert checkout == "None" and results == str(work / "benchmarks")

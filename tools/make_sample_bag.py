@@ -15,7 +15,7 @@ import argparse
 import re
 from pathlib import Path
 
-from litepose_ros.bags import (
+from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     camera_info_cdr,

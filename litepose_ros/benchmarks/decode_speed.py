@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from litepose_ros import decoding
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, markdown_table, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
 from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
 from litepose_ros.layouts import KeypointLayout, get_layout
+from litepose_ros.summaries import markdown_table
 
 PEOPLE_COUNTS = (1, 5, 10, 20)
 # The reference implementation's own grouping (munkres, torch refine) on 128x128 stride-2 maps,
@@ -287,11 +288,11 @@ def stage_times(outputs: dict, layout: KeypointLayout, config: DecoderConfig, ru
     samples: dict[str, list[float]] = {name: [] for name in STAGES}
     for run in range(10 + runs):
         marks = [time.thread_time()]
-        heatmaps, tags = decoding._merge(outputs["out4"], outputs["out2"], layout, *flipped,
+        heatmaps, tags = decoding.merge_padded(outputs["out4"], outputs["out2"], layout, *flipped,
                                          workspace=workspace, margin=config.nms_kernel // 2)
         tag_maps = decoding.TagMaps.from_stacked(tags, heatmaps.maps.shape)
         marks.append(time.thread_time())
-        candidates = decoding._find_candidates(heatmaps, tag_maps, config, workspace)
+        candidates = decoding.find_padded_candidates(heatmaps, tag_maps, config, workspace)
         marks.append(time.thread_time())
         grouping = decoding.group_candidates(candidates, layout.num_keypoints, config,
                                              config.joint_order_for(layout))

@@ -23,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+from litepose_ros.benchmarks.report import source_checkout
+
+# The source checkout (None for an installed package: then every file is named on the command line).
+REPOSITORY = source_checkout()
 CARD_BEGIN = "<!-- litepose bench card: begin (generated; edit the text around it, not inside) -->"
 CARD_END = "<!-- litepose bench card: end -->"
 # Metrics shown in the card, in this order.
@@ -39,7 +42,10 @@ class AnnotatedSet:
 
 
 def default_sets() -> list[AnnotatedSet]:
-    """The sets the bundled model's card reports: its data set's val split and the real fixtures."""
+    """The sets the bundled model's card reports: its data set's val split and the real fixtures
+    (both beside or in a source checkout; none for an installed package: name them with --set)."""
+    if REPOSITORY is None:
+        return []
     pseudo_people = REPOSITORY.parent / "shared" / "data" / "pseudo_people"
     fixtures = REPOSITORY / "test" / "fixtures" / "real_fixtures" / "coco"
     val_annotations = pseudo_people / "annotations" / "person_keypoints_val.json"
@@ -68,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", type=Path, default=MODELS_DIR / "README.md",
                         help="model card to update between its generated-block markers")
     parser.add_argument("--examples", type=Path,
-                        default=REPOSITORY / "docs" / "images" / "default_model_examples.jpg",
+                        default=(REPOSITORY / "docs" / "images" if REPOSITORY else Path.cwd())
+                        / "default_model_examples.jpg",
                         help="picture of ground truth next to predictions (.jpg or .png)")
     parser.add_argument("--sweep-sizes", type=int, nargs="+", metavar="SIZE",
                         help="also evaluate (no flip test) at these input short sides, for choosing the "
@@ -78,10 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.cli import UserError
+    from litepose_ros.errors import UserError
 
     sets = ([AnnotatedSet(label, Path(ann), Path(img)) for label, ann, img in args.sets]
             if args.sets else default_sets())
+    if not sets:
+        raise UserError("name the annotated sets with --set LABEL ANNOTATIONS IMAGES (the default sets "
+                        "live in a source checkout)")
     checkpoint_path = None if args.no_checkpoint else args.checkpoint
     files = [args.model, args.card, *(s.annotations for s in sets)]
     files += [p for p in (checkpoint_path, args.training_log) if p is not None]
@@ -182,7 +192,7 @@ def _metric(value: float | None) -> str:
 
 def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: dict | None,
                results: list[dict], sweep: list[dict], command: str) -> str:
-    from litepose_ros.benchmarks.report import markdown_table
+    from litepose_ros.summaries import markdown_table
 
     model_mb = args.model.stat().st_size / 1e6
     facts = [("model file", f"`{args.model.name}`, {model_mb:.1f} MB")]
@@ -206,7 +216,7 @@ def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: d
                      *[_metric(result["metrics"][name]) for name in CARD_METRICS]])
     examples = Path(args.examples).resolve()
     try:
-        examples_link = Path("../../" + str(examples.relative_to(REPOSITORY)))
+        examples_link = Path("../../" + str(examples.relative_to(REPOSITORY))) if REPOSITORY else examples
     except ValueError:
         examples_link = examples
     return "\n".join([
@@ -228,7 +238,7 @@ def card_block(args: argparse.Namespace, *, checkpoint: dict | None, training: d
 
 
 def _sweep_lines(sweep: list[dict], model_size: int) -> list[str]:
-    from litepose_ros.benchmarks.report import markdown_table
+    from litepose_ros.summaries import markdown_table
 
     if not sweep:
         return []

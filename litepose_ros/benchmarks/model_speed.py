@@ -24,12 +24,12 @@ from tqdm import tqdm
 from litepose_ros.benchmarks.report import (
     DEFAULT_RESULTS_DIR,
     cpu_model,
-    markdown_table,
     time_calls,
     write_page,
 )
 from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
 from litepose_ros.model.cost import count_cost
+from litepose_ros.summaries import markdown_table
 
 ENGINES = ("torch", "onnxruntime")
 # Measure for about this long when --runs is not given (bounded below and above).

@@ -21,13 +21,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, markdown_table, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
+from litepose_ros.summaries import markdown_table
 
 NAMESPACE = "/litepose_bench"
 FRAME_ID = "vtest_camera_optical_frame"
@@ -130,14 +130,14 @@ def _estimator_alone(model: Path, args: argparse.Namespace, seconds: float = 8.0
     """Per-image time of Estimator.predict in this process, loaded as the node loads it, no ROS."""
     import cv2
 
-    from litepose_ros.ros.node import load_estimator
-    from litepose_ros.ros.parameters import default_values, values_from_mapping
+    from litepose_ros.estimator import Estimator
+    from litepose_ros.ros.parameters import default_values, estimator_settings, values_from_mapping
     from litepose_ros.samples import vtest_frame_paths
 
     values = default_values()
     values.update(parse_node_parameters(args.node_param))
     values.update(model_path=str(model), threads=args.threads, input_size=args.input_size)
-    estimator, _ = load_estimator(values_from_mapping(values))
+    estimator = Estimator.from_model(model, **estimator_settings(values_from_mapping(values)))
     frames = [cv2.imread(str(p)) for p in vtest_frame_paths()]
     for frame in frames[:5]:
         estimator.predict(frame)
@@ -165,65 +165,44 @@ def parse_node_parameters(items: list[str]) -> dict:
     return values
 
 
-class _Observer:
-    """This process's ROS side: receives persons (and markers), records latency and diagnostics."""
+def _observer(subscribe_markers: bool, subscribe_annotated: bool):
+    """This process's ROS side (``litepose_ros.ros.probe.NodeOutputs`` on a context of its own):
+    records each PersonArray's arrival and latency and the node's diagnostics over time."""
+    import rclpy
 
-    def __init__(self, subscribe_markers: bool, subscribe_annotated: bool):
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-        from visualization_msgs.msg import MarkerArray
+    from litepose_ros.ros.probe import NodeOutputs
 
-        from litepose_ros.msg import PersonArray
+    class Observer(NodeOutputs):
+        def __init__(self) -> None:
+            self.context = rclpy.Context()
+            rclpy.init(context=self.context)
+            self.received: list[tuple[float, float, int]] = []  # (receive monotonic, latency s, persons)
+            self.marker_count = 0
+            self.history: list[tuple[float, dict[str, str]]] = []  # (receive monotonic, values)
+            super().__init__(self.context, NAMESPACE, probe_name="litepose_bench_observer",
+                             markers=subscribe_markers, annotated=subscribe_annotated, annotated_depth=1,
+                             diagnostics_depth=10)
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("litepose_bench_observer", namespace=NAMESPACE, context=self.context)
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.received: list[tuple[float, float, int]] = []  # (receive monotonic, latency s, persons)
-        self.markers = 0
-        self.diagnostics: dict[str, str] = {}
-        self.history: list[tuple[float, dict[str, str]]] = []  # (receive monotonic, values)
-        self.node.create_subscription(PersonArray, "persons", self._on_persons, qos)
-        if subscribe_markers:
-            self.node.create_subscription(MarkerArray, "markers", self._on_markers, qos)
-        if subscribe_annotated:
-            self.node.create_subscription(Image, "image_annotated", lambda _: None, 1)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._running = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        def on_persons(self, message) -> None:
+            now = time.time_ns()
+            stamp = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+            self.received.append((time.monotonic(), (now - stamp) * 1e-9, len(message.persons)))
 
-    def _spin(self) -> None:
-        while self._running:
-            self.executor.spin_once(timeout_sec=0.05)
+        def on_markers(self, _message) -> None:
+            self.marker_count += 1
 
-    def _on_persons(self, message) -> None:
-        now = time.time_ns()
-        stamp = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
-        self.received.append((time.monotonic(), (now - stamp) * 1e-9, len(message.persons)))
+        def on_annotated(self, _message) -> None:
+            pass  # subscribed only so that the node draws
 
-    def _on_markers(self, _message) -> None:
-        self.markers += 1
+        def on_diagnostics(self, status) -> None:
+            super().on_diagnostics(status)
+            self.history.append((time.monotonic(), {kv.key: kv.value for kv in status.values}))
 
-    def _on_diagnostics(self, message) -> None:
-        for status in message.status:
-            if status.hardware_id == f"{NAMESPACE}/litepose":
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-                self.history.append((time.monotonic(), self.diagnostics))
+        def close(self) -> None:
+            super().close()
+            rclpy.shutdown(context=self.context)
 
-    def close(self) -> None:
-        import rclpy
-
-        self._running = False
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+    return Observer()
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -237,8 +216,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.cli import UserError
     from litepose_ros.dds import loopback_environment
+    from litepose_ros.errors import UserError
 
     # DDS on loopback for this process (before rclpy starts) and for the children.
     environment = loopback_environment()
@@ -249,17 +228,12 @@ def run(args: argparse.Namespace) -> int:
     import psutil
     from tqdm import tqdm
 
-    if args.model is None:
-        from litepose_ros.models import default_model_path
+    from litepose_ros.estimator import resolve_model_path
 
-        try:
-            model = default_model_path()
-        except FileNotFoundError as error:
-            raise UserError(str(error)) from error
-    else:
-        model = args.model
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist")
+    try:
+        model = resolve_model_path(args.model)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
     if args.seconds < 10 or args.rate <= 0:
         raise UserError("use --seconds >= 10 and a positive --rate")
     from litepose_ros.ros.parameters import values_from_mapping
@@ -276,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - the node's output, read only if it fails
     node_process = subprocess.Popen(_node_command(Path(model), args), env=environment, stdout=log,
                                     stderr=subprocess.STDOUT, text=True)
-    observer = _Observer(not args.no_markers, args.annotated)
+    observer = _observer(not args.no_markers, args.annotated)
     publisher = None
     try:
         deadline = time.monotonic() + 60

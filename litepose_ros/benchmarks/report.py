@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmark pages: timing statistics, machine description, Markdown."""
+"""Shared pieces of the benchmark pages: timing statistics, machine description, the page itself
+(tables: ``litepose_ros.summaries.markdown_table``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
-# Pages land here when the command runs from a source checkout.
-DEFAULT_RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+from litepose_ros.summaries import markdown_table
+
+# markdown_table lives in litepose_ros.summaries; the pages' modules may take it from here too.
+__all__ = ["DEFAULT_RESULTS_DIR", "TimingStats", "cpu_model", "machine_description", "markdown_table",
+           "source_checkout", "time_calls", "write_page"]
+
+
+def source_checkout() -> Path | None:
+    """The source checkout this package is imported from (``package.xml`` beside the package
+    directory), or None for an installed package (a colcon install, site-packages)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "package.xml").is_file() and (root / "litepose_ros").is_dir() else None
+
+
+# Pages land in docs/benchmarks of a source checkout; an installed package writes them to
+# ./benchmarks of the current directory (never into the installation).
+_CHECKOUT = source_checkout()
+DEFAULT_RESULTS_DIR = _CHECKOUT / "docs" / "benchmarks" if _CHECKOUT else Path.cwd() / "benchmarks"
 
 
 @dataclass(frozen=True)
@@ -61,14 +78,6 @@ def cpu_model() -> str:
 def machine_description() -> str:
     return (f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.machine()}, "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(value: object) -> str:
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_page(path: Path, title: str, body: str, argv: Sequence[str] | None = None) -> Path:

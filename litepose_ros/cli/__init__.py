@@ -11,6 +11,10 @@ import importlib
 import importlib.util
 import sys
 
+from litepose_ros.errors import UserError
+
+__all__ = ["COMMANDS", "UserError", "build_parser", "main"]
+
 # name -> (module in this package, one-line help). Registered here so the help lists every
 # command without importing any of them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,10 +28,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag-play": ("bag_play", "publish a rosbag2's messages with their original timing"),
     "demo": ("demo", "run the node on the bundled footage and save what it publishes"),
 }
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; printed without a traceback."""
 
 
 def build_parser(available: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:

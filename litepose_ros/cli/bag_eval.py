@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.engine import ENGINE_NAMES
+from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from litepose_ros.bag_eval import MATCH_MODES
+    from litepose_ros.bags.report import MATCH_MODES
 
     parser.add_argument("bag", type=Path, help="rosbag2 directory, or a .mcap / .db3 file")
     parser.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage); default: the "
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing result bag")
     parser.add_argument("--model", type=Path, help="model file (.onnx, or a checkpoint with --engine torch); "
                                                    "default: the bundled model")
-    parser.add_argument("--engine", choices=("onnxruntime", "torch"), default="onnxruntime")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnxruntime")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
     parser.add_argument("--keypoint-threshold", type=float, default=None, help="default: the node's")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the node's")
@@ -59,17 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int = 0):
     """The Estimator for a model file (the bundled default model when None), with clear errors."""
-    from litepose_ros.estimator import Estimator
+    from litepose_ros.estimator import Estimator, resolve_model_path
 
-    if model is None:
-        from litepose_ros.models import default_model_path
-
-        try:
-            model = default_model_path()
-        except FileNotFoundError as error:
-            raise UserError(str(error)) from error
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist (--model)")
+    try:
+        model = resolve_model_path(model, source="--model")
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
     try:
         estimator = Estimator.from_model(Path(model), engine=engine, threads=threads or None)
     except (ValueError, OSError, RuntimeError) as error:
@@ -79,7 +75,7 @@ def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int
 
 
 def _choose_topic(bag: Path, topic: str | None) -> str:
-    from litepose_ros.bags import BagReader
+    from litepose_ros.bags.storage import BagReader
 
     if topic:
         return topic
@@ -93,22 +89,16 @@ def _choose_topic(bag: Path, topic: str | None) -> str:
 
 def run_live(args: argparse.Namespace) -> int:
     """Node-in-the-loop evaluation; the ROS environment is the caller's (no loopback forced)."""
-    from litepose_ros.bags import BagError
-    from litepose_ros.ros.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.storage import BagError
+    from litepose_ros.estimator import resolve_model_path
 
     model = None
     if not args.use_running_node:
-        if args.model is None:
-            from litepose_ros.models import default_model_path
-
-            try:
-                model = default_model_path()
-            except FileNotFoundError as error:
-                raise UserError(str(error)) from error
-        elif not args.model.is_file():
-            raise UserError(f"model file {args.model} does not exist (--model)")
-        else:
-            model = args.model
+        try:
+            model = resolve_model_path(args.model, source="--model")
+        except FileNotFoundError as error:
+            raise UserError(str(error)) from error
     options = LoopOptions(image_topic=args.topic, camera_info_topic=args.camera_info_topic,
                           node_namespace=args.node_namespace, start_node=not args.use_running_node,
                           model=model, rate=args.rate, record_annotated=not args.no_annotated,
@@ -129,8 +119,8 @@ def run_live(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.live:
         return run_live(args)
-    from litepose_ros.bag_eval import BagEvalOptions, evaluate_bag
-    from litepose_ros.bags import BagError
+    from litepose_ros.bags.evaluate import BagEvalOptions, evaluate_bag
+    from litepose_ros.bags.storage import BagError
     from litepose_ros.ros.parameters import default_values
 
     node_defaults = default_values()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 
 def _remap(text: str) -> tuple[str, str]:
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.bags import BagError
-    from litepose_ros.ros.bag_player import PlayOptions, play_bag
+    from litepose_ros.bags.player import PlayOptions, play_bag
+    from litepose_ros.bags.storage import BagError
 
     try:
         options = PlayOptions(rate=args.rate, loop=args.loop, start_offset=args.start_offset,

@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 # What a previous demo run left in its folder (removed before a new run).
 DEMO_OUTPUTS = ("frames", "bag", "annotated.mp4", "contact_sheet.png", "summary.md", "summary.json",
@@ -33,17 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_path(model: Path | None) -> Path:
-    if model is not None:
-        if not model.is_file():
-            raise UserError(f"model file {model} does not exist (--model)")
-        return model.resolve()
-    from litepose_ros.models import default_model_path
+    from litepose_ros.estimator import BundledModelMissing, resolve_model_path
 
     try:
-        return default_model_path()
-    except FileNotFoundError as error:
+        path = resolve_model_path(model, source="--model")
+    except BundledModelMissing as error:
         raise UserError(f"{error}. The demo needs a model: export one with `litepose export` and pass "
                         "--model FILE.onnx") from error
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+    return path.resolve() if model is not None else path
 
 
 def _prepare_output(folder: Path) -> None:
@@ -123,7 +122,7 @@ def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int,
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.bags import BagError
+    from litepose_ros.bags.storage import BagError
     from litepose_ros.dds import apply_loopback_environment, loopback_environment
     from litepose_ros.samples import SAMPLES_DIR
 
@@ -131,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     # The demo is one of the project's own runs: its DDS traffic stays on this machine. Applied
     # before rclpy starts (this process records) and passed to the node process.
     apply_loopback_environment()
-    from litepose_ros.ros.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
+    from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
 
     bag = args.bag or SAMPLES_DIR / "vtest_sample.mcap"
     model = _model_path(args.model)

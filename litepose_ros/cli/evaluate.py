@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.engine import ENGINE_NAMES
+from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, help="write metrics and predictions to this JSON file")
     parser.add_argument("--input-size", type=int, help="network input short side (default: the model's)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test (faster, a little less AP)")
-    parser.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "torch"],
+    parser.add_argument("--engine", default="onnxruntime", choices=ENGINE_NAMES,
                         help="inference engine (default: onnxruntime)")
     parser.add_argument("--threads", type=int, help="inference threads")
     parser.add_argument("--max-images", type=int, help="evaluate on the first N images only")

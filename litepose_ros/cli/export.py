@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from litepose_ros.cli import UserError
+from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

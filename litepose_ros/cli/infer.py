@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.cli import UserError
+from litepose_ros.engine import ENGINE_NAMES
+from litepose_ros.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: ./litepose_output)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="network input short side in pixels (default: the model's)")
-    parser.add_argument("--engine", choices=("onnxruntime", "torch"), default="onnxruntime",
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnxruntime",
                         help="inference engine (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -89,18 +90,14 @@ def _input_kind(path: Path) -> str:
 
 
 def _load_estimator(args: argparse.Namespace):
-    from litepose_ros.estimator import Estimator
+    from litepose_ros.estimator import BundledModelMissing, Estimator, resolve_model_path
 
-    model = args.model
-    if model is None:
-        from litepose_ros.models import default_model_path
-
-        try:
-            model = default_model_path()
-        except FileNotFoundError as error:
-            raise UserError(f"no --model given: {error}") from None
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist")
+    try:
+        model = resolve_model_path(args.model)
+    except BundledModelMissing as error:
+        raise UserError(f"no --model given: {error}") from None
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
     settings = {"engine": args.engine, "threads": args.threads, "input_size": args.input_size,
                 "fast": args.fast, "keypoint_threshold": args.keypoint_threshold}
     if args.flip is not None:
@@ -122,10 +119,9 @@ def image_ids(files: list[Path]) -> list[int]:
 
 def coco_results(image_id: int, result, threshold: float) -> list[dict]:
     """COCO keypoint result entries for the people of one PoseResult scoring at least threshold."""
-    keep = np.flatnonzero(result.scores >= threshold)
-    return [{"image_id": int(image_id), "category_id": 1,
-             "keypoints": [round(float(v), 2) for v in result.keypoints[i].reshape(-1)],
-             "score": round(float(result.scores[i]), 5)} for i in keep]
+    from litepose_ros.people import coco_results as people_coco_results
+
+    return people_coco_results(image_id, result, score_threshold=threshold, keypoint_digits=2, score_digits=5)
 
 
 def _annotate(image: np.ndarray, result, args: argparse.Namespace) -> np.ndarray:

@@ -189,20 +189,16 @@ def count_cost(
 def variants_table(num_joints: int = 14) -> str:
     """Markdown table of the released variants at their own input size (used in docs/model.md)."""
     from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
+    from litepose_ros.summaries import markdown_table
 
-    lines = [
-        "| variant | input | stem C | stage channels | depths | head widths | params | GMACs true | "
-        "GMACs paper convention |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["variant", "input", "stem C", "stage channels", "depths", "head widths", "params", "GMACs true",
+              "GMACs paper convention"]
+    rows = []
     for name in RELEASED_VARIANTS:
         spec = released_architecture(name)
         cost = count_cost(spec, num_joints)
-        lines.append(
-            f"| {name} | {spec.img_size} | {spec.input_channel} | "
-            f"{', '.join(map(str, spec.stage_channels))} | "
-            f"{', '.join(map(str, spec.depths))} | {', '.join(map(str, spec.deconv_setting))} | "
-            f"{cost.mparams:.2f} M | {cost.true_gmacs:.2f} | {cost.paper_gmacs:.2f} |"
-        )
-    return "\n".join(lines)
+        rows.append((name, spec.img_size, spec.input_channel, ", ".join(map(str, spec.stage_channels)),
+                     ", ".join(map(str, spec.depths)), ", ".join(map(str, spec.deconv_setting)),
+                     f"{cost.mparams:.2f} M", f"{cost.true_gmacs:.2f}", f"{cost.paper_gmacs:.2f}"))
+    return markdown_table(header, rows)
 

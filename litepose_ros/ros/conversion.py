@@ -18,6 +18,7 @@ from geometry_msgs.msg import Point
 
 from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.msg import Keypoint, Person, PersonArray
+from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 
 # Keypoint.position is always (0, 0, 0) from this node: one shared, never-modified Point saves
 # building hundreds of them per image (a third of the conversion time).
@@ -30,48 +31,6 @@ def _layout_fields(layout_name: str) -> tuple[list[str], list[int], list[int]]:
     return (list(layout.keypoint_names), [a for a, _ in layout.edges], [b for _, b in layout.edges])
 
 
-def select_people(keypoints: np.ndarray, scores: np.ndarray, score_threshold: float = 0.0,
-                  max_persons: int | None = None) -> np.ndarray:
-    """Indices of the people to publish: score >= score_threshold, best first, at most max_persons."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if keypoints.shape[0] != scores.shape[0]:
-        raise ValueError(f"{keypoints.shape[0]} keypoint sets but {scores.shape[0]} person scores")
-    order = np.argsort(-scores, kind="stable")
-    order = order[scores[order] >= score_threshold]
-    return order if max_persons is None else order[:max_persons]
-
-
-def keypoint_boxes(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(N, 4) x_min, y_min, x_max, y_max around the valid keypoints (all keypoints if none is valid)."""
-    if keypoints.shape[0] == 0:
-        return np.zeros((0, 4), dtype=np.float64)
-    use = np.where(valid.any(axis=1, keepdims=True), valid, True)
-    xy = keypoints[:, :, :2].astype(np.float64)
-    low = np.where(use[:, :, None], xy, np.inf).min(axis=1)
-    high = np.where(use[:, :, None], xy, -np.inf).max(axis=1)
-    return np.concatenate([low, high], axis=1)
-
-
-def _published_people(keypoints, scores, layout: KeypointLayout | str, *, keypoint_threshold: float,
-                      score_threshold: float, max_persons: int | None):
-    """The checked layout, the people to publish (keypoints, scores), the float32 threshold, the
-    (N, K) validity and the chosen indices: the one selection both message paths share."""
-    layout = get_layout(layout) if isinstance(layout, str) else layout
-    keypoints = np.asarray(keypoints, dtype=np.float32)
-    if keypoints.ndim != 3 or keypoints.shape[2] != 3 or (
-            keypoints.shape[0] and keypoints.shape[1] != layout.num_keypoints):
-        raise ValueError(f"keypoints must be (N, {layout.num_keypoints}, 3) for layout {layout.name}, "
-                         f"got {keypoints.shape}")
-    chosen = select_people(keypoints, scores, score_threshold, max_persons)
-    keypoints = keypoints[chosen]
-    person_scores = np.asarray(scores, dtype=np.float32).reshape(-1)[chosen]
-    # Decide validity in float32, the type the threshold and scores travel in, so that
-    # valid == (msg.score >= msg.keypoint_threshold) holds for whoever reads the message.
-    threshold = np.float32(keypoint_threshold)
-    valid = keypoints[:, :, 2] >= threshold
-    return layout, keypoints, person_scores, threshold, valid, chosen
-
-
 def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
                              header, image_width: int, image_height: int, keypoint_threshold: float,
                              score_threshold: float = 0.0, max_persons: int | None = None) -> PersonArray:
@@ -81,9 +40,15 @@ def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: 
     ``score_threshold`` are left out, the rest sorted by decreasing score and cut to
     ``max_persons``.
     """
-    layout, keypoints, person_scores, threshold, valid, chosen = _published_people(
-        keypoints, scores, layout, keypoint_threshold=keypoint_threshold, score_threshold=score_threshold,
-        max_persons=max_persons)
+    people = published_people(keypoints, scores, layout, keypoint_threshold=keypoint_threshold,
+                              score_threshold=score_threshold, max_persons=max_persons)
+    return person_array_message(people, header=header, image_width=image_width, image_height=image_height)
+
+
+def person_array_message(people: PublishedPeople, *, header, image_width: int,
+                         image_height: int) -> PersonArray:
+    """The PersonArray of people already selected (``litepose_ros.people.published_people``)."""
+    layout, keypoints, valid = people.layout, people.keypoints, people.valid
     boxes = keypoint_boxes(keypoints, valid).tolist()
 
     message = PersonArray()
@@ -95,26 +60,16 @@ def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: 
     message.keypoint_names = names
     message.edge_from = edge_from
     message.edge_to = edge_to
-    message.keypoint_threshold = float(threshold)
+    message.keypoint_threshold = float(people.keypoint_threshold)
     persons = []
     for person_keypoints, person_valid, score, (x_min, y_min, x_max, y_max) in zip(
-            keypoints.tolist(), valid.tolist(), person_scores.tolist(), boxes, strict=True):
+            keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, strict=True):
         persons.append(Person(
             id=Person.NO_ID, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
             keypoints=[Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
                        for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)]))
     message.persons = persons
     return message
-
-
-def pose_result_to_person_array(result, header, image_width: int, image_height: int,
-                                keypoint_threshold: float, *, score_threshold: float = 0.0,
-                                max_persons: int | None = None) -> PersonArray:
-    """PersonArray from an estimator PoseResult (``keypoints`` (N, K, 3), ``scores``, ``layout``)."""
-    return person_array_from_arrays(result.keypoints, result.scores, result.layout, header=header,
-                                    image_width=image_width, image_height=image_height,
-                                    keypoint_threshold=keypoint_threshold,
-                                    score_threshold=score_threshold, max_persons=max_persons)
 
 
 # --- direct CDR serialisation ----------------------------------------------------------------------
@@ -198,34 +153,40 @@ def person_array_cdr(keypoints: np.ndarray, scores: np.ndarray, layout: Keypoint
                      score_threshold: float = 0.0, max_persons: int | None = None) -> tuple[bytes, int]:
     """The serialised PersonArray (CDR bytes) that ``person_array_from_arrays`` would build, and its
     person count. Publish the bytes with ``publisher.publish(data)``."""
-    layout, keypoints, person_scores, threshold, valid, chosen = _published_people(
-        keypoints, scores, layout, keypoint_threshold=keypoint_threshold, score_threshold=score_threshold,
-        max_persons=max_persons)
+    people = published_people(keypoints, scores, layout, keypoint_threshold=keypoint_threshold,
+                              score_threshold=score_threshold, max_persons=max_persons)
+    return person_array_cdr_bytes(people, header=header, image_width=image_width, image_height=image_height)
 
+
+def person_array_cdr_bytes(people: PublishedPeople, *, header, image_width: int,
+                           image_height: int) -> tuple[bytes, int]:
+    """The serialised PersonArray of people already selected, and its person count."""
+    layout, keypoints, valid = people.layout, people.keypoints, people.valid
+    person_scores, threshold = people.scores, people.keypoint_threshold
     encapsulation, prefix = _cdr_prefix(header.frame_id, int(image_width), int(image_height), layout.name,
                                         float(threshold))
     data = bytearray(encapsulation)
     data += struct.pack("<iI", header.stamp.sec, header.stamp.nanosec)
     data += prefix
-    count = len(chosen)
+    count = len(people)
     data += struct.pack("<I", count)  # offset is 4-aligned here: prefix ends with a float32
     if count:
         data += b"\0" * (-(len(data) - 4) % 8)  # Person starts with an int64
         dtype, end = _person_dtype(layout.num_keypoints)
-        people = np.zeros(count, dtype=dtype)
-        people["id"] = Person.NO_ID
-        people["score"] = person_scores
-        people["box"] = keypoint_boxes(keypoints, valid)
-        people["count"] = layout.num_keypoints
-        first = people["first"]
+        records = np.zeros(count, dtype=dtype)
+        records["id"] = Person.NO_ID
+        records["score"] = person_scores
+        records["box"] = keypoint_boxes(keypoints, valid)
+        records["count"] = layout.num_keypoints
+        first = records["first"]
         first["x"], first["y"], first["score"] = keypoints[:, 0, 0], keypoints[:, 0, 1], keypoints[:, 0, 2]
         first["valid"] = valid[:, 0]
         if layout.num_keypoints > 1:
-            rest = people["rest"]
+            rest = records["rest"]
             rest["x"], rest["y"] = keypoints[:, 1:, 0], keypoints[:, 1:, 1]
             rest["score"] = keypoints[:, 1:, 2]
             rest["valid"] = valid[:, 1:]
-        data += people.tobytes()[: dtype.itemsize * (count - 1) + end]
+        data += records.tobytes()[: dtype.itemsize * (count - 1) + end]
     return bytes(data), count
 
 

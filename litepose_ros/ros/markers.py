@@ -20,7 +20,8 @@ Markers per published image (a MarkerArray):
   keypoints), ``limbs`` (LINE_LIST, one segment per skeleton edge whose two keypoints are
   valid; always an even number of points) and optionally ``labels`` (TEXT_VIEW_FACING with the
   person score, above the highest valid keypoint). The namespace says what a marker is and id = r,
-  so (ns, id) is unique and stable; the colour is chosen by rank from a fixed palette.
+  so (ns, id) is unique and stable; the colour is chosen by rank, the same as in the annotated image
+  (``litepose_ros.people.person_rgb``).
 - every marker also carries a lifetime, so they disappear when the node stops publishing.
 """
 
@@ -34,17 +35,11 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from litepose_ros.people import person_rgb
+
 JOINTS_NS = "joints"
 LIMBS_NS = "limbs"
 LABELS_NS = "labels"
-
-# Distinct, saturated colours (RGB in 0..1) for people by rank; repeats after len(PALETTE) people.
-PALETTE: tuple[tuple[float, float, float], ...] = (
-    (0.90, 0.10, 0.29), (0.24, 0.71, 0.29), (0.00, 0.51, 0.78), (0.96, 0.51, 0.19),
-    (0.57, 0.12, 0.71), (0.27, 0.94, 0.94), (0.94, 0.20, 0.90), (0.82, 0.96, 0.24),
-    (0.98, 0.75, 0.83), (0.00, 0.50, 0.50), (0.67, 0.43, 0.16), (1.00, 0.88, 0.10),
-)
-
 
 @dataclass(frozen=True)
 class MarkerStyle:
@@ -110,8 +105,9 @@ def back_project(keypoints_xy: np.ndarray, intrinsics: PinholeIntrinsics, depth:
 
 
 def person_color(rank: int, alpha: float = 1.0) -> ColorRGBA:
-    """The colour of the person at this rank."""
-    r, g, b = PALETTE[rank % len(PALETTE)]
+    """The colour of the person at this rank: ``litepose_ros.people.person_rgb``, the colour the
+    annotated image draws the same person in."""
+    r, g, b = person_rgb(rank)
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 

@@ -5,10 +5,12 @@ A lifecycle node (``configure`` loads the model, ``activate`` subscribes and sta
 ``deactivate`` stops them, ``cleanup`` frees the model); with ``auto_activate`` (default) it
 configures and activates itself at start-up.
 
-Never lags the camera: the image callback only puts the message into a one-frame slot and
-counts it. A single worker thread takes the newest frame, converts it, runs the estimator and
-publishes. A frame still waiting in the slot when a newer one arrives is dropped and counted, so
-the output is always about the latest image and no queue can grow.
+Never lags the camera: the image callback only puts the message into a one-frame slot; a single
+worker thread takes the newest frame, converts it, runs the estimator and publishes; a frame
+still waiting when a newer one arrives is dropped and counted (``litepose_ros.ros.worker``).
+Per frame (``_process``): decode the message, estimate, select the people once, publish the
+outputs, record the timings (``litepose_ros.ros.statistics``); ``/diagnostics`` is built by
+``litepose_ros.ros.diagnostics``.
 
 Topics (relative names: namespaces and remapping apply):
 
@@ -25,19 +27,16 @@ Run: ``litepose_node --ros-args -p model_path:=model.onnx -r image:=/camera/imag
 from __future__ import annotations
 
 import gc
-import math
 import signal
 import sys
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -50,21 +49,19 @@ from litepose_ros.image_encodings import (
     compressed_image_to_array,
     raw_image_to_array,
 )
-from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.msg import PersonArray
-from litepose_ros.ros.conversion import (
-    cdr_matches_rclpy,
-    person_array_cdr,
-    person_array_from_arrays,
-    select_people,
-)
+from litepose_ros.people import PublishedPeople, published_people
+from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
+from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
 from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
 from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics
 from litepose_ros.ros.parameters import (
     declare_parameters,
+    estimator_settings,
     make_validation_callback,
-    parse_providers,
 )
+from litepose_ros.ros.statistics import FrameTimes, NodeStatistics
+from litepose_ros.ros.worker import Frame, LatestFrameWorker
 
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
     from rclpy.executors import ExternalShutdownException
@@ -75,10 +72,6 @@ except ImportError:  # pragma: no cover
 NODE_NAME = "litepose"
 # Repeated input errors are logged at most once per this many seconds (per distinct message).
 ERROR_LOG_PERIOD = 5.0
-# Latency statistics in /diagnostics cover at most this many recent images.
-LATENCY_WINDOW = 300
-# Image stamps further in the past than this (or in the future) are not counted as latency.
-MAX_MEASURABLE_LATENCY = 10.0
 
 
 @dataclass(frozen=True)
@@ -111,54 +104,12 @@ class RuntimeSettings:
                    line_thickness=values["annotated.line_thickness"])
 
 
-@dataclass
-class _Frame:
-    message: bytes  # serialized sensor_msgs/Image or CompressedImage
-    compressed: bool
-    arrival: float  # time.monotonic() when the callback stored it
-
-
-@dataclass
-class NodeStatistics:
-    """Counters and recent timings. received/dropped change under the slot lock, the rest under the
-    statistics lock (single int updates: readers may see them a moment apart, never torn)."""
-
-    received: int = 0
-    processed: int = 0
-    dropped: int = 0
-    bad_images: int = 0
-    inference_failures: int = 0
-    last_error: str = ""
-    last_person_count: int = 0
-    # Per processed image, seconds: estimator (preprocess + network + decoding), slot wait,
-    # conversion of the message to pixels, everything after the estimator up to the last publish,
-    # end-to-end (image stamp to persons published), node overhead (end-to-end minus estimator
-    # minus slot wait: transport in, conversion, messages, publishing).
-    inference: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    slot_wait: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    convert: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    publish: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    end_to_end: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    transport: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    persons_message: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    overhead: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-
-
-def _median_ms(samples) -> float:
-    return float(np.median(np.asarray(samples)) * 1e3) if samples else float("nan")
-
-
-def _p95_ms(samples) -> float:
-    return float(np.percentile(np.asarray(samples), 95) * 1e3) if samples else float("nan")
-
-
 class LitePoseNode(LifecycleNode):
     """Lifecycle node running the LitePose estimator on the newest camera image."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self._stats = NodeStatistics()
-        self._stats_lock = threading.Lock()
         self._error_log_times: dict[str, float] = {}
         self._estimator = None
         self._estimator_description = ""
@@ -168,11 +119,8 @@ class LitePoseNode(LifecycleNode):
         self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
         self._serialize_directly = False
 
-        # Latest-frame slot, filled by the subscription callbacks, emptied by the worker.
-        self._slot: _Frame | None = None
-        self._slot_condition = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._running = False
+        # Latest-frame slot, filled by the subscription callbacks, emptied by the worker thread.
+        self._worker = LatestFrameWorker(self._process, self._on_processing_error)
 
         self._persons_publisher = None
         self._markers_publisher = None
@@ -187,8 +135,7 @@ class LitePoseNode(LifecycleNode):
         self._settings = RuntimeSettings.from_values(self._values)
 
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._window_start = time.monotonic()
-        self._window_counts = (0, 0, 0)
+        self._rate_window = RateWindow()
         self._diagnostics_timer = self.create_timer(1.0 / self._values["diagnostics_rate"],
                                                     self._publish_diagnostics)
         self._startup_timer = None
@@ -247,8 +194,6 @@ class LitePoseNode(LifecycleNode):
         if result != TransitionCallbackReturn.SUCCESS:
             return result
         self._subscribe()
-        self._running = True
-        self._worker = threading.Thread(target=self._worker_loop, name="litepose_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(f"active: listening on {self._image_topic}")
         return TransitionCallbackReturn.SUCCESS
@@ -321,21 +266,10 @@ class LitePoseNode(LifecycleNode):
         self._image_subscription = self._camera_info_subscription = None
 
     def _on_image(self, message: bytes) -> None:
-        self._offer(_Frame(message, False, time.monotonic()))
+        self._worker.offer(Frame(message, False, time.monotonic()))
 
     def _on_compressed_image(self, message: bytes) -> None:
-        self._offer(_Frame(message, True, time.monotonic()))
-
-    def _offer(self, frame: _Frame) -> None:
-        """Store the newest frame in the slot (dropping an unprocessed older one) and wake the worker."""
-        stats = self._stats
-        with self._slot_condition:
-            # Counted before the worker can see the frame, so received >= processed + dropped always.
-            stats.received += 1
-            if self._slot is not None:
-                stats.dropped += 1
-            self._slot = frame
-            self._slot_condition.notify()
+        self._worker.offer(Frame(message, True, time.monotonic()))
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         self._camera_intrinsics = (tuple(message.k), message.width, message.height)
@@ -344,31 +278,13 @@ class LitePoseNode(LifecycleNode):
 
     def _stop_processing(self) -> None:
         self._unsubscribe()
-        with self._slot_condition:
-            self._running = False
-            self._slot = None
-            self._slot_condition.notify_all()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30.0)
-        self._worker = None
+        self._worker.stop()
 
-    def _worker_loop(self) -> None:
-        while True:
-            with self._slot_condition:
-                while self._slot is None and self._running:
-                    self._slot_condition.wait()
-                if not self._running:
-                    return
-                frame, self._slot = self._slot, None
-            try:
-                self._process(frame)
-            except Exception as error:  # keep the worker alive whatever one image does
-                with self._stats_lock:
-                    self._stats.inference_failures += 1
-                    self._stats.last_error = f"processing failed: {error!r}"
-                self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
+    def _on_processing_error(self, error: Exception) -> None:
+        self._stats.record_failure(f"processing failed: {error!r}")
+        self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
 
-    def _decode(self, frame: _Frame, settings: RuntimeSettings) -> tuple[np.ndarray, str, Header]:
+    def _decode(self, frame: Frame, settings: RuntimeSettings) -> tuple[np.ndarray, str, Header]:
         """(pixels, their colour order, the image header) from the serialized message."""
         if frame.compressed:
             message = parse_compressed_image(frame.message)
@@ -381,60 +297,40 @@ class LitePoseNode(LifecycleNode):
                                            max_pixels=settings.max_image_pixels)
         return pixels, order, message.header
 
-    def _process(self, frame: _Frame) -> None:
-        started = time.monotonic()
-        settings = self._settings
-        estimator = self._estimator
+    def _process(self, frame: Frame) -> None:
+        """One frame: decode, estimate, select the people once, publish the outputs, record timings."""
+        times = FrameTimes(arrival=frame.arrival, started=time.monotonic())
+        settings, estimator = self._settings, self._estimator
         try:
             pixels, color_order, header = self._decode(frame, settings)
         except ImageFormatError as error:
-            with self._stats_lock:
-                self._stats.bad_images += 1
-                self._stats.last_error = f"{self._image_topic}: {error}"
+            self._stats.record_bad_image(f"{self._image_topic}: {error}")
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
-        converted = time.monotonic()
+        times.converted = time.monotonic()
         result = estimator.predict(pixels, color_order=color_order)
-        estimated = time.monotonic()
-
+        times.estimated = time.monotonic()
+        people = published_people(result.keypoints, result.scores, result.layout,
+                                  keypoint_threshold=settings.keypoint_threshold,
+                                  score_threshold=settings.score_threshold, max_persons=settings.max_persons)
         height, width = pixels.shape[:2]
-        build = person_array_cdr if self._serialize_directly else person_array_from_arrays
-        persons = build(result.keypoints, result.scores, result.layout, header=header, image_width=width,
-                        image_height=height, keypoint_threshold=settings.keypoint_threshold,
-                        score_threshold=settings.score_threshold, max_persons=settings.max_persons)
-        if self._serialize_directly:
-            persons, person_count = persons
-        else:
-            person_count = len(persons.persons)
-        self._persons_publisher.publish(persons)
-        published_at = self.get_clock().now()
-        persons_published = time.monotonic()
+        self._publish_persons(people, header, width, height)
+        times.published_ns = self.get_clock().now().nanoseconds
+        times.persons_published = time.monotonic()
         if settings.markers_enabled and self._markers_publisher.get_subscription_count() > 0:
-            self._publish_markers(result, header, width, height, settings)
+            self._publish_markers(people, header, width, height, settings)
         if settings.annotated_enabled and self._annotated_publisher.get_subscription_count() > 0:
-            self._publish_annotated(pixels, color_order, result, header, settings)
-        finished = time.monotonic()
+            self._publish_annotated(pixels, color_order, people, header, settings)
+        times.finished = time.monotonic()
+        times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        self._stats.record_frame(times, len(people))
 
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        end_to_end = (published_at.nanoseconds - stamp_ns) * 1e-9
-        if not 0.0 <= end_to_end < MAX_MEASURABLE_LATENCY:
-            end_to_end = math.nan  # a stamp from another clock (e.g. a bag without sim time): not a latency
-        inference = estimated - converted
-        slot_wait = started - frame.arrival
-        with self._stats_lock:
-            stats = self._stats
-            stats.processed += 1
-            stats.last_person_count = person_count
-            stats.inference.append(inference)
-            stats.slot_wait.append(slot_wait)
-            stats.convert.append(converted - started)
-            stats.publish.append(finished - estimated)
-            stats.persons_message.append(persons_published - estimated)
-            if math.isfinite(end_to_end):
-                stats.end_to_end.append(end_to_end)
-                # Stamp to callback: what is left of end-to-end once the time inside the node is removed.
-                stats.transport.append(end_to_end - (persons_published - frame.arrival))
-                stats.overhead.append(end_to_end - inference - slot_wait)
+    def _publish_persons(self, people: PublishedPeople, header, width: int, height: int) -> None:
+        if self._serialize_directly:
+            message, _ = person_array_cdr_bytes(people, header=header, image_width=width, image_height=height)
+        else:
+            message = person_array_message(people, header=header, image_width=width, image_height=height)
+        self._persons_publisher.publish(message)
 
     def _intrinsics(self, width: int, height: int) -> PinholeIntrinsics:
         info = self._camera_intrinsics
@@ -444,29 +340,22 @@ class LitePoseNode(LifecycleNode):
                 return intrinsics
         return PinholeIntrinsics.virtual(width, height)
 
-    def _publish_markers(self, result, header, width: int, height: int, settings: RuntimeSettings) -> None:
-        chosen = select_people(np.asarray(result.keypoints), result.scores, settings.score_threshold,
-                               settings.max_persons)
-        keypoints = np.asarray(result.keypoints, dtype=np.float32)[chosen]
-        scores = np.asarray(result.scores, dtype=np.float32).reshape(-1)[chosen]
-        valid = keypoints[:, :, 2] >= np.float32(settings.keypoint_threshold)
+    def _publish_markers(self, people: PublishedPeople, header, width: int, height: int,
+                         settings: RuntimeSettings) -> None:
         if not header.frame_id:
             header = type(header)(stamp=header.stamp, frame_id=settings.fallback_frame_id)
-        layout = result.layout if isinstance(result.layout, KeypointLayout) else get_layout(result.layout)
-        markers = self._marker_builder.build(keypoints, scores, valid, edges=layout.edges, header=header,
+        markers = self._marker_builder.build(people.keypoints, people.scores, people.valid,
+                                             edges=people.layout.edges, header=header,
                                              intrinsics=self._intrinsics(width, height),
                                              style=settings.marker_style)
         self._markers_publisher.publish(markers)
 
-    def _publish_annotated(self, pixels: np.ndarray, color_order: str, result, header,
+    def _publish_annotated(self, pixels: np.ndarray, color_order: str, people: PublishedPeople, header,
                            settings: RuntimeSettings) -> None:
         from litepose_ros import drawing
 
         canvas = np.array(pixels[:, :, ::-1] if color_order == "rgb" else pixels, copy=True)
-        chosen = select_people(np.asarray(result.keypoints), result.scores, settings.score_threshold,
-                               settings.max_persons)
-        drawing.draw_people(canvas, np.asarray(result.keypoints)[chosen],
-                            np.asarray(result.scores).reshape(-1)[chosen], result.layout,
+        drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
                             keypoint_threshold=settings.keypoint_threshold,
                             draw_scores=settings.draw_scores, thickness=settings.line_thickness)
         image = Image(header=header, height=canvas.shape[0], width=canvas.shape[1], encoding="bgr8",
@@ -489,18 +378,8 @@ class LitePoseNode(LifecycleNode):
 
     def statistics(self) -> dict[str, Any]:
         """A snapshot of the counters and latency medians (what /diagnostics reports)."""
-        with self._slot_condition, self._stats_lock:  # both: one consistent set of counters
-            stats = self._stats
-            return {
-                "received": stats.received, "processed": stats.processed, "dropped": stats.dropped,
-                "bad_images": stats.bad_images, "inference_failures": stats.inference_failures,
-                "last_error": stats.last_error, "persons": stats.last_person_count,
-                "inference_ms": _median_ms(stats.inference), "slot_wait_ms": _median_ms(stats.slot_wait),
-                "convert_ms": _median_ms(stats.convert), "transport_ms": _median_ms(stats.transport),
-                "publish_ms": _median_ms(stats.publish), "persons_ms": _median_ms(stats.persons_message),
-                "end_to_end_ms": _median_ms(stats.end_to_end), "end_to_end_p95_ms": _p95_ms(stats.end_to_end),
-                "overhead_ms": _median_ms(stats.overhead), "overhead_p95_ms": _p95_ms(stats.overhead),
-            }
+        with self._worker.lock:  # the slot's counters and the rest: one consistent set
+            return self._stats.snapshot(self._worker.received, self._worker.dropped)
 
     def _lifecycle_label(self) -> str:
         try:
@@ -510,54 +389,13 @@ class LitePoseNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         snapshot = self.statistics()
-        now = time.monotonic()
-        elapsed = max(now - self._window_start, 1e-9)
-        counts = (snapshot["received"], snapshot["processed"], snapshot["dropped"])
-        rates = [(new - old) / elapsed for new, old in zip(counts, self._window_counts, strict=True)]
-        self._window_start, self._window_counts = now, counts
-        state = self._lifecycle_label()
-
-        status = DiagnosticStatus(name=f"{self.get_name()}: pose estimation",
-                                  hardware_id=self.get_fully_qualified_name())
-        if self._model_error:
-            status.level, status.message = DiagnosticStatus.ERROR, f"model not loaded: {self._model_error}"
-        elif state != "active":
-            status.level, status.message = DiagnosticStatus.WARN, f"{state}: not processing images"
-        elif snapshot["last_error"] and rates[0] > 0 and rates[1] == 0:
-            status.level, status.message = DiagnosticStatus.ERROR, snapshot["last_error"]
-        elif rates[0] == 0:
-            status.level, status.message = DiagnosticStatus.WARN, f"no images on {self._image_topic}"
-        else:
-            status.level = DiagnosticStatus.OK
-            status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
-        values = {
-            "state": state,
-            "model": str(self._model_path) if self._estimator is not None else "",
-            "engine": self._estimator_description,
-            "input topic": self._image_topic,
-            "input rate (Hz)": f"{rates[0]:.2f}",
-            "processed rate (Hz)": f"{rates[1]:.2f}",
-            "dropped rate (Hz)": f"{rates[2]:.2f}",
-            "images received": str(snapshot["received"]),
-            "images processed": str(snapshot["processed"]),
-            "frames dropped": str(snapshot["dropped"]),
-            "bad images": str(snapshot["bad_images"]),
-            "processing failures": str(snapshot["inference_failures"]),
-            "last error": snapshot["last_error"],
-            "persons in last image": str(snapshot["persons"]),
-            "inference median (ms)": f"{snapshot['inference_ms']:.2f}",
-            "slot wait median (ms)": f"{snapshot['slot_wait_ms']:.2f}",
-            "transport in median (ms)": f"{snapshot['transport_ms']:.2f}",
-            "conversion median (ms)": f"{snapshot['convert_ms']:.2f}",
-            "PersonArray built and published median (ms)": f"{snapshot['persons_ms']:.2f}",
-            "all outputs built and published median (ms)": f"{snapshot['publish_ms']:.2f}",
-            "end-to-end latency median (ms)": f"{snapshot['end_to_end_ms']:.2f}",
-            "end-to-end latency p95 (ms)": f"{snapshot['end_to_end_p95_ms']:.2f}",
-            "node overhead median (ms)": f"{snapshot['overhead_ms']:.2f}",
-            "node overhead p95 (ms)": f"{snapshot['overhead_p95_ms']:.2f}",
-        }
-        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
-        array = DiagnosticArray(status=[status])
+        rates = self._rate_window.rates(snapshot)
+        state = NodeState(name=f"{self.get_name()}: pose estimation",
+                          hardware_id=self.get_fully_qualified_name(), lifecycle=self._lifecycle_label(),
+                          model_error=self._model_error,
+                          model=str(self._model_path) if self._estimator is not None else "",
+                          engine=self._estimator_description, input_topic=self._image_topic)
+        array = DiagnosticArray(status=[diagnostic_status(state, snapshot, rates)])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_publisher.publish(array)
 
@@ -571,40 +409,11 @@ def load_estimator(values: dict[str, Any]):
 
     Raises FileNotFoundError / RuntimeError with a message that names the model file and the problem.
     """
-    from litepose_ros.estimator import Estimator, EstimatorConfig
+    from litepose_ros.estimator import Estimator, resolve_model_path
 
-    path_text = values["model_path"].strip()
-    if path_text:
-        path = Path(path_text).expanduser()
-    else:
-        from litepose_ros.models import default_model_path
-
-        path = default_model_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist (parameter model_path)")
-    config: dict[str, Any] = {
-        "engine": values["engine"],
-        "providers": parse_providers(values["providers"]),
-        "threads": values["threads"] or None,
-        "flip_test": values["flip_test"],
-        "refine": values["refine"],
-    }
-    if values["variant"] != "auto":
-        config["variant"] = values["variant"]
-    if values["input_size"]:
-        config["input_size"] = values["input_size"]
+    path = resolve_model_path(values["model_path"], source="parameter model_path")
     try:
-        estimator_config = EstimatorConfig.create(path, **config)
-        engine = None
-        if estimator_config.engine == "onnxruntime":
-            # Built here rather than by the Estimator to choose ONNX Runtime's thread spinning.
-            from litepose_ros.engine import create_engine
-
-            engine = create_engine(path, engine="onnxruntime", providers=estimator_config.providers,
-                                   threads=estimator_config.threads, variant=estimator_config.variant,
-                                   input_size=estimator_config.input_size,
-                                   allow_spinning=values["engine_spinning"])
-        estimator = Estimator(estimator_config, engine=engine)
+        estimator = Estimator.from_model(path, **estimator_settings(values))
     except Exception as error:
         text = str(error)
         raise RuntimeError(text if str(path) in text else f"model file {path}: {text}") from error

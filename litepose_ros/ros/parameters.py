@@ -17,15 +17,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from litepose_ros import summaries
+from litepose_ros.engine import ENGINE_NAMES, PROVIDER_ALIASES
 from litepose_ros.image_encodings import DEFAULT_MAX_PIXELS
 
-ENGINES = ("onnxruntime", "torch")
+ENGINES = ENGINE_NAMES
 VARIANTS = ("auto", "XS", "S", "M", "L")
 INPUT_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
 # Provider names accepted in the comma-separated `providers` parameter (ONNX Runtime's own names,
 # "...ExecutionProvider", are accepted too).
-PROVIDER_SHORT_NAMES = ("tensorrt", "trt", "cuda", "cpu", "openvino", "coreml", "dml", "rocm", "xnnpack")
+PROVIDER_SHORT_NAMES = tuple(PROVIDER_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,24 @@ def parse_providers(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def estimator_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The estimator settings (``EstimatorConfig.create``'s keywords) the parameter values ask for;
+    the model file is ``model_path`` (``litepose_ros.estimator.resolve_model_path``)."""
+    settings: dict[str, Any] = {
+        "engine": values["engine"],
+        "providers": parse_providers(values["providers"]),
+        "threads": values["threads"] or None,
+        "flip_test": values["flip_test"],
+        "refine": values["refine"],
+        "allow_spinning": values["engine_spinning"],
+    }
+    if values["variant"] != "auto":
+        settings["variant"] = values["variant"]
+    if values["input_size"]:
+        settings["input_size"] = values["input_size"]
+    return settings
+
+
 def validate_value(name: str, value: Any) -> str | None:
     """Why ``value`` is not acceptable for parameter ``name``, or None when it is.
 
@@ -262,13 +282,10 @@ def markdown_table(specs: Iterable[ParameterSpec] = PARAMETERS) -> str:
             return f'`"{value}"`'
         return f"`{value}`"
 
-    lines = ["| name | type | default | range / values | changeable at run time | description |",
-             "|---|---|---|---|---|---|"]
-    for spec in specs:
-        lines.append(f"| `{spec.name}` | {spec.type_name} | {default_text(spec.default)} | "
-                     f"{spec.constraint_text()} | {'no' if spec.read_only else 'yes'} | "
-                     f"{spec.description.replace('|', '/')} |")
-    return "\n".join(lines)
+    header = ["name", "type", "default", "range / values", "changeable at run time", "description"]
+    rows = [(f"`{spec.name}`", spec.type_name, default_text(spec.default), spec.constraint_text(),
+             "no" if spec.read_only else "yes", spec.description.replace("|", "/")) for spec in specs]
+    return summaries.markdown_table(header, rows)
 
 
 def _yaml_value(value: Any) -> str:

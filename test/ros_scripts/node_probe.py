@@ -14,22 +14,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from litepose_ros.msg import PersonArray
 from rcl_interfaces.msg import Log
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
-from visualization_msgs.msg import MarkerArray
+
+from litepose_ros.ros.probe import NodeOutputs
 
 ROS_SCRIPTS = Path(__file__).resolve().parent
 RANDOM_MODEL_INPUT_SIZE = 128
@@ -130,66 +125,25 @@ def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotat
     assert_exited_cleanly(process, output)
 
 
-class NodeProbe:
-    """Subscribes to one node's outputs from the test process and calls its services."""
+class NodeProbe(NodeOutputs):
+    """The node's outputs (``litepose_ros.ros.probe.NodeOutputs``) plus its /rosout log lines and
+    its lifecycle and parameter services, from the test process."""
 
     def __init__(self, context, namespace: str, node_name: str = "litepose", annotated: bool = False):
-        self.namespace = namespace.rstrip("/")
-        self.node_name = node_name
-        self.fqn = f"{self.namespace}/{node_name}"
+        super().__init__(context, namespace, node_name=node_name, annotated=annotated)
         self.logger_name = f"{self.namespace.strip('/').replace('/', '.')}.{node_name}".lstrip(".")
-        self.persons: list[PersonArray] = []
-        self.markers: list[MarkerArray] = []
-        self.annotated: list[Image] = []
-        self.diagnostics: list = []  # DiagnosticStatus of this node
         self.logs: list[Log] = []
-        self.node = rclpy.create_node(f"probe_{node_name}", namespace=self.namespace, context=context)
-        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(PersonArray, "persons", self.persons.append, reliable)
-        self.node.create_subscription(MarkerArray, "markers", self.markers.append, reliable)
-        if annotated:
-            self.node.create_subscription(Image, "image_annotated", self.annotated.append, 5)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
         rosout_qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(Log, "/rosout", self._on_log, rosout_qos)
         self._change_state = self.node.create_client(ChangeState, f"{self.fqn}/change_state")
         self._get_state = self.node.create_client(GetState, f"{self.fqn}/get_state")
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._spinning = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self._spinning:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _on_diagnostics(self, message: DiagnosticArray) -> None:
-        for status in message.status:
-            if status.hardware_id == self.fqn:
-                self.diagnostics.append(status)
 
     def _on_log(self, message: Log) -> None:
         if message.name == self.logger_name:
             self.logs.append(message)
 
-    def close(self) -> None:
-        self._spinning = False
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-
     # --- waiting and reading -------------------------------------------------------------------
-
-    @staticmethod
-    def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.05)
-        return condition()
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> Log | None:
         self.wait_for(lambda: any(text in entry.msg for entry in self.logs), timeout)
@@ -198,17 +152,9 @@ class NodeProbe:
     def log_text(self) -> str:
         return "\n".join(entry.msg for entry in self.logs)
 
-    def latest_diagnostic_values(self) -> dict[str, str]:
-        return {kv.key: kv.value for kv in self.diagnostics[-1].values} if self.diagnostics else {}
-
     def wait_for_diagnostic(self, condition: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> bool:
         return self.wait_for(lambda: bool(self.diagnostics) and condition(self.latest_diagnostic_values()),
                              timeout)
-
-    def wait_until_connected(self, timeout: float = 20.0) -> bool:
-        """Until the node's persons publisher and diagnostics are visible to this process."""
-        return self.wait_for(lambda: self.node.count_publishers(f"{self.namespace}/persons") > 0
-                             and bool(self.diagnostics), timeout)
 
     # --- services ------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """rosbag2 files without ROS: read image messages, write result bags (sqlite3 and mcap).
 
+The bottom floor of ``litepose_ros.bags``: no rclpy, no import from ``litepose_ros.ros``.
+
 Built on the pure-Python ``rosbags`` package, so it works where ``ros2 bag`` does not exist. No
 rclpy import here: messages stay raw CDR bytes (what a bag stores and what rclpy publishes
 unchanged), and image messages are deserialised with rosbags' type store. The project's own
@@ -20,7 +22,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -32,7 +37,7 @@ STORAGE_PLUGINS = ("mcap", "sqlite3")
 # rosbag2 metadata version written (rosbags writes 8 or 9; 9 is what Jazzy and newer write).
 BAG_VERSION = 9
 MCAP_MAGIC = b"\x89MCAP0\r\n"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # litepose_ros/
 
 
 class BagError(Exception):
@@ -507,6 +512,27 @@ class BagWriter:
         if not files:
             raise BagError(f"bag {self.path} holds no {suffix} file")
         return files[0]
+
+
+def decode_bag_image(image: BagImage) -> np.ndarray:
+    """The BGR pixels of a bag image message (ImageFormatError, a ValueError, names what is
+    wrong)."""
+    from litepose_ros.image_encodings import compressed_image_to_array, raw_image_to_array
+
+    message = image.message
+    if image.compressed:
+        pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
+    else:
+        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
+                                       message.step, is_bigendian=bool(message.is_bigendian),
+                                       color_order="bgr")
+    return pixels
+
+
+def sibling_camera_info_topic(image_topic: str) -> str:
+    """The CameraInfo topic beside an image topic, as camera drivers name it: ``/cam/image_raw``
+    (or its ``/compressed`` stream) -> ``/cam/camera_info``."""
+    return image_topic.removesuffix("/compressed").rstrip("/").rsplit("/", 1)[0] + "/camera_info"
 
 
 def write_single_mcap(path: str | Path, topics: dict[str, str],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.bags import BagError, BagReader
+from litepose_ros.bags.storage import BagError, BagReader
 
 RELIABILITIES = ("reliable", "best_effort")
 

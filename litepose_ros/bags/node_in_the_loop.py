@@ -14,7 +14,6 @@ the environment passed in; the project's demo and tests pass
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,15 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litepose_ros.bag_eval import (
-    distribution,
-    format_distribution,
-    markdown_table,
-    persons_summary,
-    plot_histogram,
-    plot_series,
-)
-from litepose_ros.bags import (
+from litepose_ros.bags.player import BagPlayer, PlayOptions
+from litepose_ros.bags.report import write_loop_report
+from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPES,
@@ -43,8 +36,9 @@ from litepose_ros.bags import (
     BagError,
     BagReader,
     BagWriter,
+    sibling_camera_info_topic,
 )
-from litepose_ros.ros.bag_player import BagPlayer, PlayOptions
+from litepose_ros.summaries import distribution, persons_summary
 
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
 IMAGE_TYPE_NAME = "sensor_msgs/msg/Image"
@@ -120,7 +114,7 @@ def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None]:
         msgtype = reader.require_topic(topic, IMAGE_TYPES).msgtype
         info_topic: str | None = options.camera_info_topic
         if info_topic == "auto":
-            sibling = topic.removesuffix("/compressed").rstrip("/").rsplit("/", 1)[0] + "/camera_info"
+            sibling = sibling_camera_info_topic(topic)
             info_topic = sibling if sibling in reader.topics else None
         elif info_topic:
             reader.require_topic(info_topic, [CAMERA_INFO_TYPE])
@@ -270,7 +264,7 @@ def run_node_in_the_loop(bag: str | Path, output_dir: str | Path, options: LoopO
     result.files["bag"] = _write_recording(output_dir / "bag", recorded, options.storage)
     result.annotated = _annotated_frames(recorded, result.frames)
     result.report = _report(bag, image_topic, options, result, play=stats.summary(), recorded=recorded)
-    result.files.update(_write_report(output_dir, result.report, result.frames))
+    result.files.update(write_loop_report(output_dir, result.report, result.frames))
     if process is not None:
         result.files["node_log"] = node_log
     return result
@@ -406,54 +400,3 @@ def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResul
         "node_diagnostics": _last_diagnostics(recorded, options),
         "output_bag": str(result.files.get("bag", "")),
     }
-
-
-def _write_report(output_dir: Path, report: dict[str, Any], frames: Sequence[LiveFrame]) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    processed = [f for f in frames if f.received is not None]
-    if processed:
-        t0 = min(f.stamp_ns for f in frames)
-        seconds = [(f.stamp_ns - t0) / 1e9 for f in processed]
-        latencies = {"end to end": [f.end_to_end_ms for f in processed]}
-        files["latency_over_time"] = plot_series(
-            output_dir / "latency_over_time.png", seconds, latencies,
-            ylabel="latency [ms]", title="Image published -> PersonArray received")
-        files["latency_histogram"] = plot_histogram(
-            output_dir / "latency_histogram.png", latencies, xlabel="latency [ms]",
-            title="End-to-end latency")
-        files["persons_per_frame"] = plot_series(
-            output_dir / "persons_per_frame.png", seconds, {"persons": [f.persons for f in processed]},
-            ylabel="persons", title="Persons per processed frame", step=True)
-        report["plots"] = {name: files[name].name for name in ("latency_over_time", "latency_histogram",
-                                                               "persons_per_frame")}
-    files["json"] = output_dir / "summary.json"
-    files["json"].write_text(json.dumps(report, indent=1) + "\n")
-    files["markdown"] = output_dir / "summary.md"
-    files["markdown"].write_text(summary_markdown(report))
-    return files
-
-
-def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop evaluation") -> str:
-    """The human-readable summary of a node-in-the-loop run."""
-    frames = report["frames"]
-    persons = report["persons_per_frame"]
-    diagnostics = report.get("node_diagnostics") or {}
-    rows = [
-        ("bag", f"`{report['bag']}`"), ("image topic", f"`{report['image_topic']}`"),
-        ("replay rate", f"{report['rate']:g}x real time"),
-        ("frames in / processed / dropped",
-         f"{frames['sent']} / {frames['processed']} / {frames['dropped']}"),
-        ("persons per frame", "n/a" if not persons else
-         f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}"),
-        ("end-to-end latency (image out -> persons in)",
-         format_distribution(report["end_to_end_latency_ms"])),
-        ("throughput", f"{report['throughput_fps']:.1f} frames/s" if report["throughput_fps"] else "n/a"),
-    ]
-    for key in ("engine", "inference median (ms)", "frames dropped"):
-        if key in diagnostics:
-            rows.append((f"node says: {key}", diagnostics[key]))
-    rows.append(("recorded bag", f"`{report['output_bag']}`"))
-    lines = [f"# {title}", "", markdown_table(rows), ""]
-    if report.get("plots"):
-        lines += ["## Plots", ""] + [f"![{name}]({file})" for name, file in report["plots"].items()] + [""]
-    return "\n".join(lines)

@@ -16,24 +16,24 @@ frame), PNG plots (latency over time, latency histogram, persons per frame) and 
 frames. When the bag turns out damaged part-way, everything is still written for the frames read
 before the damage, then the BagError is raised.
 
-No ROS graph is needed: messages are built as rclpy message objects and serialised with
-``rclpy.serialization`` (rclpy is imported only when evaluating, not with this module).
+No ROS graph is needed, but ROS is: messages are built as rclpy message objects by the node's
+own conversion code and serialised with ``rclpy.serialization``, so this module belongs to the
+ROS layer (rclpy is imported only when evaluating, not with this module). The ROS-free parts
+(reading, writing, the report) are ``litepose_ros.bags.storage`` and ``litepose_ros.bags.report``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from litepose_ros.bags import (
+from litepose_ros.bags.report import MATCH_MODES, FrameRecord, match_ground_truth, write_report
+from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPES,
@@ -43,11 +43,12 @@ from litepose_ros.bags import (
     BagImage,
     BagReader,
     BagWriter,
+    decode_bag_image,
+    sibling_camera_info_topic,
 )
 from litepose_ros.layouts import get_layout
-
-MATCH_MODES = ("auto", "stamp", "index")
-PERCENTILES = (50, 90, 95, 99)
+from litepose_ros.people import PublishedPeople, published_people
+from litepose_ros.summaries import distribution, persons_summary
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,6 @@ class BagEvalOptions:
 
 
 @dataclass
-class FrameRecord:
-    """One evaluated frame: bag position, stamp, persons published, estimator latency (ms)."""
-
-    index: int
-    stamp_ns: int
-    log_time_ns: int
-    persons: int
-    latency_ms: float
-    error: str = ""
-
-
-@dataclass
 class BagEvalResult:
     """Per-frame records, the report dict and the files written."""
 
@@ -123,163 +112,7 @@ class BagEvalResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-# --- statistics and plots (shared with node-in-the-loop evaluation) -----------------------------
-
-
-def distribution(values: Sequence[float], digits: int = 3) -> dict[str, float] | None:
-    """mean, min, percentiles and max of a list of numbers (None when empty)."""
-    array = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if array.size == 0:
-        return None
-    summary = {"mean": array.mean(), "min": array.min()}
-    summary.update({f"p{p}": np.percentile(array, p) for p in PERCENTILES})
-    summary["max"] = array.max()
-    return {name: round(float(value), digits) for name, value in summary.items()}
-
-
-def persons_summary(counts: Sequence[int]) -> dict[str, Any] | None:
-    """Persons per frame: mean, median, min, max, total and a histogram {count: frames}."""
-    if not counts:
-        return None
-    array = np.asarray(counts)
-    values, frequencies = np.unique(array, return_counts=True)
-    return {"mean": round(float(array.mean()), 3), "median": float(np.median(array)),
-            "min": int(array.min()), "max": int(array.max()), "total": int(array.sum()),
-            "histogram": {str(int(v)): int(f) for v, f in zip(values, frequencies, strict=True)}}
-
-
-def plot_series(path: Path, seconds: Sequence[float], series: dict[str, Sequence[float]], *,
-                ylabel: str, title: str, step: bool = False) -> Path:
-    """A line plot of one or more series over time (seconds from the first frame), as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(8, 3.2), dpi=100)
-    for label, values in series.items():
-        if step:
-            axes.step(seconds, values, where="mid", label=label)
-        else:
-            axes.plot(seconds, values, marker=".", markersize=3, linewidth=1, label=label)
-    return _save_figure(figure, axes, path, xlabel="time since first frame [s]", ylabel=ylabel,
-                        title=title, legend=len(series) > 1)
-
-
-def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: str, title: str) -> Path:
-    """A histogram of one or more series, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(6, 3.2), dpi=100)
-    for label, values in series.items():
-        finite = [v for v in values if math.isfinite(v)]
-        if finite:
-            axes.hist(finite, bins=min(40, max(5, len(finite) // 3)), alpha=0.7, label=label)
-    return _save_figure(figure, axes, path, xlabel=xlabel, ylabel="frames", title=title,
-                        legend=len(series) > 1)
-
-
-def _save_figure(figure, axes, path: Path, *, xlabel: str, ylabel: str, title: str, legend: bool) -> Path:
-    """Label, grid and legend the axes the same way on every report plot, save as PNG, free it."""
-    from matplotlib import pyplot
-
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    if legend:
-        axes.legend()
-    figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
-    return path
-
-
-def markdown_table(rows: Sequence[tuple[str, Any]]) -> str:
-    """A two-column Markdown table."""
-    lines = ["| quantity | value |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in rows]
-    return "\n".join(lines)
-
-
-def format_distribution(summary: dict[str, float] | None, unit: str = "ms") -> str:
-    if not summary:
-        return "n/a"
-    return (f"p50 {summary['p50']:.1f} {unit}, p95 {summary['p95']:.1f} {unit}, "
-            f"max {summary['max']:.1f} {unit} (mean {summary['mean']:.1f})")
-
-
-# --- ground truth -------------------------------------------------------------------------------
-
-
-def _gt_stamp_ns(image: dict) -> int | None:
-    if "stamp_ns" in image:
-        return int(image["stamp_ns"])
-    stamp = image.get("stamp")
-    if isinstance(stamp, dict) and "sec" in stamp:
-        return int(stamp["sec"]) * 1_000_000_000 + int(stamp.get("nanosec", 0))
-    return None
-
-
-def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_by: str = "auto",
-                       tolerance_ns: int = 1_000_000) -> tuple[dict[int, int], str]:
-    """Map frame index -> ground-truth image id.
-
-    frames: (frame index, header stamp ns) of the processed frames. Returns the mapping and the
-    mode used ("stamp" or "index"). Stamp matching takes, for each ground-truth image, the frame
-    with the nearest stamp within tolerance_ns; index matching uses ``frame_index`` or the
-    image's position in id order.
-    """
-    images = sorted(dataset["images"], key=lambda image: int(image["id"]))
-    if match_by == "auto":
-        match_by = "stamp" if images and all(_gt_stamp_ns(i) is not None for i in images) else "index"
-    mapping: dict[int, int] = {}
-    if match_by == "stamp":
-        if not frames:
-            return mapping, match_by
-        stamps = np.array([stamp for _, stamp in frames], dtype=np.int64)
-        for image in images:
-            stamp = _gt_stamp_ns(image)
-            if stamp is None:
-                raise ValueError(f"ground-truth image {image['id']} has no stamp_ns or stamp "
-                                 "{sec, nanosec}: match by index instead (--match-by index)")
-            nearest = int(np.argmin(np.abs(stamps - stamp)))
-            if abs(int(stamps[nearest]) - stamp) <= tolerance_ns:
-                mapping[frames[nearest][0]] = int(image["id"])
-        return mapping, match_by
-    processed = {index for index, _ in frames}
-    explicit = [image for image in images if "frame_index" in image]
-    if explicit and len(explicit) != len(images):
-        raise ValueError(f"{len(explicit)} of {len(images)} ground-truth images have a frame_index: give it "
-                         "for every image, or for none (then id order gives the frame order)")
-    for position, image in enumerate(images):
-        index = int(image["frame_index"]) if explicit else position
-        if index in processed:
-            if index in mapping:
-                raise ValueError(f"ground-truth images {mapping[index]} and {image['id']} both claim "
-                                 f"frame {index}")
-            mapping[index] = int(image["id"])
-    return mapping, match_by
-
-
 # --- evaluation ---------------------------------------------------------------------------------
-
-
-def decode_bag_image(image: BagImage) -> np.ndarray:
-    """The BGR pixels of a bag image message (ImageFormatError names what is wrong)."""
-    from litepose_ros.image_encodings import compressed_image_to_array, raw_image_to_array
-
-    message = image.message
-    if image.compressed:
-        pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
-    else:
-        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
-                                       message.step, is_bigendian=bool(message.is_bigendian),
-                                       color_order="bgr")
-    return pixels
 
 
 def _find_camera_info_topic(reader: BagReader, options: BagEvalOptions) -> str | None:
@@ -287,8 +120,7 @@ def _find_camera_info_topic(reader: BagReader, options: BagEvalOptions) -> str |
         if options.camera_info_topic:
             reader.require_topic(options.camera_info_topic, [CAMERA_INFO_TYPE])
         return options.camera_info_topic or None
-    base = options.topic.removesuffix("/compressed").rstrip("/")
-    sibling = base.rsplit("/", 1)[0] + "/camera_info"
+    sibling = sibling_camera_info_topic(options.topic)
     infos = [t.name for t in reader.topics.values() if t.msgtype == CAMERA_INFO_TYPE]
     if sibling in infos:
         return sibling
@@ -337,16 +169,15 @@ class _FrameWriter:
 
         return Header(stamp=Time(sec=image.stamp_sec, nanosec=image.stamp_nanosec), frame_id=image.frame_id)
 
-    def write(self, image: BagImage, pixels: np.ndarray, result, annotated: np.ndarray | None) -> int:
-        from litepose_ros.ros.conversion import pose_result_to_person_array
+    def write(self, image: BagImage, pixels: np.ndarray, people: PublishedPeople,
+              annotated: np.ndarray | None) -> int:
+        from litepose_ros.ros.conversion import person_array_message
         from litepose_ros.ros.markers import PinholeIntrinsics, person_array_markers
 
         options = self.options
         height, width = pixels.shape[:2]
         header = self.header(image)
-        persons = pose_result_to_person_array(result, header, width, height, options.keypoint_threshold,
-                                              score_threshold=options.score_threshold,
-                                              max_persons=options.max_persons)
+        persons = person_array_message(people, header=header, image_width=width, image_height=height)
         self.writer.write(self.persons_topic, image.log_time_ns, self.serialize(persons))
         intrinsics = None
         if self.camera_info is not None:
@@ -366,16 +197,21 @@ class _FrameWriter:
         return len(persons.persons)
 
 
-def draw_result(pixels: np.ndarray, result, options: BagEvalOptions) -> np.ndarray:
+def published(result, options: BagEvalOptions) -> PublishedPeople:
+    """The people of one estimate that the node would publish with these options (selected once
+    per frame, for the PersonArray, the markers and the annotated image)."""
+    return published_people(result.keypoints, result.scores, result.layout,
+                            keypoint_threshold=options.keypoint_threshold,
+                            score_threshold=options.score_threshold, max_persons=options.max_persons)
+
+
+def draw_result(pixels: np.ndarray, people: PublishedPeople, options: BagEvalOptions) -> np.ndarray:
     """An annotated copy of a BGR frame, drawn as the node draws image_annotated."""
     from litepose_ros import drawing
-    from litepose_ros.ros.conversion import select_people
 
     canvas = np.array(pixels, copy=True)
-    keypoints = np.asarray(result.keypoints)
-    chosen = select_people(keypoints, result.scores, options.score_threshold, options.max_persons)
-    drawing.draw_people(canvas, keypoints[chosen], np.asarray(result.scores).reshape(-1)[chosen],
-                        result.layout, keypoint_threshold=options.keypoint_threshold)
+    drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
+                        keypoint_threshold=options.keypoint_threshold)
     return canvas
 
 
@@ -425,10 +261,11 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                     pose = estimator.predict(pixels, color_order="bgr")
                     record.latency_ms = (time.perf_counter() - tick) * 1e3
                     layout_name = _layout_name(pose.layout)
+                    people = published(pose, options)
                     annotated = None
                     if options.annotated or image.index in samples:
-                        annotated = draw_result(pixels, pose, options)
-                    record.persons = frame_writer.write(image, pixels, pose, annotated)
+                        annotated = draw_result(pixels, people, options)
+                    record.persons = frame_writer.write(image, pixels, people, annotated)
                     if image.index in samples and annotated is not None:
                         samples_dir.mkdir(parents=True, exist_ok=True)
                         _write_jpeg(samples_dir / f"frame_{image.index:05d}.jpg", annotated)
@@ -515,77 +352,3 @@ def _report(bag, options: BagEvalOptions, result: BagEvalResult, *, info, camera
         "accuracy": accuracy,
         "error": None if failure is None else (str(failure) or type(failure).__name__),
     }
-
-
-def write_report(report_dir: Path, report: dict[str, Any], frames: Sequence[FrameRecord]) -> dict[str, Path]:
-    """report.json, report.md, frames.csv and the plots of a bag evaluation."""
-    files: dict[str, Path] = {}
-    plots: dict[str, str] = {}
-    done = [f for f in frames if not f.error]
-    if done:
-        t0 = min(f.stamp_ns for f in done)
-        seconds = [(f.stamp_ns - t0) / 1e9 for f in done]
-        files["latency_over_time"] = plot_series(
-            report_dir / "latency_over_time.png", seconds, {"estimator": [f.latency_ms for f in done]},
-            ylabel="latency [ms]", title="Estimator latency per frame")
-        files["latency_histogram"] = plot_histogram(
-            report_dir / "latency_histogram.png", {"estimator": [f.latency_ms for f in done]},
-            xlabel="latency [ms]", title="Estimator latency")
-        files["persons_per_frame"] = plot_series(
-            report_dir / "persons_per_frame.png", seconds, {"persons": [f.persons for f in done]},
-            ylabel="persons", title="Persons per frame", step=True)
-        plots = {name: files[name].name for name in ("latency_over_time", "latency_histogram",
-                                                      "persons_per_frame")}
-    samples = sorted((report_dir / "samples").glob("frame_*.jpg"))
-    report["plots"] = plots
-    report["samples"] = [f"samples/{p.name}" for p in samples]
-    files["frames_csv"] = report_dir / "frames.csv"
-    with files["frames_csv"].open("w", newline="") as handle:
-        table = csv.writer(handle)
-        table.writerow(["index", "stamp_ns", "log_time_ns", "persons", "latency_ms", "error"])
-        for f in frames:
-            table.writerow([f.index, f.stamp_ns, f.log_time_ns, f.persons,
-                            "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}", f.error])
-    files["json"] = report_dir / "report.json"
-    files["json"].write_text(json.dumps(report, indent=1) + "\n")
-    files["markdown"] = report_dir / "report.md"
-    files["markdown"].write_text(report_markdown(report))
-    return files
-
-
-def report_markdown(report: dict[str, Any]) -> str:
-    """The human-readable report page."""
-    frames = report["frames"]
-    persons = report["persons_per_frame"]
-    rows = [
-        ("bag", f"`{report['bag']}`"), ("image topic", f"`{report['topic']}` ({report['message_type']})"),
-        ("model", report.get("model") or "n/a"),
-        ("frames in bag / read / processed / failed",
-         f"{frames['in_bag']} / {frames['read']} / {frames['processed']} / {frames['failed']}"),
-        ("persons per frame", "n/a" if not persons else
-         f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}"),
-        ("estimator latency", format_distribution(report["latency_ms"])),
-        ("throughput", f"{report['throughput_fps']:.1f} frames/s" if report["throughput_fps"] else "n/a"),
-        ("bag frame rate", f"{report['bag_frame_rate_hz']:.2f} Hz" if report["bag_frame_rate_hz"] else "n/a"),
-        ("real-time factor", f"{report['realtime_factor']:.2f}x" if report["realtime_factor"] else "n/a"),
-        ("output bag", f"`{report['output_bag']}` ({', '.join(report['output_topics'])})"),
-    ]
-    lines = ["# Bag evaluation", "", markdown_table(rows), ""]
-    if report.get("error"):
-        lines += [f"**Stopped early:** {report['error']}. Figures cover the frames read before.", ""]
-    accuracy = report.get("accuracy")
-    if accuracy:
-        lines += ["## Accuracy (OKS)", "",
-                  f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
-                  f"matched to frames by {accuracy['match_by']}.", ""]
-        if accuracy["metrics"]:
-            lines += [markdown_table([(name, f"{value:.3f}" if value is not None else "n/a")
-                                      for name, value in accuracy["metrics"].items()]), ""]
-    if frames["failures"]:
-        lines += ["## Frames that could not be used", ""]
-        lines += [f"- frame {f['index']}: {f['error']}" for f in frames["failures"]] + [""]
-    if report.get("plots"):
-        lines += ["## Plots", ""] + [f"![{name}]({file})" for name, file in report["plots"].items()] + [""]
-    if report.get("samples"):
-        lines += ["## Sample frames", ""] + [f"![{s}]({s})" for s in report["samples"]] + [""]
-    return "\n".join(lines)

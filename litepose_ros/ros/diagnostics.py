@@ -1,0 +1,84 @@
+"""The node's ``/diagnostics`` status: level, message and the key/value table, from a statistics
+snapshot (``litepose_ros.ros.statistics``) and the rates since the previous report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+
+class RateWindow:
+    """Rates of (received, processed, dropped) between two consecutive reports."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._counts = (0, 0, 0)
+
+    def rates(self, snapshot: dict[str, Any]) -> list[float]:
+        now = time.monotonic()
+        elapsed = max(now - self._start, 1e-9)
+        counts = (snapshot["received"], snapshot["processed"], snapshot["dropped"])
+        rates = [(new - old) / elapsed for new, old in zip(counts, self._counts, strict=True)]
+        self._start, self._counts = now, counts
+        return rates
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What the status says about the node besides its statistics."""
+
+    name: str  # status name: "<node name>: pose estimation"
+    hardware_id: str  # the node's fully qualified name
+    lifecycle: str  # the lifecycle state label ("active", ...)
+    model_error: str  # why the model is not loaded ("" when it is, or was never tried)
+    model: str  # model path ("" while none is loaded)
+    engine: str  # the estimator's description
+    input_topic: str
+
+
+def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[float]) -> DiagnosticStatus:
+    """The node's DiagnosticStatus: ERROR without a model or when every image fails, WARN when not
+    active or without images, OK with the processed rate otherwise."""
+    status = DiagnosticStatus(name=state.name, hardware_id=state.hardware_id)
+    if state.model_error:
+        status.level, status.message = DiagnosticStatus.ERROR, f"model not loaded: {state.model_error}"
+    elif state.lifecycle != "active":
+        status.level, status.message = DiagnosticStatus.WARN, f"{state.lifecycle}: not processing images"
+    elif snapshot["last_error"] and rates[0] > 0 and rates[1] == 0:
+        status.level, status.message = DiagnosticStatus.ERROR, snapshot["last_error"]
+    elif rates[0] == 0:
+        status.level, status.message = DiagnosticStatus.WARN, f"no images on {state.input_topic}"
+    else:
+        status.level = DiagnosticStatus.OK
+        status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
+    values = {
+        "state": state.lifecycle,
+        "model": state.model,
+        "engine": state.engine,
+        "input topic": state.input_topic,
+        "input rate (Hz)": f"{rates[0]:.2f}",
+        "processed rate (Hz)": f"{rates[1]:.2f}",
+        "dropped rate (Hz)": f"{rates[2]:.2f}",
+        "images received": str(snapshot["received"]),
+        "images processed": str(snapshot["processed"]),
+        "frames dropped": str(snapshot["dropped"]),
+        "bad images": str(snapshot["bad_images"]),
+        "processing failures": str(snapshot["inference_failures"]),
+        "last error": snapshot["last_error"],
+        "persons in last image": str(snapshot["persons"]),
+        "inference median (ms)": f"{snapshot['inference_ms']:.2f}",
+        "slot wait median (ms)": f"{snapshot['slot_wait_ms']:.2f}",
+        "transport in median (ms)": f"{snapshot['transport_ms']:.2f}",
+        "conversion median (ms)": f"{snapshot['convert_ms']:.2f}",
+        "PersonArray built and published median (ms)": f"{snapshot['persons_ms']:.2f}",
+        "all outputs built and published median (ms)": f"{snapshot['publish_ms']:.2f}",
+        "end-to-end latency median (ms)": f"{snapshot['end_to_end_ms']:.2f}",
+        "end-to-end latency p95 (ms)": f"{snapshot['end_to_end_p95_ms']:.2f}",
+        "node overhead median (ms)": f"{snapshot['overhead_ms']:.2f}",
+        "node overhead p95 (ms)": f"{snapshot['overhead_p95_ms']:.2f}",
+    }
+    status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+    return status

@@ -1,0 +1,124 @@
+"""What the node counts and times, in one small object (no ROS import).
+
+The worker records one ``FrameTimes`` per processed image; ``/diagnostics`` and the node's
+``statistics()`` read a ``snapshot``. The slot's counters (received, dropped) are the slot's
+(``litepose_ros.ros.worker``); everything else lives here, under one lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from litepose_ros.summaries import median_ms, p95_ms
+
+# Latency statistics cover at most this many recent images.
+LATENCY_WINDOW = 300
+# Image stamps further in the past than this (or in the future) are not counted as latency.
+MAX_MEASURABLE_LATENCY = 10.0
+
+
+@dataclass
+class FrameTimes:
+    """When one frame passed each step: time.monotonic() seconds, and the ROS clock (ns) when its
+    PersonArray was published, compared with the image stamp (ns) for the end-to-end latency."""
+
+    arrival: float  # the subscription callback stored it in the slot
+    started: float  # the worker took it
+    converted: float = math.nan  # pixels ready
+    estimated: float = math.nan  # estimator done
+    persons_published: float = math.nan  # PersonArray published
+    finished: float = math.nan  # every output published
+    stamp_ns: int = 0
+    published_ns: int = 0
+
+    def end_to_end(self) -> float:
+        """Image stamp to PersonArray published, seconds; NaN when the stamp is from another clock
+        (e.g. a bag without sim time): not a latency."""
+        seconds = (self.published_ns - self.stamp_ns) * 1e-9
+        return seconds if 0.0 <= seconds < MAX_MEASURABLE_LATENCY else math.nan
+
+
+def _window() -> deque:
+    return deque(maxlen=LATENCY_WINDOW)
+
+
+@dataclass
+class _Counters:
+    processed: int = 0
+    bad_images: int = 0
+    inference_failures: int = 0
+    last_error: str = ""
+    last_person_count: int = 0
+    # Per processed image, seconds: estimator (preprocess + network + decoding), slot wait,
+    # conversion of the message to pixels, everything after the estimator up to the last publish,
+    # end-to-end (image stamp to persons published), transport in (stamp to callback), the
+    # PersonArray alone, node overhead (end-to-end minus estimator minus slot wait: transport in,
+    # conversion, messages, publishing).
+    inference: deque = field(default_factory=_window)
+    slot_wait: deque = field(default_factory=_window)
+    convert: deque = field(default_factory=_window)
+    publish: deque = field(default_factory=_window)
+    end_to_end: deque = field(default_factory=_window)
+    transport: deque = field(default_factory=_window)
+    persons_message: deque = field(default_factory=_window)
+    overhead: deque = field(default_factory=_window)
+
+
+class NodeStatistics:
+    """Counters and recent timings of the worker, safe to read from another thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._counters = _Counters()
+
+    def record_frame(self, times: FrameTimes, person_count: int) -> None:
+        """One image processed and its outputs published."""
+        end_to_end = times.end_to_end()
+        inference = times.estimated - times.converted
+        slot_wait = times.started - times.arrival
+        with self.lock:
+            stats = self._counters
+            stats.processed += 1
+            stats.last_person_count = person_count
+            stats.inference.append(inference)
+            stats.slot_wait.append(slot_wait)
+            stats.convert.append(times.converted - times.started)
+            stats.publish.append(times.finished - times.estimated)
+            stats.persons_message.append(times.persons_published - times.estimated)
+            if math.isfinite(end_to_end):
+                stats.end_to_end.append(end_to_end)
+                # Stamp to callback: what is left of end-to-end once the time inside the node is removed.
+                stats.transport.append(end_to_end - (times.persons_published - times.arrival))
+                stats.overhead.append(end_to_end - inference - slot_wait)
+
+    def record_bad_image(self, error: str) -> None:
+        """An image that could not be used (its message names why)."""
+        with self.lock:
+            self._counters.bad_images += 1
+            self._counters.last_error = error
+
+    def record_failure(self, error: str) -> None:
+        """Processing an image raised."""
+        with self.lock:
+            self._counters.inference_failures += 1
+            self._counters.last_error = error
+
+    def snapshot(self, received: int, dropped: int) -> dict[str, Any]:
+        """Counters and latency medians (what /diagnostics reports); received and dropped are the
+        slot's, read by the caller under the slot's lock (one consistent set of counters)."""
+        with self.lock:
+            stats = self._counters
+            return {
+                "received": received, "processed": stats.processed, "dropped": dropped,
+                "bad_images": stats.bad_images, "inference_failures": stats.inference_failures,
+                "last_error": stats.last_error, "persons": stats.last_person_count,
+                "inference_ms": median_ms(stats.inference), "slot_wait_ms": median_ms(stats.slot_wait),
+                "convert_ms": median_ms(stats.convert), "transport_ms": median_ms(stats.transport),
+                "publish_ms": median_ms(stats.publish), "persons_ms": median_ms(stats.persons_message),
+                "end_to_end_ms": median_ms(stats.end_to_end), "end_to_end_p95_ms": p95_ms(stats.end_to_end),
+                "overhead_ms": median_ms(stats.overhead), "overhead_p95_ms": p95_ms(stats.overhead),
+            }

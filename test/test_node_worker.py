@@ -1,0 +1,74 @@
+"""The node's latest-frame slot and its statistics, without ROS."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from litepose_ros.ros.statistics import FrameTimes, NodeStatistics
+from litepose_ros.ros.worker import Frame, LatestFrameWorker
+
+
+def test_slot_keeps_the_newest_frame_and_counts_the_dropped():
+    seen: list[bytes] = []
+    busy, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def process(frame: Frame) -> None:
+        busy.set()
+        release.wait(5)
+        seen.append(frame.message)
+        if frame.message == b"3":
+            done.set()
+
+    worker = LatestFrameWorker(process, on_error=lambda error: None)
+    worker.start()
+    try:
+        worker.offer(Frame(b"1", False, 0.0))
+        assert busy.wait(5)  # the worker holds frame 1: frames 2 and 3 meet in the slot
+        worker.offer(Frame(b"2", False, 0.0))
+        worker.offer(Frame(b"3", False, 0.0))
+        release.set()
+        assert done.wait(5)
+    finally:
+        worker.stop()
+    assert seen == [b"1", b"3"]
+    assert (worker.received, worker.dropped) == (3, 1)
+
+
+def test_worker_survives_a_failing_frame():
+    errors: list[Exception] = []
+    handled = threading.Event()
+
+    def process(frame: Frame) -> None:
+        raise RuntimeError("boom")
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        handled.set()
+
+    worker = LatestFrameWorker(process, on_error)
+    worker.start()
+    worker.offer(Frame(b"x", True, 0.0))
+    assert handled.wait(5)
+    worker.stop()
+    assert isinstance(errors[0], RuntimeError)
+
+
+def test_statistics_record_and_snapshot():
+    stats = NodeStatistics()
+    times = FrameTimes(arrival=1.0, started=1.5, converted=1.6, estimated=2.6, persons_published=2.7,
+                       finished=2.9, stamp_ns=10_000_000_000, published_ns=12_000_000_000)
+    stats.record_frame(times, person_count=4)
+    stats.record_bad_image("image: bad")
+    snapshot = stats.snapshot(received=3, dropped=1)
+    assert snapshot["processed"] == 1 and snapshot["bad_images"] == 1 and snapshot["persons"] == 4
+    assert snapshot["received"] == 3 and snapshot["dropped"] == 1 and snapshot["last_error"] == "image: bad"
+    assert math.isclose(snapshot["inference_ms"], 1000.0)
+    assert math.isclose(snapshot["slot_wait_ms"], 500.0)
+    assert math.isclose(snapshot["end_to_end_ms"], 2000.0)
+    assert math.isclose(snapshot["overhead_ms"], 500.0)  # end to end - inference - slot wait
+    assert math.isclose(snapshot["transport_ms"], 300.0)  # end to end - (persons published - arrival)
+    # a stamp from another clock is not a latency
+    stats.record_frame(FrameTimes(arrival=0, started=0, converted=0, estimated=0, persons_published=0,
+                                  finished=0, stamp_ns=0, published_ns=99_000_000_000), person_count=0)
+    assert math.isclose(stats.snapshot(0, 0)["end_to_end_ms"], 2000.0)
