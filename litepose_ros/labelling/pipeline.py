@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from litepose_ros.decoding import oks
+from litepose_ros.evaluation import oks
 from litepose_ros.labelling.teacher import MoveNetTeacher
 from litepose_ros.layouts import COCO_17
 

@@ -152,8 +152,7 @@ def _video_frames(path: Path, sampling: Sampling) -> Iterator[Frame]:
 
 
 def _bag_frames(path: Path, topic: str | None, sampling: Sampling) -> Iterator[Frame]:
-    from litepose_ros.bag_eval import decode_bag_image
-    from litepose_ros.bags import BagError, BagReader
+    from litepose_ros.bags import BagError, BagReader, decode_bag_image
 
     try:
         with BagReader(path) as reader:
