@@ -42,15 +42,24 @@ class AnnotatedSet:
 
 
 def default_sets() -> list[AnnotatedSet]:
-    """The sets the bundled model's card reports: its data set's val split and the real fixtures
-    (both beside or in a source checkout; none for an installed package: name them with --set)."""
+    """The sets the bundled model's card reports: real COCO ground truth (real_val), the vtest val
+    split of pseudo_people, the general set's pseudo-labelled val split (when `make general-data`
+    has built it) and the real fixtures (beside or in a source checkout; none for an installed
+    package: name them with --set)."""
     if REPOSITORY is None:
         return []
-    pseudo_people = REPOSITORY.parent / "shared" / "data" / "pseudo_people"
+    shared_data = REPOSITORY.parent / "shared" / "data"
+    pseudo_people = shared_data / "pseudo_people"
+    general = REPOSITORY.parent / "litepose_data" / "general"
     fixtures = REPOSITORY / "test" / "fixtures" / "real_fixtures" / "coco"
     val_annotations = pseudo_people / "annotations" / "person_keypoints_val.json"
-    return [AnnotatedSet("pseudo_people val split", val_annotations, pseudo_people / "images"),
-            AnnotatedSet("real annotated COCO fixtures", fixtures / "test_coco.json", fixtures)]
+    real_val = shared_data / "real_val"
+    sets = [AnnotatedSet("real_val (real COCO val2017 ground truth)", real_val / "person_keypoints.json",
+                         real_val / "images"),
+            AnnotatedSet("pseudo_people val split (vtest)", val_annotations, pseudo_people / "images")]
+    if (general / "val.json").is_file():
+        sets.append(AnnotatedSet("general set val split (pseudo-labels)", general / "val.json", general))
+    return [*sets, AnnotatedSet("real annotated COCO fixtures", fixtures / "test_coco.json", fixtures)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
