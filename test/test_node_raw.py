@@ -138,6 +138,17 @@ def test_image_larger_than_the_limit_is_refused_and_the_limit_is_a_parameter(pro
     assert probe.wait_for(lambda: (sent[0]["sec"], sent[0]["nanosec"]) in persons_by_stamp(probe), 10.0)
 
 
+def test_very_thin_images_are_refused_at_once_and_the_node_keeps_working(probe):
+    sent = run_publisher(NAMESPACE, "bad_thin,bgr8", rate=5.0)
+    entry = probe.wait_for_log("aspect ratio 640:1, above the limit of 8:1")
+    assert entry is not None, probe.log_text()
+    assert entry.level == 40 and f"{NAMESPACE}/image" in entry.msg and "1280 x 2" in entry.msg
+    assert "cv2" not in entry.msg and "processing" not in entry.msg
+    thin, good = [(s["sec"], s["nanosec"]) for s in sent]
+    assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
+    assert thin not in persons_by_stamp(probe)
+
+
 @pytest.mark.parametrize(("values", "reason"), [
     ({"score_threshold": 1.5}, ""),               # outside the declared range
     ({"max_persons": 0}, ""),

@@ -51,6 +51,7 @@ from litepose_ros.image_encodings import (
 )
 from litepose_ros.msg import PersonArray
 from litepose_ros.people import PublishedPeople, published_people
+from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
 from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
@@ -308,7 +309,12 @@ class LitePoseNode(LifecycleNode):
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
         times.converted = time.monotonic()
-        result = estimator.predict(pixels, color_order=color_order)
+        try:
+            result = estimator.predict(pixels, color_order=color_order)
+        except ImageSizeError as error:  # refused before any resize: too thin for the network
+            self._stats.record_bad_image(f"{self._image_topic}: {error}")
+            self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
+            return
         times.estimated = time.monotonic()
         people = published_people(result.keypoints, result.scores, result.layout,
                                   keypoint_threshold=settings.keypoint_threshold,

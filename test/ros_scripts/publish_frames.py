@@ -32,7 +32,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step")
+RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin")
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
 FOCAL_PX = 665.1
 
@@ -53,6 +53,11 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
         pixels = np.full((height, width), 1.5, np.float32)
     elif kind == "bad_empty":
         return Image(height=0, width=0, encoding="bgr8", step=0)
+    elif kind == "bad_thin":  # a line-scan / glitched frame: 1280 x 2 pixels
+        pixels = np.ascontiguousarray(cv2.resize(bgr, (1280, 2)))
+        message = Image(height=2, width=1280, encoding="bgr8", step=1280 * 3)
+        message.data = pixels.tobytes()
+        return message
     elif kind == "bad_step":
         message = Image(height=height, width=width, encoding="bgr8", step=width * 3)
         message.data = bgr.tobytes()[: width * 3 * (height - 10)]
