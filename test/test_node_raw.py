@@ -149,6 +149,24 @@ def test_very_thin_images_are_refused_at_once_and_the_node_keeps_working(probe):
     assert thin not in persons_by_stamp(probe)
 
 
+def test_results_for_stale_frames_are_dropped_and_counted(probe):
+    # Off (0, the default): a frame stamped 10 s ago is processed like any other.
+    sent = run_publisher(NAMESPACE, "stale_bgr8", rate=5.0)
+    stale = (sent[0]["sec"], sent[0]["nanosec"])
+    assert probe.wait_for(lambda: stale in persons_by_stamp(probe), 15.0), probe.log_text()
+    assert probe.set_parameters({"max_frame_age": 2.0})[0].successful
+    try:
+        sent = run_publisher(NAMESPACE, "stale_bgr8,bgr8", rate=5.0)
+        stale, good = [(s["sec"], s["nanosec"]) for s in sent]
+        assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
+        assert stale not in persons_by_stamp(probe)
+        entry = probe.wait_for_log("max_frame_age 2")
+        assert entry is not None and entry.level == 30, probe.log_text()  # WARN
+        assert probe.wait_for_diagnostic(lambda v: int(v.get("stale frames dropped", 0)) >= 1, 10.0)
+    finally:
+        assert probe.set_parameters({"max_frame_age": 0.0})[0].successful
+
+
 @pytest.mark.parametrize(("values", "reason"), [
     ({"score_threshold": 1.5}, ""),               # outside the declared range
     ({"max_persons": 0}, ""),

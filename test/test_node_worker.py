@@ -72,3 +72,20 @@ def test_statistics_record_and_snapshot():
     stats.record_frame(FrameTimes(arrival=0, started=0, converted=0, estimated=0, persons_published=0,
                                   finished=0, stamp_ns=0, published_ns=99_000_000_000), person_count=0)
     assert math.isclose(stats.snapshot(0, 0)["end_to_end_ms"], 2000.0)
+
+
+def test_frame_age_is_now_minus_stamp_and_not_judged_without_a_stamp_or_a_clock():
+    from litepose_ros.ros.statistics import frame_age
+
+    second = 1_000_000_000
+    assert frame_age(110 * second, 100 * second) == 10.0
+    assert frame_age(100 * second, 101 * second) == 0.0  # a stamp in the future: not stale
+    assert frame_age(100 * second, 0) is None  # no stamp from the driver
+    assert frame_age(0, 100 * second) is None  # sim time before the first /clock message
+
+
+def test_stale_results_are_counted():
+    stats = NodeStatistics()
+    stats.record_stale()
+    stats.record_stale()
+    assert stats.snapshot(2, 0)["stale"] == 2

@@ -66,6 +66,7 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "images processed": str(snapshot["processed"]),
         "frames dropped": str(snapshot["dropped"]),
         "bad images": str(snapshot["bad_images"]),
+        "stale frames dropped": str(snapshot.get("stale", 0)),
         "processing failures": str(snapshot["inference_failures"]),
         "last error": snapshot["last_error"],
         "persons in last image": str(snapshot["persons"]),

@@ -61,7 +61,7 @@ from litepose_ros.ros.parameters import (
     estimator_settings,
     make_validation_callback,
 )
-from litepose_ros.ros.statistics import FrameTimes, NodeStatistics
+from litepose_ros.ros.statistics import FrameTimes, NodeStatistics, frame_age
 from litepose_ros.ros.worker import Frame, LatestFrameWorker
 
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
@@ -83,6 +83,7 @@ class RuntimeSettings:
     keypoint_threshold: float
     max_persons: int
     max_image_pixels: int
+    max_frame_age: float
     markers_enabled: bool
     marker_style: MarkerStyle
     fallback_frame_id: str
@@ -98,6 +99,7 @@ class RuntimeSettings:
                             lifetime=values["markers.lifetime"])
         return cls(score_threshold=values["score_threshold"], keypoint_threshold=values["keypoint_threshold"],
                    max_persons=values["max_persons"], max_image_pixels=values["max_image_pixels"],
+                   max_frame_age=values["max_frame_age"],
                    markers_enabled=values["markers.enabled"], marker_style=style,
                    fallback_frame_id=values["markers.fallback_frame_id"],
                    annotated_enabled=values["annotated.enabled"],
@@ -309,6 +311,8 @@ class LitePoseNode(LifecycleNode):
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
         times.converted = time.monotonic()
+        if self._too_old(header, settings):  # already stale: not worth estimating
+            return
         try:
             result = estimator.predict(pixels, color_order=color_order)
         except ImageSizeError as error:  # refused before any resize: too thin for the network
@@ -320,6 +324,8 @@ class LitePoseNode(LifecycleNode):
                                   keypoint_threshold=settings.keypoint_threshold,
                                   score_threshold=settings.score_threshold, max_persons=settings.max_persons)
         height, width = pixels.shape[:2]
+        if self._too_old(header, settings):
+            return
         self._publish_persons(people, header, width, height)
         times.published_ns = self.get_clock().now().nanoseconds
         times.persons_published = time.monotonic()
@@ -330,6 +336,21 @@ class LitePoseNode(LifecycleNode):
         times.finished = time.monotonic()
         times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         self._stats.record_frame(times, len(people))
+
+    def _too_old(self, header: Header, settings: RuntimeSettings) -> bool:
+        """True (counted, warned about) when the image is older than max_frame_age (0: off)."""
+        if settings.max_frame_age <= 0:
+            return False
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        age = frame_age(self.get_clock().now().nanoseconds, stamp_ns)
+        if age is None or age <= settings.max_frame_age:
+            return False
+        self._stats.record_stale()
+        self._log_throttled(f"dropped the result for an image from {self._image_topic} older than "
+                            f"max_frame_age {settings.max_frame_age:g} s (the node or its input stalled, "
+                            "or the stamps use another clock: use_sim_time for bags played with --clock)",
+                            level="warning")
+        return True
 
     def _publish_persons(self, people: PublishedPeople, header, width: int, height: int) -> None:
         if self._serialize_directly:
@@ -373,6 +394,10 @@ class LitePoseNode(LifecycleNode):
 
     def _log_input_error(self, text: str) -> None:
         """Log an error, at most once per ERROR_LOG_PERIOD for the same text (camera streams repeat)."""
+        self._log_throttled(text)
+
+    def _log_throttled(self, text: str, level: str = "error") -> None:
+        """Log at ``level``, at most once per ERROR_LOG_PERIOD for the same text."""
         now = time.monotonic()
         last = self._error_log_times.get(text)
         if last is None or now - last >= ERROR_LOG_PERIOD:
@@ -380,7 +405,10 @@ class LitePoseNode(LifecycleNode):
             if len(self._error_log_times) > 256:  # bounded: keep only recent texts
                 self._error_log_times = {k: v for k, v in self._error_log_times.items()
                                          if now - v < ERROR_LOG_PERIOD}
-            self.get_logger().error(text)
+            if level == "warning":  # one call site per severity (rclpy insists)
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().error(text)
 
     def statistics(self) -> dict[str, Any]:
         """A snapshot of the counters and latency medians (what /diagnostics reports)."""

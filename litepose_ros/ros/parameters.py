@@ -110,6 +110,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_image_pixels", DEFAULT_MAX_PIXELS, "Images with more pixels (width x height) are "
                   "refused with an error (protects memory and latency).", minimum=1, maximum=2**31 - 1,
                   unit="px"),
+    ParameterSpec("max_frame_age", 0.0, "Results for images whose header stamp is older than this (node "
+                  "clock now minus stamp; the /clock time with use_sim_time) are dropped and counted, not "
+                  "published: after a stall nothing stale reaches the robot. Images with a zero stamp, or "
+                  "before sim time has started, are not judged. 0: off (e.g. for bags played without "
+                  "--clock).", minimum=0.0, maximum=3600.0, unit="s"),
     # --- markers ---
     ParameterSpec("markers.enabled", True, "Publish `markers` (built only while someone subscribes)."),
     ParameterSpec("markers.depth", 3.0, "Distance of the plane the skeletons are drawn on, in front of "

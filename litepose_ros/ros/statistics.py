@@ -50,6 +50,7 @@ def _window() -> deque:
 class _Counters:
     processed: int = 0
     bad_images: int = 0
+    stale: int = 0
     inference_failures: int = 0
     last_error: str = ""
     last_person_count: int = 0
@@ -101,6 +102,11 @@ class NodeStatistics:
             self._counters.bad_images += 1
             self._counters.last_error = error
 
+    def record_stale(self) -> None:
+        """A result dropped because its image was older than max_frame_age."""
+        with self.lock:
+            self._counters.stale += 1
+
     def record_failure(self, error: str) -> None:
         """Processing an image raised."""
         with self.lock:
@@ -114,7 +120,8 @@ class NodeStatistics:
             stats = self._counters
             return {
                 "received": received, "processed": stats.processed, "dropped": dropped,
-                "bad_images": stats.bad_images, "inference_failures": stats.inference_failures,
+                "bad_images": stats.bad_images, "stale": stats.stale,
+                "inference_failures": stats.inference_failures,
                 "last_error": stats.last_error, "persons": stats.last_person_count,
                 "inference_ms": median_ms(stats.inference), "slot_wait_ms": median_ms(stats.slot_wait),
                 "convert_ms": median_ms(stats.convert), "transport_ms": median_ms(stats.transport),
@@ -122,3 +129,13 @@ class NodeStatistics:
                 "end_to_end_ms": median_ms(stats.end_to_end), "end_to_end_p95_ms": p95_ms(stats.end_to_end),
                 "overhead_ms": median_ms(stats.overhead), "overhead_p95_ms": p95_ms(stats.overhead),
             }
+
+
+def frame_age(now_ns: int, stamp_ns: int) -> float | None:
+    """Seconds from an image's header stamp to ``now_ns`` (the node clock: ROS time, the /clock time
+    under use_sim_time), or None when the age cannot be judged: a zero stamp (not set by the
+    driver) or a clock that has not started (sim time before the first /clock message). A stamp
+    in the future counts as age 0."""
+    if stamp_ns <= 0 or now_ns <= 0:
+        return None
+    return max(0.0, (now_ns - stamp_ns) / 1e9)

@@ -26,15 +26,18 @@ import cv2
 import numpy as np
 import rclpy
 from litepose_ros.msg import PersonArray
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin")
+RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin",
+             "stale_bgr8")
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
 FOCAL_PX = 665.1
+STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 
 
 def raw_image(kind: str, bgr: np.ndarray) -> Image:
@@ -53,6 +56,8 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
         pixels = np.full((height, width), 1.5, np.float32)
     elif kind == "bad_empty":
         return Image(height=0, width=0, encoding="bgr8", step=0)
+    elif kind == "stale_bgr8":  # a good image, stamped STALE_AGE seconds ago (a stalled pipeline)
+        return raw_image("bgr8", bgr)
     elif kind == "bad_thin":  # a line-scan / glitched frame: 1280 x 2 pixels
         pixels = np.ascontiguousarray(cv2.resize(bgr, (1280, 2)))
         message = Image(height=2, width=1280, encoding="bgr8", step=1280 * 3)
@@ -138,7 +143,10 @@ def main() -> None:
             else:
                 message = compressed_image(kind, jpegs[index % len(jpegs)])
                 publisher = publishers["compressed"]
-            message.header.stamp = node.get_clock().now().to_msg()
+            now = node.get_clock().now()
+            if kind.startswith("stale"):
+                now = now - Duration(seconds=STALE_AGE)
+            message.header.stamp = now.to_msg()
             message.header.frame_id = args.frame_id
             if info_publisher is not None:
                 info = camera_info(bgr.shape[1], bgr.shape[0])
@@ -151,7 +159,7 @@ def main() -> None:
             stamp = (message.header.stamp.sec, message.header.stamp.nanosec)
             lockstep_end = time.monotonic() + args.lockstep_timeout
             while (time.monotonic() < next_time or (
-                    args.lockstep_timeout > 0 and not kind.startswith("bad")
+                    args.lockstep_timeout > 0 and not kind.startswith(("bad", "stale"))
                     and stamp not in answered and time.monotonic() < lockstep_end)):
                 rclpy.spin_once(node, timeout_sec=0.01)
             next_time = max(next_time, time.monotonic())
