@@ -284,6 +284,10 @@ class LitePoseNode(LifecycleNode):
         self._worker.stop()
 
     def _on_processing_error(self, error: Exception) -> None:
+        if not self.context.ok():
+            # Ctrl-C / SIGTERM shut the context down while this frame was being published: the
+            # shutdown is under way (the worker stops next), not a processing failure.
+            return
         self._stats.record_failure(f"processing failed: {error!r}")
         self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
 
