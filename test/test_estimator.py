@@ -193,7 +193,15 @@ def test_input_size_from_the_user_when_the_file_does_not_record_it(tmp_path):
     with pytest.raises(ValueError, match="does not record its input size"):
         Estimator.from_model(path)
     assert Estimator.from_model(path, input_size=160).input_size == 160
-    assert Estimator.from_model(path, variant="XS").input_size == 256  # the variant's img_size
+    with pytest.raises(ValueError, match="not the requested XS"):  # the graph is checked: no LitePose
+        Estimator.from_model(path, variant="XS")
+    onnx = pytest.importorskip("onnx")
+    from litepose_ros.models import default_model_path
+
+    proto = onnx.load(str(default_model_path()))  # an XS network, its metadata stripped
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare_xs.onnx"))
+    assert Estimator.from_model(tmp_path / "bare_xs.onnx", variant="XS").input_size == 256  # the variant's
 
 
 def test_bad_inputs_are_rejected(blob_model, tmp_path):

@@ -68,7 +68,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model_path", "", "Model file: an .onnx export (or a PyTorch checkpoint with the torch "
                   "engine). Empty: the model bundled with the package.", read_only=True),
     ParameterSpec("variant", "auto", "Network variant the model file must be; the node refuses to "
-                  "configure when the file is another one. auto: accept any.", read_only=True,
+                  "configure when the file is another one (told by its metadata, else by its graph's "
+                  "convolution weights; a file that cannot be checked is refused). auto: accept any.",
+                  read_only=True,
                   choices=VARIANTS),
     ParameterSpec("input_size", 0, "Network input short side in pixels (long side follows the image "
                   "aspect, rounded up to a multiple of 64). 0: the model's own size.", read_only=True,
