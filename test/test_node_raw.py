@@ -7,6 +7,8 @@ bundled vtest frames; this process subscribes and asserts.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import PROJECT_DIR
@@ -95,6 +97,19 @@ def test_markers_are_well_formed_and_match_the_persons(probe, good_frames):
         for marker in array.markers[1:]:
             # camera_info came with the frames: points lie on the 3 m plane in front of the camera.
             assert all(p.z == pytest.approx(3.0) for p in marker.points)
+
+
+def test_broken_camera_info_falls_back_to_the_documented_scaling(probe):
+    sent = run_publisher(NAMESPACE, "bgr8", "--camera-info", "--broken-camera-info", rate=5.0)
+    stamp = (sent[0]["sec"], sent[0]["nanosec"])
+    assert probe.wait_for(lambda: any(stamp_of(a.markers[0]) == stamp for a in probe.markers), 10.0)
+    array = next(a for a in probe.markers if stamp_of(a.markers[0]) == stamp)
+    points = [p for m in array.markers for p in [*m.points, m.pose.position]]
+    assert points and all(math.isfinite(v) and abs(v) < 100 for p in points for v in (p.x, p.y, p.z))
+    entry = probe.wait_for_log("camera_info")
+    assert entry is not None and entry.level == 30 and "fallback" in entry.msg, probe.log_text()
+    assert probe.wait_for_diagnostic(lambda v: int(v.get("camera_info rejected", 0)) >= 1, 10.0)
+    assert probe.wait_for_diagnostic(lambda v: "fy = 1e-300" in v.get("camera_info problem", ""), 10.0)
 
 
 def test_annotated_image_is_published_for_subscribers(probe, good_frames):

@@ -67,6 +67,8 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "frames dropped": str(snapshot["dropped"]),
         "bad images": str(snapshot["bad_images"]),
         "stale frames dropped": str(snapshot.get("stale", 0)),
+        "camera_info rejected": str(snapshot.get("camera_info_rejected", 0)),
+        "camera_info problem": snapshot.get("camera_info_problem", ""),
         "processing failures": str(snapshot["inference_failures"]),
         "last error": snapshot["last_error"],
         "persons in last image": str(snapshot["persons"]),

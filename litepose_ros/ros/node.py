@@ -55,7 +55,12 @@ from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
 from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
-from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics
+from litepose_ros.ros.markers import (
+    MarkerArrayBuilder,
+    MarkerStyle,
+    PinholeIntrinsics,
+    camera_info_problem,
+)
 from litepose_ros.ros.parameters import (
     declare_parameters,
     estimator_settings,
@@ -275,7 +280,15 @@ class LitePoseNode(LifecycleNode):
         self._worker.offer(Frame(message, True, time.monotonic()))
 
     def _on_camera_info(self, message: CameraInfo) -> None:
-        self._camera_intrinsics = (tuple(message.k), message.width, message.height)
+        problem = camera_info_problem(message.k, message.width, message.height)
+        if problem is None:
+            self._camera_intrinsics = (tuple(message.k), message.width, message.height)
+            return
+        self._camera_intrinsics = None  # markers use the documented fallback scaling
+        self._stats.record_camera_info_problem(problem)
+        self._log_throttled(f"camera_info on {self._camera_info_subscription.topic_name} has a broken K "
+                            f"({problem}); markers use the fallback scaling until a valid one comes",
+                            level="warning")
 
     # --- worker -------------------------------------------------------------------------------------
 

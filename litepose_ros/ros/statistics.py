@@ -51,6 +51,8 @@ class _Counters:
     processed: int = 0
     bad_images: int = 0
     stale: int = 0
+    camera_info_rejected: int = 0
+    camera_info_problem: str = ""
     inference_failures: int = 0
     last_error: str = ""
     last_person_count: int = 0
@@ -107,6 +109,12 @@ class NodeStatistics:
         with self.lock:
             self._counters.stale += 1
 
+    def record_camera_info_problem(self, problem: str) -> None:
+        """A camera_info whose K cannot be used (markers fell back to the documented scaling)."""
+        with self.lock:
+            self._counters.camera_info_rejected += 1
+            self._counters.camera_info_problem = problem
+
     def record_failure(self, error: str) -> None:
         """Processing an image raised."""
         with self.lock:
@@ -121,6 +129,8 @@ class NodeStatistics:
             return {
                 "received": received, "processed": stats.processed, "dropped": dropped,
                 "bad_images": stats.bad_images, "stale": stats.stale,
+                "camera_info_rejected": stats.camera_info_rejected,
+                "camera_info_problem": stats.camera_info_problem,
                 "inference_failures": stats.inference_failures,
                 "last_error": stats.last_error, "persons": stats.last_person_count,
                 "inference_ms": median_ms(stats.inference), "slot_wait_ms": median_ms(stats.slot_wait),

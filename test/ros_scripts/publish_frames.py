@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
     parser.add_argument("--camera-info", action="store_true")
+    parser.add_argument("--broken-camera-info", action="store_true",
+                        help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
     parser.add_argument("--lockstep-timeout", type=float, default=20.0,
@@ -150,6 +152,8 @@ def main() -> None:
             message.header.frame_id = args.frame_id
             if info_publisher is not None:
                 info = camera_info(bgr.shape[1], bgr.shape[0])
+                if args.broken_camera_info:
+                    info.k[2], info.k[4] = float("nan"), 1e-300
                 info.header = message.header
                 info_publisher.publish(info)
             publisher.publish(message)
