@@ -224,7 +224,8 @@ def compressed_image_to_array(data, format: str = "", *, color_order: str | None
     ``format`` is the message's format string (e.g. "jpeg", "bgr8; jpeg compressed bgr8"); the
     data itself decides how it is decoded, the format only serves to refuse depth transports
     (compressedDepth). Returns ``(pixels, order)`` like ``raw_image_to_array`` (decoding yields
-    BGR, so order is "bgr" unless "rgb" was asked for). Raises ImageFormatError for empty,
+    BGR, so order is "bgr" unless "rgb" was asked for); pixels keep their stored orientation (an
+    EXIF Orientation tag is ignored, as image_transport does). Raises ImageFormatError for empty,
     corrupt, oversized or non-JPEG/PNG data.
     """
     _check_color_order(color_order)
@@ -237,7 +238,9 @@ def compressed_image_to_array(data, format: str = "", *, color_order: str | None
         raise ImageFormatError("compressed image is empty (0 bytes)")
     kind, width, height = compressed_image_size(buffer[:65536].tobytes())
     _check_size(width, height, max_pixels, f"{kind.upper()} image")
-    pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    # The stored orientation, as image_transport decodes it: an EXIF Orientation tag would make
+    # OpenCV rotate the pixels (keypoints would no longer match the stored image, nor its header's size).
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None or pixels.shape[:2] != (height, width):
         raise ImageFormatError(
             f"corrupt {kind.upper()} data ({buffer.size} bytes, header says {width} x {height}): "
