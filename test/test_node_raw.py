@@ -8,10 +8,13 @@ bundled vtest frames; this process subscribes and asserts.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, ROS_SCRIPTS
 from ros_scripts.node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher
 from test_node_messages import check_well_formed
 
@@ -162,6 +165,23 @@ def test_very_thin_images_are_refused_at_once_and_the_node_keeps_working(probe):
     thin, good = [(s["sec"], s["nanosec"]) for s in sent]
     assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
     assert thin not in persons_by_stamp(probe)
+
+
+def test_several_cameras_on_one_topic_are_reported(probe):
+    publishers = [subprocess.Popen([sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames",
+                                    ",".join(["bgr8"] * 40), "--rate", "10", "--lockstep-timeout", "0",
+                                    "--frame-id", frame_id, "--ros-args", "-r", f"__ns:={NAMESPACE}"],
+                                   env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                  for frame_id in ("cam_left", "cam_right")]
+    try:
+        entry = probe.wait_for_log("one node per camera", 20.0)
+        assert entry is not None and entry.level == 30, probe.log_text()  # WARN
+        assert "2 publishers" in entry.msg or "cam_left, cam_right" in entry.msg
+        assert probe.wait_for_diagnostic(lambda v: v.get("image sources (frame_id)") == "cam_left, cam_right",
+                                         10.0)
+    finally:
+        for publisher in publishers:
+            publisher.wait(timeout=30)
 
 
 def test_results_for_stale_frames_are_dropped_and_counted(probe):

@@ -66,7 +66,7 @@ from litepose_ros.ros.parameters import (
     estimator_settings,
     make_validation_callback,
 )
-from litepose_ros.ros.statistics import FrameTimes, NodeStatistics, frame_age
+from litepose_ros.ros.statistics import FrameTimes, NodeStatistics, SourceWindow, frame_age
 from litepose_ros.ros.worker import Frame, LatestFrameWorker
 
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
@@ -118,6 +118,7 @@ class LitePoseNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self._stats = NodeStatistics()
+        self._sources = SourceWindow()  # frame_ids seen on the image topic (several cameras: reported)
         self._error_log_times: dict[str, float] = {}
         self._estimator = None
         self._estimator_description = ""
@@ -328,6 +329,7 @@ class LitePoseNode(LifecycleNode):
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
         times.converted = time.monotonic()
+        self._sources.observe(header.frame_id, times.converted)
         if self._too_old(header, settings):  # already stale: not worth estimating
             return
         try:
@@ -445,7 +447,12 @@ class LitePoseNode(LifecycleNode):
                           hardware_id=self.get_fully_qualified_name(), lifecycle=self._lifecycle_label(),
                           model_error=self._model_error,
                           model=str(self._model_path) if self._estimator is not None else "",
-                          engine=self._estimator_description, input_topic=self._image_topic)
+                          engine=self._estimator_description, input_topic=self._image_topic,
+                          image_publishers=(self.count_publishers(self._image_topic)
+                                            if self._image_subscription is not None else 0),
+                          image_sources=tuple(self._sources.recent(time.monotonic())))
+        if state.several_sources():
+            self._log_throttled(state.several_sources(), level="warning")
         array = DiagnosticArray(status=[diagnostic_status(state, snapshot, rates)])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_publisher.publish(array)

@@ -149,3 +149,29 @@ def frame_age(now_ns: int, stamp_ns: int) -> float | None:
     if stamp_ns <= 0 or now_ns <= 0:
         return None
     return max(0.0, (now_ns - stamp_ns) / 1e9)
+
+
+class SourceWindow:
+    """The image sources (header frame_ids) seen on the input topic within the last ``window``
+    seconds: several cameras on one topic share the node's one-frame slot and starve each other,
+    so the node reports them. Bounded to ``limit`` ids; safe to use from two threads."""
+
+    def __init__(self, window: float = 5.0, limit: int = 64) -> None:
+        self.window = window
+        self.limit = limit
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, frame_id: str, now: float) -> None:
+        with self._lock:
+            self._seen.pop(frame_id, None)
+            self._seen[frame_id] = now  # insertion order: oldest first
+            while len(self._seen) > self.limit:
+                del self._seen[next(iter(self._seen))]
+
+    def recent(self, now: float) -> list[str]:
+        """The frame_ids seen within the window, sorted."""
+        with self._lock:
+            for frame_id in [k for k, seen in self._seen.items() if now - seen > self.window]:
+                del self._seen[frame_id]
+            return sorted(self._seen)
