@@ -260,3 +260,19 @@ def test_jpeg_exif_orientation_is_ignored_pixels_stay_as_stored(orientation):
     message = SimpleNamespace(data=tagged, format="jpeg")
     image = SimpleNamespace(message=message, compressed=True)
     np.testing.assert_array_equal(decode_bag_image(image), stored)  # the bag tools decode the same way
+
+
+def corrupt_but_decodable_jpeg() -> bytes:
+    data = vtest_frame_paths()[3].read_bytes()
+    return data[:-2] + b"\xff\x00" * 40 + b"\x00" * 20 + data[-2:]  # junk before the end marker
+
+
+def test_libjpeg_warnings_are_collected_not_printed(capfd):
+    collected: list[str] = []
+    pixels, _ = compressed_image_to_array(corrupt_but_decodable_jpeg(), "jpeg", warnings=collected)
+    assert pixels.shape == (576, 768, 3)
+    assert len(collected) == 1 and "Corrupt JPEG data" in collected[0]
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+    clean: list[str] = []
+    compressed_image_to_array(vtest_frame_paths()[3].read_bytes(), "jpeg", warnings=clean)
+    assert clean == []

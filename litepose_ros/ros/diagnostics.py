@@ -82,6 +82,7 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "images processed": str(snapshot["processed"]),
         "frames dropped": str(snapshot["dropped"]),
         "bad images": str(snapshot["bad_images"]),
+        "JPEGs with corrupt data": str(snapshot.get("jpeg_warnings", 0)),
         "stale frames dropped": str(snapshot.get("stale", 0)),
         "camera_info rejected": str(snapshot.get("camera_info_rejected", 0)),
         "camera_info problem": snapshot.get("camera_info_problem", ""),

@@ -309,8 +309,13 @@ class LitePoseNode(LifecycleNode):
         """(pixels, their colour order, the image header) from the serialized message."""
         if frame.compressed:
             message = parse_compressed_image(frame.message)
+            warnings: list[str] = []
             pixels, order = compressed_image_to_array(message.data, message.format, color_order=None,
-                                                      max_pixels=settings.max_image_pixels)
+                                                      max_pixels=settings.max_image_pixels, warnings=warnings)
+            if warnings:  # decoded, but libjpeg found damage: say so once in a while and count it
+                self._stats.record_jpeg_warning()
+                self._log_throttled(f"JPEG from {self._image_topic} decoded despite corrupt data "
+                                    f"({'; '.join(warnings)[:200]}); check the camera link", level="warning")
             return pixels, order, message.header
         message = parse_image(frame.message)
         pixels, order = raw_image_to_array(message.data, message.encoding, message.height, message.width,

@@ -52,6 +52,7 @@ class _Counters:
     bad_images: int = 0
     stale: int = 0
     camera_info_rejected: int = 0
+    jpeg_warnings: int = 0
     camera_info_problem: str = ""
     inference_failures: int = 0
     last_error: str = ""
@@ -115,6 +116,11 @@ class NodeStatistics:
             self._counters.camera_info_rejected += 1
             self._counters.camera_info_problem = problem
 
+    def record_jpeg_warning(self) -> None:
+        """A JPEG decoded although libjpeg reported corrupt data."""
+        with self.lock:
+            self._counters.jpeg_warnings += 1
+
     def record_failure(self, error: str) -> None:
         """Processing an image raised."""
         with self.lock:
@@ -129,7 +135,7 @@ class NodeStatistics:
             return {
                 "received": received, "processed": stats.processed, "dropped": dropped,
                 "bad_images": stats.bad_images, "stale": stats.stale,
-                "camera_info_rejected": stats.camera_info_rejected,
+                "camera_info_rejected": stats.camera_info_rejected, "jpeg_warnings": stats.jpeg_warnings,
                 "camera_info_problem": stats.camera_info_problem,
                 "inference_failures": stats.inference_failures,
                 "last_error": stats.last_error, "persons": stats.last_person_count,

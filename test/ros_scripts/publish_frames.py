@@ -35,7 +35,7 @@ from litepose_ros.samples import vtest_frame_paths
 
 RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin",
              "stale_bgr8")
-COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
+COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
 STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 
@@ -77,7 +77,9 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
 
 def compressed_image(kind: str, jpeg: bytes) -> CompressedImage:
     message = CompressedImage(format="jpeg")
-    message.data = jpeg if kind == "jpeg" else jpeg[: len(jpeg) // 3]
+    if kind == "damaged_jpeg":  # junk before the end marker: libjpeg warns but decodes
+        jpeg = jpeg[:-2] + b"\xff\x00" * 40 + b"\x00" * 20 + jpeg[-2:]
+    message.data = jpeg if kind != "bad_jpeg" else jpeg[: len(jpeg) // 3]
     return message
 
 
