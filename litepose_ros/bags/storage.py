@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,8 +197,8 @@ class BagReader:
         try:
             reader = Reader(self.path)
             reader.open()
-        except (ReaderError, sqlite3.DatabaseError, struct.error, OSError, ValueError, KeyError,
-                *_storage_errors()) as error:
+        except (ReaderError, sqlite3.DatabaseError, struct.error, OSError, ValueError, KeyError, TypeError,
+                IndexError, *_storage_errors()) as error:
             if self.path.suffix == ".mcap" and _looks_like_truncated_mcap(self.path):
                 self._open_salvage()
                 return
@@ -274,8 +275,11 @@ class BagReader:
                 count += 1
                 yield BagMessage(connection.topic, connection.msgtype, int(timestamp), bytes(data))
         except Exception as error:  # noqa: BLE001 - any storage failure here means damaged data
+            reason = str(error)
+            if "checksum mismatch" in reason.lower():
+                reason = "an MCAP chunk fails its CRC check (its bytes were changed after writing)"
             raise BagError(f"bag {self.path} is damaged: reading stopped after {count} messages of the "
-                           f"selected topics: {error}") from error
+                           f"selected topics: {reason}") from error
 
     def deserialize(self, message: BagMessage) -> Any:
         """The rosbags message object of a raw message (BagError when it does not decode)."""
@@ -312,7 +316,8 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
 
 
 def _looks_like_truncated_mcap(path: Path) -> bool:
-    """An MCAP file that starts right but lacks its footer (a recording cut off)."""
+    """An MCAP file that starts right (or with part of the magic) but lacks its footer: a
+    recording cut off, possibly right after opening (8 bytes: the magic alone)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(8)
@@ -321,7 +326,42 @@ def _looks_like_truncated_mcap(path: Path) -> bool:
             tail = handle.read(8)
     except OSError:
         return False
-    return head == MCAP_MAGIC and tail != MCAP_MAGIC
+    if not head or not MCAP_MAGIC.startswith(head):
+        return False
+    # Magic, at least a header record (9 bytes), a footer record and the magic again.
+    return tail != MCAP_MAGIC or size < 2 * len(MCAP_MAGIC) + 9 + 29
+
+
+def add_mcap_chunk_crcs(path: Path) -> None:
+    """Store the CRC-32 of each chunk's records in its header, in place, where the writer left 0
+    ('not computed'; rosbags does not compute them): readers then detect damaged chunks."""
+    from rosbags.rosbag2.storage_mcap import DECOMPRESSORS
+
+    with path.open("r+b") as handle:
+        position = len(MCAP_MAGIC)
+        handle.seek(position)
+        while True:
+            head = handle.read(9)
+            if len(head) < 9:
+                return
+            opcode, length = struct.unpack("<BQ", head)
+            body_start = position + 9
+            if opcode == 0x02:  # footer
+                return
+            if opcode == 0x06:
+                body = handle.read(length)
+                _start, _end, size, crc = struct.unpack_from("<QQQI", body, 0)
+                (name_length,) = struct.unpack_from("<I", body, 28)
+                compression = body[32:32 + name_length].decode()
+                offset = 32 + name_length
+                (data_length,) = struct.unpack_from("<Q", body, offset)
+                payload = body[offset + 8:offset + 8 + data_length]
+                if crc == 0 and compression in DECOMPRESSORS:
+                    records = DECOMPRESSORS[compression](payload, size)
+                    handle.seek(body_start + 24)
+                    handle.write(struct.pack("<I", zlib.crc32(records)))
+            position = body_start + length
+            handle.seek(position)
 
 
 class _McapSalvage:
@@ -504,6 +544,8 @@ class BagWriter:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
+            if self.storage == "mcap":
+                add_mcap_chunk_crcs(self.storage_file())
 
     def storage_file(self) -> Path:
         """The .mcap / .db3 file inside the bag directory."""
