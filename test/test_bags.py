@@ -225,6 +225,24 @@ def test_compressed_bags_read_back_identically(tmp_path, typestore, storage):
         assert size < sum(f.nbytes for f in frames)
 
 
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.8])
+def test_truncated_sqlite_keeps_the_frames_before_the_cut_and_reports(tmp_path, typestore, keep):
+    frames = make_frames(30)
+    stamps = write_test_bag(tmp_path / "bag", "sqlite3", typestore, frames)
+    database = next((tmp_path / "bag").glob("*.db3"))
+    original = database.read_bytes()
+    database.write_bytes(original[:int(len(original) * keep)])
+    read = []
+    with pytest.raises(BagError, match=r"truncated.*read the \d+ complete messages"), \
+            BagReader(tmp_path / "bag") as reader:
+        assert reader.truncated
+        read.extend(reader.images("/cam/image_raw"))
+    assert read, "the frames before the cut were lost"
+    for image, frame, stamp in zip(read, frames, stamps, strict=False):
+        assert image.stamp_ns == stamp
+        assert np.array_equal(np.asarray(image.message.data).reshape(frame.shape), frame)
+
+
 @pytest.mark.parametrize("content", [b"\x89MCAP0\r\n", b"\x89MCAP0\r\n\x01\x02", b"\x89MC"])
 def test_mcap_cut_right_after_opening_is_a_clear_error(tmp_path, content):
     path = tmp_path / "cut.mcap"

@@ -167,7 +167,7 @@ class BagReader:
         self.path = Path(path)
         self.truncated = False
         self._reader: Any = None
-        self._salvage: _McapSalvage | None = None
+        self._salvage: _McapSalvage | _SqliteSalvage | None = None
         self._topics: dict[str, TopicInfo] = {}
         self.typestore = project_typestore()
 
@@ -202,6 +202,10 @@ class BagReader:
             if self.path.suffix == ".mcap" and _looks_like_truncated_mcap(self.path):
                 self._open_salvage()
                 return
+            database = _sqlite_file(self.path)
+            if database is not None and _sqlite_salvageable(database):
+                self._open_salvage(_SqliteSalvage(database))
+                return
             raise BagError(f"cannot read bag {self.path}: {error} (is it a complete rosbag2 sqlite3 "
                            "or mcap bag?)") from error
         self._reader = reader
@@ -209,9 +213,9 @@ class BagReader:
         for name, info in reader.topics.items():
             self._topics[name] = TopicInfo(name, info.msgtype or "?", info.msgcount)
 
-    def _open_salvage(self) -> None:
+    def _open_salvage(self, salvage: _McapSalvage | _SqliteSalvage | None = None) -> None:
         self.truncated = True
-        self._salvage = _McapSalvage(self.path)
+        self._salvage = salvage or _McapSalvage(self.path)
         self._topics = self._salvage.scan_topics()
         if not self._topics:
             raise BagError(f"bag {self.path} is truncated before its first topic was written: "
@@ -265,7 +269,7 @@ class BagReader:
             for message in self._salvage.messages(wanted):
                 count += 1
                 yield message
-            raise BagError(f"bag {self.path} is truncated (no MCAP footer: the recording was cut off); "
+            raise BagError(f"bag {self.path} is truncated ({self._salvage.what}); "
                            f"read the {count} complete messages of the selected topics before the cut")
         connections = [c for c in self._reader.connections if c.topic in wanted]
         if not connections:
@@ -313,6 +317,31 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         return ()
     return (apsw.Error,)
+
+
+def _sqlite_file(path: Path) -> Path | None:
+    """The .db3 file of a bag given as a directory or a file, or None."""
+    if path.is_dir():
+        files = sorted(path.glob("*.db3"))
+        return files[0] if len(files) == 1 else None
+    return path if path.suffix == ".db3" else None
+
+
+def _sqlite_salvageable(path: Path) -> bool:
+    """An sqlite3 file whose header is intact but whose size is not what the header says (cut
+    short), or not a whole number of pages."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return False
+    page_size = struct.unpack_from(">H", header, 16)[0]
+    page_size = 65536 if page_size == 1 else page_size
+    (pages,) = struct.unpack_from(">I", header, 28)
+    return size % page_size != 0 or size < pages * page_size
 
 
 def _looks_like_truncated_mcap(path: Path) -> bool:
@@ -371,6 +400,8 @@ class _McapSalvage:
     (0x03), channel (0x04), message (0x05) and chunk (0x06) records are read up to the last
     complete one.
     """
+
+    what = "no MCAP footer: the recording was cut off"
 
     def __init__(self, path: Path):
         self.path = path
@@ -462,6 +493,156 @@ class _McapSalvage:
             topic, msgtype = self.channels.get(channel_id, ("", ""))
             if topic in topics:
                 yield BagMessage(topic, msgtype, int(log_time), bytes(body[22:]))
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class _SqliteSalvage:
+    """Reads the intact rows of a rosbag2 sqlite3 file cut short (sqlite itself refuses it as
+    'malformed'), page by page: every complete table-leaf page is decoded (overflow chains that
+    end beyond the cut are dropped), rows shaped like rosbag2's ``topics`` and ``messages`` rows
+    are kept. A recording is append-only, so what survives is what was written before the cut.
+    """
+
+    what = "sqlite3 database cut short: its last pages are missing"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = path.read_bytes()
+        if len(self.data) < 100 or not self.data.startswith(SQLITE_MAGIC):
+            raise BagError(f"bag {path} is not a sqlite3 database (or is cut before its header)")
+        page_size = struct.unpack_from(">H", self.data, 16)[0]
+        self.page_size = 65536 if page_size == 1 else page_size
+        self.usable = self.page_size - self.data[20]
+        self.pages = len(self.data) // self.page_size
+        self.topic_rows: dict[int, tuple[str, str]] = {}  # topic id -> (name, type)
+        self.message_rows: list[tuple[int, int, int, bytes]] = []  # (timestamp, rowid, topic id, data)
+        self._scan()
+
+    def _page(self, number: int) -> int:
+        return (number - 1) * self.page_size
+
+    def _scan(self) -> None:
+        for number in range(1, self.pages + 1):
+            base = self._page(number)
+            header = base + (100 if number == 1 else 0)
+            if self.data[header] != 0x0D:  # table b-tree leaf pages hold the rows
+                continue
+            cells = struct.unpack_from(">H", self.data, header + 3)[0]
+            for index in range(cells):
+                try:
+                    pointer = struct.unpack_from(">H", self.data, header + 8 + 2 * index)[0]
+                    row = self._cell(base + pointer)
+                except (IndexError, struct.error, ValueError, UnicodeDecodeError):
+                    continue  # a damaged cell: skip it
+                if row is not None:
+                    self._keep(*row)
+
+    def _varint(self, position: int) -> tuple[int, int]:
+        value = 0
+        for step in range(9):
+            byte = self.data[position + step]
+            if step == 8:
+                return (value << 8) | byte, position + 9
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                return value, position + step + 1
+        raise ValueError("bad varint")  # pragma: no cover
+
+    def _cell(self, position: int) -> tuple[int, list] | None:
+        size, position = self._varint(position)
+        rowid, position = self._varint(position)
+        usable = self.usable
+        most = usable - 35
+        if size <= most:
+            payload = self.data[position:position + size]
+        else:
+            least = (usable - 12) * 32 // 255 - 23
+            local = least + (size - least) % (usable - 4)
+            local = local if local <= most else least
+            parts = [self.data[position:position + local]]
+            remaining = size - local
+            (page,) = struct.unpack_from(">I", self.data, position + local)
+            while remaining > 0:
+                if page < 1 or page > self.pages:
+                    return None  # the overflow chain runs past the cut: the row is incomplete
+                base = self._page(page)
+                (page,) = struct.unpack_from(">I", self.data, base)
+                take = min(remaining, usable - 4)
+                parts.append(self.data[base + 4:base + 4 + take])
+                remaining -= take
+            payload = b"".join(parts)
+        if len(payload) != size:
+            return None
+        return rowid, _sqlite_record(payload)
+
+    def _keep(self, rowid: int, values: list) -> None:
+        shapes = [type(v) for v in values]
+        if len(values) == 4 and shapes[1:] == [int, int, bytes] and values[0] in (None, rowid):
+            self.message_rows.append((values[2], rowid, values[1], values[3]))
+        elif (len(values) >= 5 and shapes[1:3] == [str, str] and values[1].startswith("/")
+              and "/" in values[2]):
+            self.topic_rows[rowid] = (values[1], values[2])
+
+    def scan_topics(self) -> dict[str, TopicInfo]:
+        counts: dict[int, int] = {}
+        for _time, _rowid, topic_id, _data in self.message_rows:
+            counts[topic_id] = counts.get(topic_id, 0) + 1
+        return {name: TopicInfo(name, msgtype, counts.get(topic_id, 0))
+                for topic_id, (name, msgtype) in self.topic_rows.items()}
+
+    def messages(self, topics: set[str]) -> Iterator[BagMessage]:
+        for timestamp, _rowid, topic_id, data in sorted(self.message_rows, key=lambda row: row[:2]):
+            topic, msgtype = self.topic_rows.get(topic_id, ("", ""))
+            if topic in topics:
+                yield BagMessage(topic, msgtype, int(timestamp), bytes(data))
+
+
+def _sqlite_record(payload: bytes) -> list:
+    """The values of an sqlite record (https://www.sqlite.org/fileformat.html#record_format)."""
+    header_size, position = _record_varint(payload, 0)
+    types = []
+    while position < header_size:
+        serial, position = _record_varint(payload, position)
+        types.append(serial)
+    values: list = []
+    position = header_size
+    widths = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8}
+    for serial in types:
+        if serial == 0:
+            values.append(None)
+        elif serial in widths:
+            width = widths[serial]
+            values.append(int.from_bytes(payload[position:position + width], "big", signed=True))
+            position += width
+        elif serial == 7:
+            values.append(struct.unpack_from(">d", payload, position)[0])
+            position += 8
+        elif serial in (8, 9):
+            values.append(serial - 8)
+        elif serial >= 12:
+            length = (serial - 12) // 2
+            raw = payload[position:position + length]
+            if len(raw) != length:
+                raise ValueError("record cut short")
+            values.append(raw.decode() if serial % 2 else bytes(raw))
+            position += length
+        else:
+            raise ValueError(f"reserved serial type {serial}")
+    return values
+
+
+def _record_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = 0
+    for step in range(9):
+        byte = data[position + step]
+        if step == 8:
+            return (value << 8) | byte, position + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, position + step + 1
+    raise ValueError("bad varint")  # pragma: no cover
 
 
 # --- writing -----------------------------------------------------------------------------------
