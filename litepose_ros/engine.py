@@ -520,3 +520,51 @@ def _check_expected(engine: OnnxRuntimeEngine, variant: Any, num_joints: int | N
                 f"{engine.source} is variant {actual.released_name() or 'custom'}, not the requested "
                 f"{wanted.released_name() or 'architecture'}"
             )
+    elif variant is not None:
+        _check_variant_from_graph(engine, resolve_architecture(variant))
+
+
+def graph_weight_count(model_path: Path) -> int | None:
+    """Elements of every convolution kernel in an ONNX file (what identifies a LitePose variant
+    without metadata), or None when it cannot be read (the onnx package is missing, or a kernel
+    is not a stored initializer)."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    proto = onnx.load(str(model_path))
+    shapes = {init.name: tuple(init.dims) for init in proto.graph.initializer}
+    total = 0
+    for node in proto.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose"):
+            if len(node.input) < 2 or node.input[1] not in shapes:
+                return None
+            total += int(np.prod(shapes[node.input[1]], dtype=np.int64))
+    return total
+
+
+def _check_variant_from_graph(engine: OnnxRuntimeEngine, wanted: ArchitectureSpec) -> None:
+    """The requested variant against a file without litepose.architecture metadata: its
+    convolution weight count must be the variant's (every released variant differs)."""
+    from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
+    from litepose_ros.model.cost import count_cost
+
+    def weights(spec: ArchitectureSpec) -> int:
+        return sum(layer.weights for layer in count_cost(spec, engine.num_joints).layers)
+
+    name = wanted.released_name() or "architecture"
+    found = graph_weight_count(engine.model_path) if engine.model_path is not None else None
+    if found is None:
+        raise ValueError(
+            f"cannot check that {engine.source} is variant {name}: the file has no litepose.* metadata "
+            "and its graph could not be read (install the onnx package, or re-export the model with "
+            "`litepose export`); set variant:=auto (or leave --variant out) to use it unchecked"
+        )
+    if found == weights(wanted):
+        return
+    actual = next((v for v in RELEASED_VARIANTS if weights(released_architecture(v)) == found), None)
+    raise ValueError(
+        f"{engine.source} has no litepose.* metadata; its graph holds {found} convolution weights, "
+        + (f"which is variant {actual}" if actual else "which is no released variant")
+        + f", not the requested {name} ({weights(wanted)} for {engine.num_joints} joints)"
+    )

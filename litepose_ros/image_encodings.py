@@ -33,7 +33,13 @@ a compressed image is read from its header before it is decoded, so an oversized
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -217,14 +223,52 @@ def compressed_image_size(data: bytes) -> tuple[str, int, int]:
     raise ImageFormatError(f"compressed image data is neither JPEG nor PNG (starts with {head})")
 
 
+# libjpeg's warnings (jerror.h) as it prints them to stderr while still decoding the image.
+_LIBJPEG_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Warning:", "Invalid SOS parameters",
+                     "Inconsistent progression sequence", "Unsupported marker type")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _libjpeg_warnings_collected(warnings: list[str]) -> Iterator[None]:
+    """Collect what libjpeg prints to stderr (file descriptor 2) while the block runs into
+    ``warnings``; anything else written there meanwhile (another thread's log line) is passed on."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no stderr to take over: decode without collecting
+            yield
+            return
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            others = []
+            for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if line.startswith(_LIBJPEG_WARNINGS):
+                    warnings.append(line.strip())
+                else:
+                    others.append(line)
+            if others:
+                os.write(2, "".join(others).encode())
+
+
 def compressed_image_to_array(data, format: str = "", *, color_order: str | None = "bgr",
-                              max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+                              max_pixels: int = DEFAULT_MAX_PIXELS,
+                              warnings: list[str] | None = None) -> tuple[np.ndarray, str]:
     """Decode sensor_msgs/CompressedImage fields (JPEG or PNG) to an ``(H, W, 3)`` uint8 image.
 
     ``format`` is the message's format string (e.g. "jpeg", "bgr8; jpeg compressed bgr8"); the
     data itself decides how it is decoded, the format only serves to refuse depth transports
     (compressedDepth). Returns ``(pixels, order)`` like ``raw_image_to_array`` (decoding yields
-    BGR, so order is "bgr" unless "rgb" was asked for). Raises ImageFormatError for empty,
+    BGR, so order is "bgr" unless "rgb" was asked for); pixels keep their stored orientation (an
+    EXIF Orientation tag is ignored, as image_transport does). With a ``warnings`` list, what
+    libjpeg says about corrupt but decodable data is appended there instead of printed to stderr.
+    Raises ImageFormatError for empty,
     corrupt, oversized or non-JPEG/PNG data.
     """
     _check_color_order(color_order)
@@ -237,7 +281,14 @@ def compressed_image_to_array(data, format: str = "", *, color_order: str | None
         raise ImageFormatError("compressed image is empty (0 bytes)")
     kind, width, height = compressed_image_size(buffer[:65536].tobytes())
     _check_size(width, height, max_pixels, f"{kind.upper()} image")
-    pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    # The stored orientation, as image_transport decodes it: an EXIF Orientation tag would make
+    # OpenCV rotate the pixels (keypoints would no longer match the stored image, nor its header's size).
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    if warnings is not None and kind == "jpeg":
+        with _libjpeg_warnings_collected(warnings):
+            pixels = cv2.imdecode(buffer, flags)
+    else:
+        pixels = cv2.imdecode(buffer, flags)
     if pixels is None or pixels.shape[:2] != (height, width):
         raise ImageFormatError(
             f"corrupt {kind.upper()} data ({buffer.size} bytes, header says {width} x {height}): "

@@ -35,6 +35,37 @@ SIZE_MULTIPLE = 64
 NETWORK_MULTIPLE = 16
 
 COLOR_ORDERS = ("bgr", "rgb")
+# Images whose long side is more than this many times their short side are refused: the network
+# input keeps the aspect ratio with the short side at the input size, so a 640x1 frame (line-scan
+# camera, bad ROI, driver glitch) would become an enormous input (seconds per frame, GiB of memory).
+# 8:1 covers every camera aspect in use (ultra-wide 32:9 and stitched panoramas included).
+MAX_ASPECT_RATIO = 8
+
+
+class ImageSizeError(ValueError):
+    """An image the network cannot take: its aspect ratio would make the network input too large."""
+
+
+def max_network_side(input_size: int, size_multiple: int = SIZE_MULTIPLE) -> int:
+    """The longest network input side accepted for a network input short side of ``input_size``:
+    ``MAX_ASPECT_RATIO`` times it, rounded up to a multiple of ``size_multiple``."""
+    return _round_up(MAX_ASPECT_RATIO * int(input_size), int(size_multiple)) * int(size_multiple)
+
+
+def check_aspect_ratio(width: int, height: int, input_size: int | None = None) -> None:
+    """Raise ImageSizeError when a ``width`` x ``height`` image is too thin for the network
+    (long side more than ``MAX_ASPECT_RATIO`` times the short side); cheap, no pixels needed."""
+    width, height = int(width), int(height)
+    long_side, short_side = max(width, height), min(width, height)
+    if short_side >= 1 and long_side <= MAX_ASPECT_RATIO * short_side:
+        return
+    ratio = f"{long_side / short_side:.0f}:1" if short_side >= 1 else "infinite"
+    bound = (f" (the network input long side would exceed {max_network_side(input_size)} px for input "
+             f"size {input_size})" if input_size else "")
+    raise ImageSizeError(
+        f"image is {width} x {height} pixels: aspect ratio {ratio}, above the limit of {MAX_ASPECT_RATIO}:1"
+        f"{bound}; crop or bin the image to at most {MAX_ASPECT_RATIO}:1 (check the camera's region of "
+        f"interest and driver settings: a line-scan or glitched frame is not a camera image)")
 
 
 @dataclass(frozen=True)
@@ -101,8 +132,11 @@ def network_input_size(width: int, height: int, input_size: int,
     The short side becomes ``input_size`` (a multiple of 16, the network's stride; the released
     sizes 256, 448 and 512 are multiples of 64); the long side is scaled by the same factor and
     rounded up to a multiple of ``size_multiple`` (exact integer arithmetic, no float surprises).
+    Images thinner than ``MAX_ASPECT_RATIO``:1 raise ImageSizeError (``check_aspect_ratio``), so the
+    long side is at most ``max_network_side(input_size)``.
     """
     _check_sizes(width, height, input_size, size_multiple)
+    check_aspect_ratio(width, height, input_size)
     if width <= height:
         return input_size, _round_up(input_size * height, width * size_multiple) * size_multiple
     return _round_up(input_size * width, height * size_multiple) * size_multiple, input_size

@@ -223,3 +223,48 @@ def test_compressed_bags_read_back_identically(tmp_path, typestore, storage):
     assert [np.asarray(i.message.data).reshape(48, 64, 3)[0, 0, 0] for i in images] == [0, 1, 2]
     if storage == "mcap":
         assert size < sum(f.nbytes for f in frames)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.8])
+def test_truncated_sqlite_keeps_the_frames_before_the_cut_and_reports(tmp_path, typestore, keep):
+    frames = make_frames(30)
+    stamps = write_test_bag(tmp_path / "bag", "sqlite3", typestore, frames)
+    database = next((tmp_path / "bag").glob("*.db3"))
+    original = database.read_bytes()
+    database.write_bytes(original[:int(len(original) * keep)])
+    read = []
+    with pytest.raises(BagError, match=r"truncated.*read the \d+ complete messages"), \
+            BagReader(tmp_path / "bag") as reader:
+        assert reader.truncated
+        read.extend(reader.images("/cam/image_raw"))
+    assert read, "the frames before the cut were lost"
+    for image, frame, stamp in zip(read, frames, stamps, strict=False):
+        assert image.stamp_ns == stamp
+        assert np.array_equal(np.asarray(image.message.data).reshape(frame.shape), frame)
+
+
+@pytest.mark.parametrize("content", [b"\x89MCAP0\r\n", b"\x89MCAP0\r\n\x01\x02", b"\x89MC"])
+def test_mcap_cut_right_after_opening_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "cut.mcap"
+    path.write_bytes(content)
+    with pytest.raises(BagError, match=r"cut.mcap .*(truncated|empty|no topic)"), BagReader(path):
+        pass
+
+
+def test_damaged_mcap_chunk_is_found_by_its_crc_and_reported(tmp_path, typestore):
+    from litepose_ros.bags.storage import write_single_mcap
+
+    frames = make_frames(5)
+    path = tmp_path / "plain.mcap"
+    write_single_mcap(path, {"/img": IMAGE_TYPE},
+                      [("/img", 10 + i, raw_image_cdr(typestore, f, i, "cam")) for i, f in enumerate(frames)])
+    data = bytearray(path.read_bytes())
+    pixels = frames[2].tobytes()[:64]
+    position = bytes(data).find(pixels)
+    if position < 0:
+        pytest.skip("the writer compressed the chunk: the pixels are not in the file as such")
+    data[position:position + 64] = bytes(64)  # zeroed bytes inside message 2
+    path.write_bytes(bytes(data))
+    with pytest.raises(BagError, match=r"damaged: reading stopped after 0 messages.*CRC check"), \
+            BagReader(path) as reader:
+        list(reader.images("/img"))

@@ -193,7 +193,15 @@ def test_input_size_from_the_user_when_the_file_does_not_record_it(tmp_path):
     with pytest.raises(ValueError, match="does not record its input size"):
         Estimator.from_model(path)
     assert Estimator.from_model(path, input_size=160).input_size == 160
-    assert Estimator.from_model(path, variant="XS").input_size == 256  # the variant's img_size
+    with pytest.raises(ValueError, match="not the requested XS"):  # the graph is checked: no LitePose
+        Estimator.from_model(path, variant="XS")
+    onnx = pytest.importorskip("onnx")
+    from litepose_ros.models import default_model_path
+
+    proto = onnx.load(str(default_model_path()))  # an XS network, its metadata stripped
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare_xs.onnx"))
+    assert Estimator.from_model(tmp_path / "bare_xs.onnx", variant="XS").input_size == 256  # the variant's
 
 
 def test_bad_inputs_are_rejected(blob_model, tmp_path):
@@ -240,3 +248,18 @@ def test_node_parameters_become_estimator_settings_without_losing_any():
     config = EstimatorConfig.create("model.onnx", **estimator_settings(values))
     assert config.allow_spinning is True and config.variant == "S" and config.input_size == 320
     assert config.threads == 2 and list(config.providers) == ["cuda", "cpu"]
+
+
+def test_thin_images_are_refused_at_once_without_running_the_network(blob_model):
+    from litepose_ros.preprocess import ImageSizeError
+
+    estimator = Estimator.from_model(blob_model, fast=True)
+    runs = []
+    original = estimator.engine.run
+    estimator.engine.run = lambda batch: runs.append(batch.shape) or original(batch)
+    for shape in [(1, 640, 3), (640, 1, 3), (1280, 2, 3)]:
+        with pytest.raises(ImageSizeError, match="aspect ratio"):
+            estimator.predict(np.zeros(shape, np.uint8))
+    assert runs == []
+    assert len(estimator.predict(np.zeros((64, 512, 3), np.uint8)).scores) >= 0  # 8:1 still runs
+    assert runs == [(1, 3, 128, 1024)]

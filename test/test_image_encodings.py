@@ -237,3 +237,42 @@ def test_jpeg_size_limit_uses_the_parameter():
     data = vtest_frame_paths()[0].read_bytes()
     with pytest.raises(ImageFormatError, match="768 x 576 = 442368 pixels, above the limit of 100000"):
         compressed_image_to_array(data, "jpeg", max_pixels=100_000)
+
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an APP1 Exif segment holding one Orientation tag (as phone cameras write it)."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">HHHIHHI", 1, 0x0112, 3, 1, orientation, 0, 0)
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_jpeg_exif_orientation_is_ignored_pixels_stay_as_stored(orientation):
+    from types import SimpleNamespace
+
+    from litepose_ros.bags.storage import decode_bag_image
+
+    plain = vtest_frame_paths()[3].read_bytes()
+    tagged = with_exif_orientation(plain, orientation)
+    stored, _ = compressed_image_to_array(plain, "jpeg")
+    pixels, _ = compressed_image_to_array(tagged, "jpeg")  # not "corrupt", not rotated
+    np.testing.assert_array_equal(pixels, stored)
+    message = SimpleNamespace(data=tagged, format="jpeg")
+    image = SimpleNamespace(message=message, compressed=True)
+    np.testing.assert_array_equal(decode_bag_image(image), stored)  # the bag tools decode the same way
+
+
+def corrupt_but_decodable_jpeg() -> bytes:
+    data = vtest_frame_paths()[3].read_bytes()
+    return data[:-2] + b"\xff\x00" * 40 + b"\x00" * 20 + data[-2:]  # junk before the end marker
+
+
+def test_libjpeg_warnings_are_collected_not_printed(capfd):
+    collected: list[str] = []
+    pixels, _ = compressed_image_to_array(corrupt_but_decodable_jpeg(), "jpeg", warnings=collected)
+    assert pixels.shape == (576, 768, 3)
+    assert len(collected) == 1 and "Corrupt JPEG data" in collected[0]
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+    clean: list[str] = []
+    compressed_image_to_array(vtest_frame_paths()[3].read_bytes(), "jpeg", warnings=clean)
+    assert clean == []

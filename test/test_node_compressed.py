@@ -53,3 +53,12 @@ def test_corrupt_jpeg_is_reported_and_survived(probe):
     assert probe.wait_for(lambda: good in stamps_of(probe), 10.0), probe.log_text()
     assert bad not in stamps_of(probe)
     assert probe.wait_for_diagnostic(lambda v: int(v["bad images"]) >= 1 and "JPEG" in v["last error"], 10.0)
+
+
+def test_corrupt_but_decodable_jpeg_is_processed_warned_about_and_counted(probe):
+    sent = run_publisher(NAMESPACE, "damaged_jpeg", rate=4.0)
+    damaged = (sent[0]["sec"], sent[0]["nanosec"])
+    assert probe.wait_for(lambda: damaged in stamps_of(probe), 10.0), probe.log_text()
+    entry = probe.wait_for_log("decoded despite corrupt data")
+    assert entry is not None and entry.level == 30 and "Corrupt JPEG data" in entry.msg, probe.log_text()
+    assert probe.wait_for_diagnostic(lambda v: int(v.get("JPEGs with corrupt data", 0)) >= 1, 10.0)

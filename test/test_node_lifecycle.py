@@ -115,7 +115,8 @@ def test_model_of_the_wrong_variant_is_refused(rclpy_context, model, tmp_path):
 @pytest.mark.parametrize(("parameter", "expected"), [
     ("input_transport:=theora", "input_transport must be one of raw, compressed"),
     ("score_threshold:=2.0", "score_threshold"),
-    ("qos_depth:=five", "qos_depth"),
+    ("qos_depth:=five", "qos_depth must be an integer, got the string 'five'"),
+    ("markers.depth:=3", "markers.depth must be a double, got the integer 3 (write 3.0)"),
 ])
 def test_invalid_start_up_parameter_stops_the_node_with_the_reason(parameter, expected):
     done = subprocess.run([node_executable(), "--ros-args", "-r", "__ns:=/lp_invalid", "-p", parameter],

@@ -47,7 +47,7 @@ def test_the_issue_parameters_are_all_declared_with_descriptions():
     ("keypoint_threshold", -0.1, "keypoint_threshold must be >= 0"),
     ("score_threshold", float("nan"), "finite"),
     ("max_persons", 0, "max_persons must be >= 1"),
-    ("max_persons", 2.5, "max_persons must be a int"),
+    ("max_persons", 2.5, "max_persons must be an integer"),
     ("input_transport", "theora", "input_transport must be one of raw, compressed"),
     ("qos_reliability", "sometimes", "must be one of best_effort, reliable"),
     ("engine", "tensorflow", "engine must be one of onnxruntime, torch"),
@@ -147,3 +147,26 @@ def test_node_benchmark_takes_node_parameters_as_ros_would_and_refuses_bad_ones(
         with pytest.raises(UserError, match=message):
             run(args)
     assert not (tmp_path / "page.md").exists()
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("markers.depth", "far", "markers.depth must be a double, got the string 'far'"),
+    ("max_persons", 2.5, "max_persons must be an integer, got the double 2.5"),
+    ("score_threshold", True, "score_threshold must be a double, got the bool True"),
+    ("markers.depth", 3, "markers.depth must be a double, got the integer 3 (write 3.0)"),
+])
+def test_wrong_types_at_run_time_are_explained_in_words(rclpy_context, name, value, words):
+    from rclpy.parameter import Parameter
+
+    from litepose_ros.ros.node import LitePoseNode
+
+    node = LitePoseNode(context=rclpy_context, parameter_overrides=[Parameter("auto_activate", value=False)])
+    try:
+        before = node.get_parameter(name).value
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful
+        assert words in result.reason and "'3'" not in result.reason and "'4'" not in result.reason
+        assert node.get_parameter(name).value == before
+        assert node.set_parameters([Parameter(name, value=before)])[0].successful  # right type: fine
+    finally:
+        node.destroy_node()

@@ -7,9 +7,14 @@ bundled vtest frames; this process subscribes and asserts.
 
 from __future__ import annotations
 
+import math
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, ROS_SCRIPTS
 from ros_scripts.node_probe import NodeProbe, node_model_path, probe_running_node, run_publisher
 from test_node_messages import check_well_formed
 
@@ -97,6 +102,19 @@ def test_markers_are_well_formed_and_match_the_persons(probe, good_frames):
             assert all(p.z == pytest.approx(3.0) for p in marker.points)
 
 
+def test_broken_camera_info_falls_back_to_the_documented_scaling(probe):
+    sent = run_publisher(NAMESPACE, "bgr8", "--camera-info", "--broken-camera-info", rate=5.0)
+    stamp = (sent[0]["sec"], sent[0]["nanosec"])
+    assert probe.wait_for(lambda: any(stamp_of(a.markers[0]) == stamp for a in probe.markers), 10.0)
+    array = next(a for a in probe.markers if stamp_of(a.markers[0]) == stamp)
+    points = [p for m in array.markers for p in [*m.points, m.pose.position]]
+    assert points and all(math.isfinite(v) and abs(v) < 100 for p in points for v in (p.x, p.y, p.z))
+    entry = probe.wait_for_log("camera_info")
+    assert entry is not None and entry.level == 30 and "fallback" in entry.msg, probe.log_text()
+    assert probe.wait_for_diagnostic(lambda v: int(v.get("camera_info rejected", 0)) >= 1, 10.0)
+    assert probe.wait_for_diagnostic(lambda v: "fy = 1e-300" in v.get("camera_info problem", ""), 10.0)
+
+
 def test_annotated_image_is_published_for_subscribers(probe, good_frames):
     for image in probe.annotated:
         if stamp_of(image) in good_frames:
@@ -136,6 +154,52 @@ def test_image_larger_than_the_limit_is_refused_and_the_limit_is_a_parameter(pro
         assert probe.set_parameters({"max_image_pixels": 4096 * 4096})[0].successful
     sent = run_publisher(NAMESPACE, "bgr8", rate=5.0)
     assert probe.wait_for(lambda: (sent[0]["sec"], sent[0]["nanosec"]) in persons_by_stamp(probe), 10.0)
+
+
+def test_very_thin_images_are_refused_at_once_and_the_node_keeps_working(probe):
+    sent = run_publisher(NAMESPACE, "bad_thin,bgr8", rate=5.0)
+    entry = probe.wait_for_log("aspect ratio 640:1, above the limit of 8:1")
+    assert entry is not None, probe.log_text()
+    assert entry.level == 40 and f"{NAMESPACE}/image" in entry.msg and "1280 x 2" in entry.msg
+    assert "cv2" not in entry.msg and "processing" not in entry.msg
+    thin, good = [(s["sec"], s["nanosec"]) for s in sent]
+    assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
+    assert thin not in persons_by_stamp(probe)
+
+
+def test_several_cameras_on_one_topic_are_reported(probe):
+    publishers = [subprocess.Popen([sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames",
+                                    ",".join(["bgr8"] * 40), "--rate", "10", "--lockstep-timeout", "0",
+                                    "--frame-id", frame_id, "--ros-args", "-r", f"__ns:={NAMESPACE}"],
+                                   env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                  for frame_id in ("cam_left", "cam_right")]
+    try:
+        entry = probe.wait_for_log("one node per camera", 20.0)
+        assert entry is not None and entry.level == 30, probe.log_text()  # WARN
+        assert "2 publishers" in entry.msg or "cam_left, cam_right" in entry.msg
+        assert probe.wait_for_diagnostic(lambda v: v.get("image sources (frame_id)") == "cam_left, cam_right",
+                                         10.0)
+    finally:
+        for publisher in publishers:
+            publisher.wait(timeout=30)
+
+
+def test_results_for_stale_frames_are_dropped_and_counted(probe):
+    # Off (0, the default): a frame stamped 10 s ago is processed like any other.
+    sent = run_publisher(NAMESPACE, "stale_bgr8", rate=5.0)
+    stale = (sent[0]["sec"], sent[0]["nanosec"])
+    assert probe.wait_for(lambda: stale in persons_by_stamp(probe), 15.0), probe.log_text()
+    assert probe.set_parameters({"max_frame_age": 2.0})[0].successful
+    try:
+        sent = run_publisher(NAMESPACE, "stale_bgr8,bgr8", rate=5.0)
+        stale, good = [(s["sec"], s["nanosec"]) for s in sent]
+        assert probe.wait_for(lambda: good in persons_by_stamp(probe), 10.0), probe.log_text()
+        assert stale not in persons_by_stamp(probe)
+        entry = probe.wait_for_log("max_frame_age 2")
+        assert entry is not None and entry.level == 30, probe.log_text()  # WARN
+        assert probe.wait_for_diagnostic(lambda v: int(v.get("stale frames dropped", 0)) >= 1, 10.0)
+    finally:
+        assert probe.set_parameters({"max_frame_age": 0.0})[0].successful
 
 
 @pytest.mark.parametrize(("values", "reason"), [

@@ -72,3 +72,51 @@ def test_statistics_record_and_snapshot():
     stats.record_frame(FrameTimes(arrival=0, started=0, converted=0, estimated=0, persons_published=0,
                                   finished=0, stamp_ns=0, published_ns=99_000_000_000), person_count=0)
     assert math.isclose(stats.snapshot(0, 0)["end_to_end_ms"], 2000.0)
+
+
+def test_frame_age_is_now_minus_stamp_and_not_judged_without_a_stamp_or_a_clock():
+    from litepose_ros.ros.statistics import frame_age
+
+    second = 1_000_000_000
+    assert frame_age(110 * second, 100 * second) == 10.0
+    assert frame_age(100 * second, 101 * second) == 0.0  # a stamp in the future: not stale
+    assert frame_age(100 * second, 0) is None  # no stamp from the driver
+    assert frame_age(0, 100 * second) is None  # sim time before the first /clock message
+
+
+def test_stale_results_are_counted():
+    stats = NodeStatistics()
+    stats.record_stale()
+    stats.record_stale()
+    assert stats.snapshot(2, 0)["stale"] == 2
+
+
+def test_sources_seen_on_the_image_topic_are_remembered_for_a_window():
+    from litepose_ros.ros.statistics import SourceWindow
+
+    sources = SourceWindow(window=5.0)
+    sources.observe("cam_a", 100.0)
+    sources.observe("cam_b", 101.0)
+    sources.observe("cam_a", 102.0)
+    assert sources.recent(103.0) == ["cam_a", "cam_b"]
+    assert sources.recent(106.5) == ["cam_a"]  # cam_b last seen 5.5 s ago
+    for index in range(1000):  # bounded, whatever a driver puts in frame_id
+        sources.observe(f"id{index}", 200.0 + index)
+    assert len(sources.recent(1200.0)) <= 64
+
+
+def test_several_sources_on_one_topic_make_the_status_a_warning():
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from litepose_ros.ros.diagnostics import NodeState, diagnostic_status
+
+    stats = NodeStatistics()
+    snapshot = stats.snapshot(10, 0)
+    snapshot["last_error"] = ""
+    state = NodeState(name="n", hardware_id="/n", lifecycle="active", model_error="", model="m", engine="e",
+                      input_topic="/image", image_publishers=2, image_sources=("cam_a", "cam_b"))
+    status = diagnostic_status(state, snapshot, [30.0, 10.0, 20.0])
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == DiagnosticStatus.WARN and "2 publishers" in status.message
+    assert "one node per camera" in status.message
+    assert values["image publishers"] == "2" and values["image sources (frame_id)"] == "cam_a, cam_b"

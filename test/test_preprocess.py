@@ -25,7 +25,7 @@ from litepose_ros.preprocess import (
     (100, 100, 256, (256, 256)),   # square, upscaled
     (512, 256, 128, (256, 128)),   # long side already a multiple of 64
     (768, 576, 448, (640, 448)),   # vtest at S size: 597.3 -> 640
-    (3, 1000, 64, (64, 21376)),    # extreme aspect: 64 * 1000 / 3 = 21333.3 -> 21376
+    (100, 799, 64, (64, 512)),     # near the 8:1 limit: 64 * 799 / 100 = 511.4 -> 512 (thinner: refused)
     (640, 480, 160, (256, 160)),   # short side a multiple of 16 only: 213.3 -> 256
 ])
 def test_network_input_size(width, height, input_size, expected):
@@ -161,3 +161,24 @@ def test_bad_settings_are_rejected():
         make_transform(10, 10, 64).source_to_input(np.zeros(3))
     with pytest.raises(ValueError, match="does not match"):
         resize_image(np.zeros((11, 10, 3), np.uint8), make_transform(10, 10, 64))
+
+
+@pytest.mark.parametrize("width, height", [(640, 1), (1, 640), (2, 1280), (16_000_000, 1), (2049, 256)])
+def test_very_thin_images_are_refused_before_any_resize(width, height):
+    from litepose_ros.preprocess import MAX_ASPECT_RATIO, ImageSizeError
+
+    with pytest.raises(ImageSizeError, match=r"aspect ratio .* above the limit of 8:1.*crop") as caught:
+        network_input_size(width, height, 256)
+    assert "cv2" not in str(caught.value) and "OpenCV" not in str(caught.value)
+    assert MAX_ASPECT_RATIO == 8
+    with pytest.raises(ValueError):  # an ImageSizeError is a ValueError, as callers expect
+        make_transform(width, height, 256)
+
+
+def test_the_network_input_is_bounded_on_both_sides():
+    from litepose_ros.preprocess import MAX_ASPECT_RATIO, max_network_side
+
+    for width, height in [(2048, 256), (256, 2048), (1920, 240), (8, 1), (1, 8), (1, 1), (4096, 3000)]:
+        input_w, input_h = network_input_size(width, height, 256)
+        assert min(input_w, input_h) == 256
+        assert max(input_w, input_h) <= max_network_side(256) <= 256 * MAX_ASPECT_RATIO + 64

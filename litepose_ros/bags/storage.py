@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,7 @@ class BagReader:
         self.path = Path(path)
         self.truncated = False
         self._reader: Any = None
-        self._salvage: _McapSalvage | None = None
+        self._salvage: _McapSalvage | _SqliteSalvage | None = None
         self._topics: dict[str, TopicInfo] = {}
         self.typestore = project_typestore()
 
@@ -196,10 +197,14 @@ class BagReader:
         try:
             reader = Reader(self.path)
             reader.open()
-        except (ReaderError, sqlite3.DatabaseError, struct.error, OSError, ValueError, KeyError,
-                *_storage_errors()) as error:
+        except (ReaderError, sqlite3.DatabaseError, struct.error, OSError, ValueError, KeyError, TypeError,
+                IndexError, *_storage_errors()) as error:
             if self.path.suffix == ".mcap" and _looks_like_truncated_mcap(self.path):
                 self._open_salvage()
+                return
+            database = _sqlite_file(self.path)
+            if database is not None and _sqlite_salvageable(database):
+                self._open_salvage(_SqliteSalvage(database))
                 return
             raise BagError(f"cannot read bag {self.path}: {error} (is it a complete rosbag2 sqlite3 "
                            "or mcap bag?)") from error
@@ -208,9 +213,9 @@ class BagReader:
         for name, info in reader.topics.items():
             self._topics[name] = TopicInfo(name, info.msgtype or "?", info.msgcount)
 
-    def _open_salvage(self) -> None:
+    def _open_salvage(self, salvage: _McapSalvage | _SqliteSalvage | None = None) -> None:
         self.truncated = True
-        self._salvage = _McapSalvage(self.path)
+        self._salvage = salvage or _McapSalvage(self.path)
         self._topics = self._salvage.scan_topics()
         if not self._topics:
             raise BagError(f"bag {self.path} is truncated before its first topic was written: "
@@ -264,7 +269,7 @@ class BagReader:
             for message in self._salvage.messages(wanted):
                 count += 1
                 yield message
-            raise BagError(f"bag {self.path} is truncated (no MCAP footer: the recording was cut off); "
+            raise BagError(f"bag {self.path} is truncated ({self._salvage.what}); "
                            f"read the {count} complete messages of the selected topics before the cut")
         connections = [c for c in self._reader.connections if c.topic in wanted]
         if not connections:
@@ -274,8 +279,11 @@ class BagReader:
                 count += 1
                 yield BagMessage(connection.topic, connection.msgtype, int(timestamp), bytes(data))
         except Exception as error:  # noqa: BLE001 - any storage failure here means damaged data
+            reason = str(error)
+            if "checksum mismatch" in reason.lower():
+                reason = "an MCAP chunk fails its CRC check (its bytes were changed after writing)"
             raise BagError(f"bag {self.path} is damaged: reading stopped after {count} messages of the "
-                           f"selected topics: {error}") from error
+                           f"selected topics: {reason}") from error
 
     def deserialize(self, message: BagMessage) -> Any:
         """The rosbags message object of a raw message (BagError when it does not decode)."""
@@ -311,8 +319,34 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     return (apsw.Error,)
 
 
+def _sqlite_file(path: Path) -> Path | None:
+    """The .db3 file of a bag given as a directory or a file, or None."""
+    if path.is_dir():
+        files = sorted(path.glob("*.db3"))
+        return files[0] if len(files) == 1 else None
+    return path if path.suffix == ".db3" else None
+
+
+def _sqlite_salvageable(path: Path) -> bool:
+    """An sqlite3 file whose header is intact but whose size is not what the header says (cut
+    short), or not a whole number of pages."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return False
+    page_size = struct.unpack_from(">H", header, 16)[0]
+    page_size = 65536 if page_size == 1 else page_size
+    (pages,) = struct.unpack_from(">I", header, 28)
+    return size % page_size != 0 or size < pages * page_size
+
+
 def _looks_like_truncated_mcap(path: Path) -> bool:
-    """An MCAP file that starts right but lacks its footer (a recording cut off)."""
+    """An MCAP file that starts right (or with part of the magic) but lacks its footer: a
+    recording cut off, possibly right after opening (8 bytes: the magic alone)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(8)
@@ -321,7 +355,42 @@ def _looks_like_truncated_mcap(path: Path) -> bool:
             tail = handle.read(8)
     except OSError:
         return False
-    return head == MCAP_MAGIC and tail != MCAP_MAGIC
+    if not head or not MCAP_MAGIC.startswith(head):
+        return False
+    # Magic, at least a header record (9 bytes), a footer record and the magic again.
+    return tail != MCAP_MAGIC or size < 2 * len(MCAP_MAGIC) + 9 + 29
+
+
+def add_mcap_chunk_crcs(path: Path) -> None:
+    """Store the CRC-32 of each chunk's records in its header, in place, where the writer left 0
+    ('not computed'; rosbags does not compute them): readers then detect damaged chunks."""
+    from rosbags.rosbag2.storage_mcap import DECOMPRESSORS
+
+    with path.open("r+b") as handle:
+        position = len(MCAP_MAGIC)
+        handle.seek(position)
+        while True:
+            head = handle.read(9)
+            if len(head) < 9:
+                return
+            opcode, length = struct.unpack("<BQ", head)
+            body_start = position + 9
+            if opcode == 0x02:  # footer
+                return
+            if opcode == 0x06:
+                body = handle.read(length)
+                _start, _end, size, crc = struct.unpack_from("<QQQI", body, 0)
+                (name_length,) = struct.unpack_from("<I", body, 28)
+                compression = body[32:32 + name_length].decode()
+                offset = 32 + name_length
+                (data_length,) = struct.unpack_from("<Q", body, offset)
+                payload = body[offset + 8:offset + 8 + data_length]
+                if crc == 0 and compression in DECOMPRESSORS:
+                    records = DECOMPRESSORS[compression](payload, size)
+                    handle.seek(body_start + 24)
+                    handle.write(struct.pack("<I", zlib.crc32(records)))
+            position = body_start + length
+            handle.seek(position)
 
 
 class _McapSalvage:
@@ -331,6 +400,8 @@ class _McapSalvage:
     (0x03), channel (0x04), message (0x05) and chunk (0x06) records are read up to the last
     complete one.
     """
+
+    what = "no MCAP footer: the recording was cut off"
 
     def __init__(self, path: Path):
         self.path = path
@@ -424,6 +495,156 @@ class _McapSalvage:
                 yield BagMessage(topic, msgtype, int(log_time), bytes(body[22:]))
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class _SqliteSalvage:
+    """Reads the intact rows of a rosbag2 sqlite3 file cut short (sqlite itself refuses it as
+    'malformed'), page by page: every complete table-leaf page is decoded (overflow chains that
+    end beyond the cut are dropped), rows shaped like rosbag2's ``topics`` and ``messages`` rows
+    are kept. A recording is append-only, so what survives is what was written before the cut.
+    """
+
+    what = "sqlite3 database cut short: its last pages are missing"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = path.read_bytes()
+        if len(self.data) < 100 or not self.data.startswith(SQLITE_MAGIC):
+            raise BagError(f"bag {path} is not a sqlite3 database (or is cut before its header)")
+        page_size = struct.unpack_from(">H", self.data, 16)[0]
+        self.page_size = 65536 if page_size == 1 else page_size
+        self.usable = self.page_size - self.data[20]
+        self.pages = len(self.data) // self.page_size
+        self.topic_rows: dict[int, tuple[str, str]] = {}  # topic id -> (name, type)
+        self.message_rows: list[tuple[int, int, int, bytes]] = []  # (timestamp, rowid, topic id, data)
+        self._scan()
+
+    def _page(self, number: int) -> int:
+        return (number - 1) * self.page_size
+
+    def _scan(self) -> None:
+        for number in range(1, self.pages + 1):
+            base = self._page(number)
+            header = base + (100 if number == 1 else 0)
+            if self.data[header] != 0x0D:  # table b-tree leaf pages hold the rows
+                continue
+            cells = struct.unpack_from(">H", self.data, header + 3)[0]
+            for index in range(cells):
+                try:
+                    pointer = struct.unpack_from(">H", self.data, header + 8 + 2 * index)[0]
+                    row = self._cell(base + pointer)
+                except (IndexError, struct.error, ValueError, UnicodeDecodeError):
+                    continue  # a damaged cell: skip it
+                if row is not None:
+                    self._keep(*row)
+
+    def _varint(self, position: int) -> tuple[int, int]:
+        value = 0
+        for step in range(9):
+            byte = self.data[position + step]
+            if step == 8:
+                return (value << 8) | byte, position + 9
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                return value, position + step + 1
+        raise ValueError("bad varint")  # pragma: no cover
+
+    def _cell(self, position: int) -> tuple[int, list] | None:
+        size, position = self._varint(position)
+        rowid, position = self._varint(position)
+        usable = self.usable
+        most = usable - 35
+        if size <= most:
+            payload = self.data[position:position + size]
+        else:
+            least = (usable - 12) * 32 // 255 - 23
+            local = least + (size - least) % (usable - 4)
+            local = local if local <= most else least
+            parts = [self.data[position:position + local]]
+            remaining = size - local
+            (page,) = struct.unpack_from(">I", self.data, position + local)
+            while remaining > 0:
+                if page < 1 or page > self.pages:
+                    return None  # the overflow chain runs past the cut: the row is incomplete
+                base = self._page(page)
+                (page,) = struct.unpack_from(">I", self.data, base)
+                take = min(remaining, usable - 4)
+                parts.append(self.data[base + 4:base + 4 + take])
+                remaining -= take
+            payload = b"".join(parts)
+        if len(payload) != size:
+            return None
+        return rowid, _sqlite_record(payload)
+
+    def _keep(self, rowid: int, values: list) -> None:
+        shapes = [type(v) for v in values]
+        if len(values) == 4 and shapes[1:] == [int, int, bytes] and values[0] in (None, rowid):
+            self.message_rows.append((values[2], rowid, values[1], values[3]))
+        elif (len(values) >= 5 and shapes[1:3] == [str, str] and values[1].startswith("/")
+              and "/" in values[2]):
+            self.topic_rows[rowid] = (values[1], values[2])
+
+    def scan_topics(self) -> dict[str, TopicInfo]:
+        counts: dict[int, int] = {}
+        for _time, _rowid, topic_id, _data in self.message_rows:
+            counts[topic_id] = counts.get(topic_id, 0) + 1
+        return {name: TopicInfo(name, msgtype, counts.get(topic_id, 0))
+                for topic_id, (name, msgtype) in self.topic_rows.items()}
+
+    def messages(self, topics: set[str]) -> Iterator[BagMessage]:
+        for timestamp, _rowid, topic_id, data in sorted(self.message_rows, key=lambda row: row[:2]):
+            topic, msgtype = self.topic_rows.get(topic_id, ("", ""))
+            if topic in topics:
+                yield BagMessage(topic, msgtype, int(timestamp), bytes(data))
+
+
+def _sqlite_record(payload: bytes) -> list:
+    """The values of an sqlite record (https://www.sqlite.org/fileformat.html#record_format)."""
+    header_size, position = _record_varint(payload, 0)
+    types = []
+    while position < header_size:
+        serial, position = _record_varint(payload, position)
+        types.append(serial)
+    values: list = []
+    position = header_size
+    widths = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8}
+    for serial in types:
+        if serial == 0:
+            values.append(None)
+        elif serial in widths:
+            width = widths[serial]
+            values.append(int.from_bytes(payload[position:position + width], "big", signed=True))
+            position += width
+        elif serial == 7:
+            values.append(struct.unpack_from(">d", payload, position)[0])
+            position += 8
+        elif serial in (8, 9):
+            values.append(serial - 8)
+        elif serial >= 12:
+            length = (serial - 12) // 2
+            raw = payload[position:position + length]
+            if len(raw) != length:
+                raise ValueError("record cut short")
+            values.append(raw.decode() if serial % 2 else bytes(raw))
+            position += length
+        else:
+            raise ValueError(f"reserved serial type {serial}")
+    return values
+
+
+def _record_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = 0
+    for step in range(9):
+        byte = data[position + step]
+        if step == 8:
+            return (value << 8) | byte, position + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, position + step + 1
+    raise ValueError("bad varint")  # pragma: no cover
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 
@@ -504,6 +725,8 @@ class BagWriter:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
+            if self.storage == "mcap":
+                add_mcap_chunk_crcs(self.storage_file())
 
     def storage_file(self) -> Path:
         """The .mcap / .db3 file inside the bag directory."""

@@ -40,6 +40,7 @@ class LayerCost:
     true_macs: int
     paper_macs: int
     params: int
+    weights: int = 0  # elements of the convolution kernel alone (what an exported graph holds)
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,17 @@ class _Counter:
         bn_relu_channels: int | None = None,
     ) -> None:
         macs = out_hw * out_c * (in_c // groups) * kernel * kernel
-        params = out_c * (in_c // groups) * kernel * kernel
+        weights = out_c * (in_c // groups) * kernel * kernel
         post = self._post_ops(out_hw, bn_relu_channels or out_c, bn, relu)
-        params += 2 * out_c if bn else 0
+        params = weights + (2 * out_c if bn else 0)
         kind = "depthwise" if groups > 1 else "conv"
-        self.layers.append(LayerCost(name, kind, macs, macs + post, params))
+        self.layers.append(LayerCost(name, kind, macs, macs + post, params, weights))
 
     def deconv(self, name: str, in_c: int, out_c: int, in_hw: int) -> None:
         per_pixel = in_c * out_c * DECONV_KERNEL * DECONV_KERNEL
         # Stride 2 doubles both sides: 4x the pixels.
-        self.layers.append(LayerCost(name, "deconv", in_hw * per_pixel, 4 * in_hw * per_pixel, per_pixel))
+        self.layers.append(LayerCost(name, "deconv", in_hw * per_pixel, 4 * in_hw * per_pixel, per_pixel,
+                                     per_pixel))
 
     def bn_relu(self, name: str, channels: int, hw: int) -> None:
         self.layers.append(

@@ -37,6 +37,18 @@ class NodeState:
     model: str  # model path ("" while none is loaded)
     engine: str  # the estimator's description
     input_topic: str
+    image_publishers: int = 0  # publishers matched on input_topic
+    image_sources: tuple[str, ...] = ()  # header frame_ids seen lately on input_topic
+
+    def several_sources(self) -> str:
+        """What to tell the user when several cameras share the input topic ('' when one does)."""
+        if self.image_publishers <= 1 and len(self.image_sources) <= 1:
+            return ""
+        found = [f"{self.image_publishers} publishers"] if self.image_publishers > 1 else []
+        if len(self.image_sources) > 1:
+            found.append(f"{len(self.image_sources)} frame_ids ({', '.join(self.image_sources)})")
+        return (f"{' and '.join(found)} on {self.input_topic}: the sources share one latest-frame slot "
+                "and starve each other; run one node per camera (one namespace each)")
 
 
 def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[float]) -> DiagnosticStatus:
@@ -51,6 +63,8 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         status.level, status.message = DiagnosticStatus.ERROR, snapshot["last_error"]
     elif rates[0] == 0:
         status.level, status.message = DiagnosticStatus.WARN, f"no images on {state.input_topic}"
+    elif state.several_sources():
+        status.level, status.message = DiagnosticStatus.WARN, state.several_sources()
     else:
         status.level = DiagnosticStatus.OK
         status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
@@ -59,6 +73,8 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "model": state.model,
         "engine": state.engine,
         "input topic": state.input_topic,
+        "image publishers": str(state.image_publishers),
+        "image sources (frame_id)": ", ".join(state.image_sources),
         "input rate (Hz)": f"{rates[0]:.2f}",
         "processed rate (Hz)": f"{rates[1]:.2f}",
         "dropped rate (Hz)": f"{rates[2]:.2f}",
@@ -66,6 +82,10 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "images processed": str(snapshot["processed"]),
         "frames dropped": str(snapshot["dropped"]),
         "bad images": str(snapshot["bad_images"]),
+        "JPEGs with corrupt data": str(snapshot.get("jpeg_warnings", 0)),
+        "stale frames dropped": str(snapshot.get("stale", 0)),
+        "camera_info rejected": str(snapshot.get("camera_info_rejected", 0)),
+        "camera_info problem": snapshot.get("camera_info_problem", ""),
         "processing failures": str(snapshot["inference_failures"]),
         "last error": snapshot["last_error"],
         "persons in last image": str(snapshot["persons"]),

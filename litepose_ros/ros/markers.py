@@ -27,6 +27,7 @@ Markers per published image (a MarkerArray):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,30 @@ class MarkerStyle:
             raise ValueError(f"marker lifetime must be >= 0 seconds, got {self.lifetime}")
         if not 0 < self.alpha <= 1:
             raise ValueError(f"marker alpha must be in (0, 1], got {self.alpha}")
+
+
+# Focal lengths accepted in camera_info K, as multiples of the image's long side (fisheye lenses
+# are about 0.3, long telephoto lenses about 20); outside, K is refused as broken.
+FOCAL_RANGE = (0.01, 1000.0)
+
+
+def camera_info_problem(k, width: int, height: int) -> str | None:
+    """Why CameraInfo.k cannot be used to place markers (non-finite values, a focal length that is
+    not positive or outside FOCAL_RANGE times the long side, a principal point far outside the
+    image), or None when it can. An all-zero K (uncalibrated) is no problem: it means the
+    documented fallback scaling. ``width``/``height``: camera_info's size (0: unknown)."""
+    fx, cx, fy, cy = (float(k[i]) for i in (0, 2, 4, 5))
+    if fx == fy == cx == cy == 0.0:
+        return None
+    side = float(max(width, height, 1))
+    for name, value in (("fx", fx), ("fy", fy)):
+        if not math.isfinite(value) or not FOCAL_RANGE[0] * side <= value <= FOCAL_RANGE[1] * side:
+            return (f"{name} = {value:g} is not a focal length between {FOCAL_RANGE[0]:g} and "
+                    f"{FOCAL_RANGE[1]:g} times the image's long side ({side:g} px)")
+    for name, value, extent in (("cx", cx, float(width or side)), ("cy", cy, float(height or side))):
+        if not math.isfinite(value) or not -10 * extent <= value <= 11 * extent:
+            return f"{name} = {value:g} is not a principal point near the image (0 to {extent:g} px)"
+    return None
 
 
 @dataclass(frozen=True)

@@ -51,16 +51,22 @@ from litepose_ros.image_encodings import (
 )
 from litepose_ros.msg import PersonArray
 from litepose_ros.people import PublishedPeople, published_people
+from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
 from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
-from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics
+from litepose_ros.ros.markers import (
+    MarkerArrayBuilder,
+    MarkerStyle,
+    PinholeIntrinsics,
+    camera_info_problem,
+)
 from litepose_ros.ros.parameters import (
     declare_parameters,
     estimator_settings,
     make_validation_callback,
 )
-from litepose_ros.ros.statistics import FrameTimes, NodeStatistics
+from litepose_ros.ros.statistics import FrameTimes, NodeStatistics, SourceWindow, frame_age
 from litepose_ros.ros.worker import Frame, LatestFrameWorker
 
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
@@ -82,6 +88,7 @@ class RuntimeSettings:
     keypoint_threshold: float
     max_persons: int
     max_image_pixels: int
+    max_frame_age: float
     markers_enabled: bool
     marker_style: MarkerStyle
     fallback_frame_id: str
@@ -97,6 +104,7 @@ class RuntimeSettings:
                             lifetime=values["markers.lifetime"])
         return cls(score_threshold=values["score_threshold"], keypoint_threshold=values["keypoint_threshold"],
                    max_persons=values["max_persons"], max_image_pixels=values["max_image_pixels"],
+                   max_frame_age=values["max_frame_age"],
                    markers_enabled=values["markers.enabled"], marker_style=style,
                    fallback_frame_id=values["markers.fallback_frame_id"],
                    annotated_enabled=values["annotated.enabled"],
@@ -110,6 +118,7 @@ class LitePoseNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self._stats = NodeStatistics()
+        self._sources = SourceWindow()  # frame_ids seen on the image topic (several cameras: reported)
         self._error_log_times: dict[str, float] = {}
         self._estimator = None
         self._estimator_description = ""
@@ -272,7 +281,15 @@ class LitePoseNode(LifecycleNode):
         self._worker.offer(Frame(message, True, time.monotonic()))
 
     def _on_camera_info(self, message: CameraInfo) -> None:
-        self._camera_intrinsics = (tuple(message.k), message.width, message.height)
+        problem = camera_info_problem(message.k, message.width, message.height)
+        if problem is None:
+            self._camera_intrinsics = (tuple(message.k), message.width, message.height)
+            return
+        self._camera_intrinsics = None  # markers use the documented fallback scaling
+        self._stats.record_camera_info_problem(problem)
+        self._log_throttled(f"camera_info on {self._camera_info_subscription.topic_name} has a broken K "
+                            f"({problem}); markers use the fallback scaling until a valid one comes",
+                            level="warning")
 
     # --- worker -------------------------------------------------------------------------------------
 
@@ -281,6 +298,10 @@ class LitePoseNode(LifecycleNode):
         self._worker.stop()
 
     def _on_processing_error(self, error: Exception) -> None:
+        if not self.context.ok():
+            # Ctrl-C / SIGTERM shut the context down while this frame was being published: the
+            # shutdown is under way (the worker stops next), not a processing failure.
+            return
         self._stats.record_failure(f"processing failed: {error!r}")
         self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
 
@@ -288,8 +309,13 @@ class LitePoseNode(LifecycleNode):
         """(pixels, their colour order, the image header) from the serialized message."""
         if frame.compressed:
             message = parse_compressed_image(frame.message)
+            warnings: list[str] = []
             pixels, order = compressed_image_to_array(message.data, message.format, color_order=None,
-                                                      max_pixels=settings.max_image_pixels)
+                                                      max_pixels=settings.max_image_pixels, warnings=warnings)
+            if warnings:  # decoded, but libjpeg found damage: say so once in a while and count it
+                self._stats.record_jpeg_warning()
+                self._log_throttled(f"JPEG from {self._image_topic} decoded despite corrupt data "
+                                    f"({'; '.join(warnings)[:200]}); check the camera link", level="warning")
             return pixels, order, message.header
         message = parse_image(frame.message)
         pixels, order = raw_image_to_array(message.data, message.encoding, message.height, message.width,
@@ -308,12 +334,22 @@ class LitePoseNode(LifecycleNode):
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
         times.converted = time.monotonic()
-        result = estimator.predict(pixels, color_order=color_order)
+        self._sources.observe(header.frame_id, times.converted)
+        if self._too_old(header, settings):  # already stale: not worth estimating
+            return
+        try:
+            result = estimator.predict(pixels, color_order=color_order)
+        except ImageSizeError as error:  # refused before any resize: too thin for the network
+            self._stats.record_bad_image(f"{self._image_topic}: {error}")
+            self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
+            return
         times.estimated = time.monotonic()
         people = published_people(result.keypoints, result.scores, result.layout,
                                   keypoint_threshold=settings.keypoint_threshold,
                                   score_threshold=settings.score_threshold, max_persons=settings.max_persons)
         height, width = pixels.shape[:2]
+        if self._too_old(header, settings):
+            return
         self._publish_persons(people, header, width, height)
         times.published_ns = self.get_clock().now().nanoseconds
         times.persons_published = time.monotonic()
@@ -324,6 +360,21 @@ class LitePoseNode(LifecycleNode):
         times.finished = time.monotonic()
         times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         self._stats.record_frame(times, len(people))
+
+    def _too_old(self, header: Header, settings: RuntimeSettings) -> bool:
+        """True (counted, warned about) when the image is older than max_frame_age (0: off)."""
+        if settings.max_frame_age <= 0:
+            return False
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        age = frame_age(self.get_clock().now().nanoseconds, stamp_ns)
+        if age is None or age <= settings.max_frame_age:
+            return False
+        self._stats.record_stale()
+        self._log_throttled(f"dropped the result for an image from {self._image_topic} older than "
+                            f"max_frame_age {settings.max_frame_age:g} s (the node or its input stalled, "
+                            "or the stamps use another clock: use_sim_time for bags played with --clock)",
+                            level="warning")
+        return True
 
     def _publish_persons(self, people: PublishedPeople, header, width: int, height: int) -> None:
         if self._serialize_directly:
@@ -367,6 +418,10 @@ class LitePoseNode(LifecycleNode):
 
     def _log_input_error(self, text: str) -> None:
         """Log an error, at most once per ERROR_LOG_PERIOD for the same text (camera streams repeat)."""
+        self._log_throttled(text)
+
+    def _log_throttled(self, text: str, level: str = "error") -> None:
+        """Log at ``level``, at most once per ERROR_LOG_PERIOD for the same text."""
         now = time.monotonic()
         last = self._error_log_times.get(text)
         if last is None or now - last >= ERROR_LOG_PERIOD:
@@ -374,7 +429,10 @@ class LitePoseNode(LifecycleNode):
             if len(self._error_log_times) > 256:  # bounded: keep only recent texts
                 self._error_log_times = {k: v for k, v in self._error_log_times.items()
                                          if now - v < ERROR_LOG_PERIOD}
-            self.get_logger().error(text)
+            if level == "warning":  # one call site per severity (rclpy insists)
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().error(text)
 
     def statistics(self) -> dict[str, Any]:
         """A snapshot of the counters and latency medians (what /diagnostics reports)."""
@@ -394,7 +452,12 @@ class LitePoseNode(LifecycleNode):
                           hardware_id=self.get_fully_qualified_name(), lifecycle=self._lifecycle_label(),
                           model_error=self._model_error,
                           model=str(self._model_path) if self._estimator is not None else "",
-                          engine=self._estimator_description, input_topic=self._image_topic)
+                          engine=self._estimator_description, input_topic=self._image_topic,
+                          image_publishers=(self.count_publishers(self._image_topic)
+                                            if self._image_subscription is not None else 0),
+                          image_sources=tuple(self._sources.recent(time.monotonic())))
+        if state.several_sources():
+            self._log_throttled(state.several_sources(), level="warning")
         array = DiagnosticArray(status=[diagnostic_status(state, snapshot, rates)])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_publisher.publish(array)

@@ -68,7 +68,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model_path", "", "Model file: an .onnx export (or a PyTorch checkpoint with the torch "
                   "engine). Empty: the model bundled with the package.", read_only=True),
     ParameterSpec("variant", "auto", "Network variant the model file must be; the node refuses to "
-                  "configure when the file is another one. auto: accept any.", read_only=True,
+                  "configure when the file is another one (told by its metadata, else by its graph's "
+                  "convolution weights; a file that cannot be checked is refused). auto: accept any.",
+                  read_only=True,
                   choices=VARIANTS),
     ParameterSpec("input_size", 0, "Network input short side in pixels (long side follows the image "
                   "aspect, rounded up to a multiple of 64). 0: the model's own size.", read_only=True,
@@ -110,6 +112,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_image_pixels", DEFAULT_MAX_PIXELS, "Images with more pixels (width x height) are "
                   "refused with an error (protects memory and latency).", minimum=1, maximum=2**31 - 1,
                   unit="px"),
+    ParameterSpec("max_frame_age", 0.0, "Results for images whose header stamp is older than this (node "
+                  "clock now minus stamp; the /clock time with use_sim_time) are dropped and counted, not "
+                  "published: after a stall nothing stale reaches the robot. Images with a zero stamp, or "
+                  "before sim time has started, are not judged. 0: off (e.g. for bags played without "
+                  "--clock).", minimum=0.0, maximum=3600.0, unit="s"),
     # --- markers ---
     ParameterSpec("markers.enabled", True, "Publish `markers` (built only while someone subscribes)."),
     ParameterSpec("markers.depth", 3.0, "Distance of the plane the skeletons are drawn on, in front of "
@@ -170,20 +177,30 @@ def estimator_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def validate_value(name: str, value: Any) -> str | None:
+# ROS's words for the value types (rclpy's own messages show its numeric type codes).
+_TYPE_WORDS = {bool: "bool", int: "integer", float: "double", str: "string", bytes: "byte array",
+               list: "array", tuple: "array", type(None): "unset value"}
+
+
+def validate_value(name: str, value: Any, *, exact_type: bool = False) -> str | None:
     """Why ``value`` is not acceptable for parameter ``name``, or None when it is.
 
     Covers what ROS descriptors cannot express (accepted strings, finiteness); types, ranges and
-    read-only are also checked here so the same rules hold without ROS.
+    read-only are also checked here so the same rules hold without ROS. An integer is accepted for
+    a double unless ``exact_type`` (ROS stores a parameter with the type it is given).
     """
     spec = PARAMETERS_BY_NAME.get(name)
     if spec is None:
         return f"unknown parameter {name!r}"
     expected = type(spec.default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        if exact_type:
+            return f"{name} must be a double, got the integer {value} (write {value}.0)"
         value = float(value)
     if type(value) is not expected:
-        return f"{name} must be a {spec.type_name}, got {type(value).__name__} {value!r}"
+        wanted, got = _TYPE_WORDS[expected], _TYPE_WORDS.get(type(value), type(value).__name__)
+        article = "an" if wanted[0] in "aeiou" else "a"
+        return f"{name} must be {article} {wanted}, got the {got} {value!r}"
     if expected is float and not math.isfinite(value):
         return f"{name} must be a finite number, got {value}"
     if spec.minimum is not None and value < spec.minimum:
@@ -208,10 +225,10 @@ def validate_value(name: str, value: Any) -> str | None:
     return None
 
 
-def validate_values(values: Iterable[tuple[str, Any]]) -> str | None:
+def validate_values(values: Iterable[tuple[str, Any]], *, exact_type: bool = False) -> str | None:
     """The first problem among (name, value) pairs, or None when all are acceptable."""
     for name, value in values:
-        problem = validate_value(name, value)
+        problem = validate_value(name, value, exact_type=exact_type)
         if problem:
             return problem
     return None
@@ -228,8 +245,11 @@ def descriptor(spec: ParameterSpec):
     description = spec.description + (f" [{spec.unit}]" if spec.unit else "")
     if spec.read_only:
         description += " Read-only: set it at start-up."
+    # dynamic_typing: rclpy's own type check would refuse a wrong type before the validation
+    # callback, with numeric type codes ("expected '3' got '4'"); the callback checks types in words.
     result = ParameterDescriptor(name=spec.name, type=types[type(spec.default)], description=description,
-                                 additional_constraints=spec.constraint_text(), read_only=spec.read_only)
+                                 additional_constraints=spec.constraint_text(), read_only=spec.read_only,
+                                 dynamic_typing=True)
     if spec.minimum is not None and spec.maximum is not None:
         if isinstance(spec.default, float):
             result.floating_point_range = [FloatingPointRange(
@@ -260,8 +280,8 @@ def make_validation_callback(on_accepted=None):
 
     def callback(parameters) -> SetParametersResult:
         changes = {p.name: p.value for p in parameters}
-        problem = validate_values((name, value) for name, value in changes.items()
-                                  if name in PARAMETERS_BY_NAME)
+        problem = validate_values(((name, value) for name, value in changes.items()
+                                   if name in PARAMETERS_BY_NAME), exact_type=True)
         if problem:
             return SetParametersResult(successful=False, reason=problem)
         if on_accepted is not None:

@@ -50,6 +50,10 @@ def _window() -> deque:
 class _Counters:
     processed: int = 0
     bad_images: int = 0
+    stale: int = 0
+    camera_info_rejected: int = 0
+    jpeg_warnings: int = 0
+    camera_info_problem: str = ""
     inference_failures: int = 0
     last_error: str = ""
     last_person_count: int = 0
@@ -101,6 +105,22 @@ class NodeStatistics:
             self._counters.bad_images += 1
             self._counters.last_error = error
 
+    def record_stale(self) -> None:
+        """A result dropped because its image was older than max_frame_age."""
+        with self.lock:
+            self._counters.stale += 1
+
+    def record_camera_info_problem(self, problem: str) -> None:
+        """A camera_info whose K cannot be used (markers fell back to the documented scaling)."""
+        with self.lock:
+            self._counters.camera_info_rejected += 1
+            self._counters.camera_info_problem = problem
+
+    def record_jpeg_warning(self) -> None:
+        """A JPEG decoded although libjpeg reported corrupt data."""
+        with self.lock:
+            self._counters.jpeg_warnings += 1
+
     def record_failure(self, error: str) -> None:
         """Processing an image raised."""
         with self.lock:
@@ -114,7 +134,10 @@ class NodeStatistics:
             stats = self._counters
             return {
                 "received": received, "processed": stats.processed, "dropped": dropped,
-                "bad_images": stats.bad_images, "inference_failures": stats.inference_failures,
+                "bad_images": stats.bad_images, "stale": stats.stale,
+                "camera_info_rejected": stats.camera_info_rejected, "jpeg_warnings": stats.jpeg_warnings,
+                "camera_info_problem": stats.camera_info_problem,
+                "inference_failures": stats.inference_failures,
                 "last_error": stats.last_error, "persons": stats.last_person_count,
                 "inference_ms": median_ms(stats.inference), "slot_wait_ms": median_ms(stats.slot_wait),
                 "convert_ms": median_ms(stats.convert), "transport_ms": median_ms(stats.transport),
@@ -122,3 +145,39 @@ class NodeStatistics:
                 "end_to_end_ms": median_ms(stats.end_to_end), "end_to_end_p95_ms": p95_ms(stats.end_to_end),
                 "overhead_ms": median_ms(stats.overhead), "overhead_p95_ms": p95_ms(stats.overhead),
             }
+
+
+def frame_age(now_ns: int, stamp_ns: int) -> float | None:
+    """Seconds from an image's header stamp to ``now_ns`` (the node clock: ROS time, the /clock time
+    under use_sim_time), or None when the age cannot be judged: a zero stamp (not set by the
+    driver) or a clock that has not started (sim time before the first /clock message). A stamp
+    in the future counts as age 0."""
+    if stamp_ns <= 0 or now_ns <= 0:
+        return None
+    return max(0.0, (now_ns - stamp_ns) / 1e9)
+
+
+class SourceWindow:
+    """The image sources (header frame_ids) seen on the input topic within the last ``window``
+    seconds: several cameras on one topic share the node's one-frame slot and starve each other,
+    so the node reports them. Bounded to ``limit`` ids; safe to use from two threads."""
+
+    def __init__(self, window: float = 5.0, limit: int = 64) -> None:
+        self.window = window
+        self.limit = limit
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, frame_id: str, now: float) -> None:
+        with self._lock:
+            self._seen.pop(frame_id, None)
+            self._seen[frame_id] = now  # insertion order: oldest first
+            while len(self._seen) > self.limit:
+                del self._seen[next(iter(self._seen))]
+
+    def recent(self, now: float) -> list[str]:
+        """The frame_ids seen within the window, sorted."""
+        with self._lock:
+            for frame_id in [k for k, seen in self._seen.items() if now - seen > self.window]:
+                del self._seen[frame_id]
+            return sorted(self._seen)

@@ -26,15 +26,18 @@ import cv2
 import numpy as np
 import rclpy
 from litepose_ros.msg import PersonArray
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step")
-COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
+RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin",
+             "stale_bgr8")
+COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
+STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 
 
 def raw_image(kind: str, bgr: np.ndarray) -> Image:
@@ -53,6 +56,13 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
         pixels = np.full((height, width), 1.5, np.float32)
     elif kind == "bad_empty":
         return Image(height=0, width=0, encoding="bgr8", step=0)
+    elif kind == "stale_bgr8":  # a good image, stamped STALE_AGE seconds ago (a stalled pipeline)
+        return raw_image("bgr8", bgr)
+    elif kind == "bad_thin":  # a line-scan / glitched frame: 1280 x 2 pixels
+        pixels = np.ascontiguousarray(cv2.resize(bgr, (1280, 2)))
+        message = Image(height=2, width=1280, encoding="bgr8", step=1280 * 3)
+        message.data = pixels.tobytes()
+        return message
     elif kind == "bad_step":
         message = Image(height=height, width=width, encoding="bgr8", step=width * 3)
         message.data = bgr.tobytes()[: width * 3 * (height - 10)]
@@ -67,7 +77,9 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
 
 def compressed_image(kind: str, jpeg: bytes) -> CompressedImage:
     message = CompressedImage(format="jpeg")
-    message.data = jpeg if kind == "jpeg" else jpeg[: len(jpeg) // 3]
+    if kind == "damaged_jpeg":  # junk before the end marker: libjpeg warns but decodes
+        jpeg = jpeg[:-2] + b"\xff\x00" * 40 + b"\x00" * 20 + jpeg[-2:]
+    message.data = jpeg if kind != "bad_jpeg" else jpeg[: len(jpeg) // 3]
     return message
 
 
@@ -87,6 +99,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
     parser.add_argument("--camera-info", action="store_true")
+    parser.add_argument("--broken-camera-info", action="store_true",
+                        help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
     parser.add_argument("--lockstep-timeout", type=float, default=20.0,
@@ -133,10 +147,15 @@ def main() -> None:
             else:
                 message = compressed_image(kind, jpegs[index % len(jpegs)])
                 publisher = publishers["compressed"]
-            message.header.stamp = node.get_clock().now().to_msg()
+            now = node.get_clock().now()
+            if kind.startswith("stale"):
+                now = now - Duration(seconds=STALE_AGE)
+            message.header.stamp = now.to_msg()
             message.header.frame_id = args.frame_id
             if info_publisher is not None:
                 info = camera_info(bgr.shape[1], bgr.shape[0])
+                if args.broken_camera_info:
+                    info.k[2], info.k[4] = float("nan"), 1e-300
                 info.header = message.header
                 info_publisher.publish(info)
             publisher.publish(message)
@@ -146,7 +165,7 @@ def main() -> None:
             stamp = (message.header.stamp.sec, message.header.stamp.nanosec)
             lockstep_end = time.monotonic() + args.lockstep_timeout
             while (time.monotonic() < next_time or (
-                    args.lockstep_timeout > 0 and not kind.startswith("bad")
+                    args.lockstep_timeout > 0 and not kind.startswith(("bad", "stale"))
                     and stamp not in answered and time.monotonic() < lockstep_end)):
                 rclpy.spin_once(node, timeout_sec=0.01)
             next_time = max(next_time, time.monotonic())

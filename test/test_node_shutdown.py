@@ -1,0 +1,47 @@
+"""Stopping the node under traffic: Ctrl-C (SIGINT) or SIGTERM while images keep coming ends it
+with exit code 0 and no ERROR in its log (a clean shutdown is not a failure)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import ROS_SCRIPTS
+from ros_scripts.node_probe import NodeProbe, node_model_path, start_node
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return node_model_path(tmp_path_factory.getbasetemp())[0]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, model, tmp_path, signum):
+    namespace = f"/lp_shutdown_{signum}"
+    process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "threads:=1")
+    probe = NodeProbe(rclpy_context, namespace)
+    frames = ",".join(["bgr8"] * 600)  # 20 s at 30 Hz: still sending when the node stops
+    publisher = subprocess.Popen([sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames", frames,
+                                  "--rate", "30", "--lockstep-timeout", "0", "--ros-args", "-r",
+                                  f"__ns:={namespace}"], env=dict(os.environ), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        assert probe.wait_for(lambda: len(probe.persons) >= 3, 30.0), (tmp_path / "node.log").read_text()
+        process.send_signal(signum)
+        process.wait(timeout=20.0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        publisher.kill()
+        publisher.wait()
+        probe.close()
+        process.log_file.close()
+    log = (tmp_path / "node.log").read_text()
+    assert process.returncode == 0, log
+    assert "[ERROR]" not in log and "Traceback" not in log, log
