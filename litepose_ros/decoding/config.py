@@ -33,9 +33,13 @@ class DecoderConfig:
     detection_threshold: float = 0.1  # a candidate needs a heatmap value above this
     tag_threshold: float = 1.0        # a match this far (tag distance) or more starts a new person
     tag_cost_weight: float = 100.0    # cost = round(tag distance) * weight - candidate score
-    # ... + tie_break * tag distance: the rounded cost often has several optimal assignments (a
-    # permutation of matched rows keeps the score sum); this picks the closest-tag one. 0 gives
-    # the reference's cost exactly, with ties left to the solver (munkres there, scipy here).
+    # ... + a tie-break of this size: the rounded cost often has several optimal assignments (a
+    # permutation of matched rows keeps the score sum). Among those it picks the one with the
+    # fewest matches at or beyond tag_threshold (each would start a new person), then the one
+    # with the closest tags (grouping.tie_break_cost). It never fragments a person where another
+    # optimal assignment would not; where the rounded optimum is unique the result is the
+    # reference's. 0 gives the reference's cost exactly, with ties left to the solver (munkres
+    # there, scipy here), which in crowds can split people.
     tag_tie_break: float = 1e-6
     max_matched_people: int = 30      # only the first this many people take part in matching
     adjust: bool = True               # quarter-pixel shift towards the higher neighbour
@@ -51,6 +55,8 @@ class DecoderConfig:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.max_matched_people < 1:
             raise ValueError(f"max_matched_people must be >= 1, got {self.max_matched_people}")
+        if self.tag_tie_break < 0:
+            raise ValueError(f"tag_tie_break must be >= 0, got {self.tag_tie_break}")
         if self.tag_threshold <= 0:
             raise ValueError(f"tag_threshold must be > 0, got {self.tag_threshold}")
         if self.oks_nms_threshold is not None and not 0.0 < self.oks_nms_threshold <= 1.0:
