@@ -240,3 +240,30 @@ def test_node_parameters_become_estimator_settings_without_losing_any():
     config = EstimatorConfig.create("model.onnx", **estimator_settings(values))
     assert config.allow_spinning is True and config.variant == "S" and config.input_size == 320
     assert config.threads == 2 and list(config.providers) == ["cuda", "cpu"]
+
+
+def test_spinning_is_one_setting_with_one_default_everywhere():
+    import argparse
+    import inspect
+
+    from litepose_ros.cli import infer
+    from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, OnnxRuntimeEngine, create_engine
+    from litepose_ros.estimator import Estimator, EstimatorConfig
+    from litepose_ros.models import default_model_path
+    from litepose_ros.ros.parameters import default_values, estimator_settings
+
+    assert DEFAULT_ALLOW_SPINNING is False
+    assert EstimatorConfig(model_path="m.onnx").allow_spinning is DEFAULT_ALLOW_SPINNING
+    for function in (create_engine, OnnxRuntimeEngine.__init__):
+        assert inspect.signature(function).parameters["allow_spinning"].default is DEFAULT_ALLOW_SPINNING
+    assert estimator_settings(default_values())["allow_spinning"] is DEFAULT_ALLOW_SPINNING
+    parser = argparse.ArgumentParser()
+    infer.add_arguments(parser)
+    assert parser.parse_args(["x.jpg"]).spinning is DEFAULT_ALLOW_SPINNING
+    assert parser.parse_args(["x.jpg", "--spinning"]).spinning is True
+    # The library's default reaches ONNX Runtime's session, and the setting turns it on.
+    for setting, expected in ((None, "0"), (True, "1")):
+        settings = {} if setting is None else {"allow_spinning": setting}
+        estimator = Estimator.from_model(default_model_path(), **settings)
+        options = estimator.engine.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
