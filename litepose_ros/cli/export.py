@@ -7,6 +7,9 @@ from pathlib import Path
 
 from litepose_ros.errors import UserError
 
+# The rewrite names, without importing torch for the parser (litepose_ros.model.rewrites has them too).
+REWRITES = ("fuse-deconv", "deconv-as-conv", "fuse-outputs")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -38,6 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fp16",
         action="store_true",
         help="store weights and compute in float16 (for GPU / TensorRT; inputs and outputs stay float32)",
+    )
+    parser.add_argument(
+        "--rewrites",
+        default="default",
+        help="export-time graph rewrites, same outputs, cheaper graph: default (fuse-deconv,"
+        "deconv-as-conv), all, none, or a comma-separated list of " + ", ".join(REWRITES)
+        + " (see docs/model.md)",
+    )
+    parser.add_argument(
+        "--no-rewrites",
+        dest="rewrites",
+        action="store_const",
+        const="none",
+        help="export the network's graph as it is (same as --rewrites none)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 13, default 17)")
     parser.add_argument("--no-fold", action="store_true", help="keep BatchNorm layers (default: fold them)")
@@ -78,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             fp16=args.fp16,
             fold=not args.no_fold,
             dynamic=not args.static,
+            rewrites=args.rewrites,
         )
     except (ValueError, TypeError) as error:
         raise UserError(str(error)) from error
