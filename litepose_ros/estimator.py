@@ -193,6 +193,8 @@ class Estimator:
         mode = ("fast" if d == DecoderConfig.fast() else
                 " ".join(f"{name}={'on' if getattr(d, name) else 'off'}"
                          for name in ("flip_test", "adjust", "refine")))
+        if d.decode_stride != DecoderConfig().decode_stride:
+            mode += f", grouping at stride {d.decode_stride}"
         return (f"{self.engine.describe()}; input short side {self.input_size}, layout {self.layout.name}, "
                 f"decoder {mode}")
 

@@ -675,3 +675,47 @@ def test_decoder_outputs_are_unchanged():
                 digest.update(people.scores.tobytes())
     assert found > 0
     assert digest.hexdigest() == DECODED_SHA256
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@pytest.mark.parametrize("flip", [False, True])
+def test_stride_1_decoding_matches_the_loop_reference_on_input_resolution_maps(layout, flip):
+    # The reference's evaluation groups on maps upsampled to the input: merged as it does (each
+    # output upsampled to the input size, heatmaps averaged), grouped by the loop reference.
+    from litepose_ros.benchmarks.decode_speed import reference_group_maps
+    from litepose_ros.decoding import merge_full_resolution
+
+    config = DecoderConfig(flip_test=flip, decode_stride=1)
+    outputs = synthetic_outputs(6, layout, input_size=128, seed=6, missing_fraction=0.2)
+    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
+               if flip else {})
+    ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
+    heatmaps, tags = merge_full_resolution(outputs["out4"], outputs["out2"], layout,
+                                           flipped.get("flipped_out4"), flipped.get("flipped_out2"))
+    assert heatmaps.shape == (layout.num_keypoints, 128, 128) and tags.shape[-1] == (2 if flip else 1)
+    keypoints, scores = reference_group_maps(heatmaps, tags, layout, config)
+    order = np.argsort(-scores, kind="stable")
+    keypoints, scores = keypoints[order], scores[order]
+    assert len(ours) == len(scores) >= 5
+    np.testing.assert_allclose(ours.scores, scores, atol=1e-5)
+    placed = keypoints[..., 2] > 0
+    np.testing.assert_array_equal(ours.keypoints[..., 2] > 0, placed)
+    np.testing.assert_allclose(ours.keypoints[..., :2][placed], keypoints[..., :2][placed], atol=1e-4)
+    # And it finds the synthetic people where they are (input pixels), as stride 2 does.
+    truth = outputs["keypoints"]
+    stride2 = decode_people(outputs["out4"], outputs["out2"], layout, config=config.replace(decode_stride=2),
+                            **flipped)
+    for decoded in (ours, stride2):
+        matched = decoded.keypoints[match_people(decoded.keypoints, truth)]
+        present = (truth[..., 2] > 0) & (matched[..., 2] > 0.3)
+        assert np.abs(matched[..., :2] - truth[..., :2])[present].mean() < 1.5
+
+
+def test_decode_stride_is_checked():
+    with pytest.raises(ValueError, match="decode_stride"):
+        DecoderConfig(decode_stride=4)
+    transform = make_transform(640, 480, 128)
+    outputs = synthetic_outputs(1, COCO_17, input_size=128, seed=0, flip=False)
+    with pytest.raises(ValueError, match="stride-1 maps"):
+        decode_people(outputs["out4"], outputs["out2"], COCO_17, config=DecoderConfig.fast(decode_stride=1),
+                      transform=transform)

@@ -267,3 +267,19 @@ def test_spinning_is_one_setting_with_one_default_everywhere():
         estimator = Estimator.from_model(default_model_path(), **settings)
         options = estimator.engine.session.get_session_options()
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+
+
+def test_stride_1_decoding_finds_the_same_people_in_source_pixels(blob_model):
+    image = np.zeros((240, 320, 3), np.uint8)
+    centres = [(70.0, 80.0), (230.0, 150.0)]
+    for i, centre in enumerate(centres):
+        draw_blob(image, centre, 6.0, green=0.5 * i)
+    results = {}
+    for stride in (2, 1):
+        estimator = Estimator.from_model(blob_model, decode_stride=stride, flip_test=True)
+        assert ("stride 1" in estimator.describe()) == (stride == 1)
+        results[stride] = estimator.predict(image)
+    for result in results.values():
+        assert len(result) == 2
+        found = sorted(tuple(np.round(p[:, :2].mean(axis=0))) for p in result.keypoints)
+        np.testing.assert_allclose(found, sorted(centres), atol=1.5)

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flip test: also run the mirrored image (default on, off with --fast)")
     parser.add_argument("--fast", action="store_true",
                         help="real-time decoding: no flip test, adjust or refine")
+    parser.add_argument("--decode-stride", type=int, choices=(1, 2), default=2,
+                        help="group on maps at stride 2 (default) or upsampled to the input, stride 1 "
+                             "(a little more AP, slower decoding; see docs/decoding.md)")
     parser.add_argument("--threshold", type=float, default=0.1,
                         help="leave out people scoring below this (default 0.1; 0 keeps all, e.g. for AP)")
     parser.add_argument("--keypoint-threshold", type=float, default=0.3,
@@ -103,7 +106,7 @@ def _load_estimator(args: argparse.Namespace):
     except FileNotFoundError as error:
         raise UserError(str(error)) from None
     settings = {"engine": args.engine, "threads": args.threads, "input_size": args.input_size,
-                "allow_spinning": args.spinning, "fast": args.fast,
+                "allow_spinning": args.spinning, "fast": args.fast, "decode_stride": args.decode_stride,
                 "keypoint_threshold": args.keypoint_threshold}
     if args.flip is not None:
         settings["flip_test"] = args.flip

@@ -11,6 +11,8 @@ from litepose_ros.layouts import KeypointLayout
 
 # Stride of the maps that grouping runs on (the network's stride-2 output).
 DECODE_STRIDE = 2
+# The strides grouping can run at: the network's stride 2, or 1 (maps upsampled to the input).
+DECODE_STRIDES = (1, 2)
 # Joint order of the grouping: the reference visits the head and torso (most reliable tags) before
 # the limbs for COCO; other layouts are visited in their own order.
 GROUPING_JOINT_ORDER: dict[str, tuple[int, ...]] = {
@@ -45,6 +47,10 @@ class DecoderConfig:
     adjust: bool = True               # quarter-pixel shift towards the higher neighbour
     refine: bool = True               # fill missing joints from the whole heatmap
     joint_order: tuple[int, ...] | None = None  # None: GROUPING_JOINT_ORDER or the layout order
+    # Resolution of the maps grouping runs on: 2, the network's stride-2 output (default), or 1,
+    # the maps upsampled to the network input as the reference's evaluation script does (a little
+    # more AP, about 4x the decoding work; see docs/decoding.md).
+    decode_stride: int = DECODE_STRIDE
     min_person_score: float = 0.0     # drop people scoring below this (0 keeps everyone)
     oks_nms_threshold: float | None = None  # drop people with OKS above this to a better one
 
@@ -55,6 +61,8 @@ class DecoderConfig:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.max_matched_people < 1:
             raise ValueError(f"max_matched_people must be >= 1, got {self.max_matched_people}")
+        if self.decode_stride not in DECODE_STRIDES:
+            raise ValueError(f"decode_stride must be one of {DECODE_STRIDES}, got {self.decode_stride!r}")
         if self.tag_tie_break < 0:
             raise ValueError(f"tag_tie_break must be >= 0, got {self.tag_tie_break}")
         if self.tag_threshold <= 0:
