@@ -42,6 +42,11 @@ _ENGINE_ALIASES = {
     "torch": "torch",
     "pytorch": "torch",
 }
+# ONNX Runtime's worker threads spin-wait between runs only when asked: the one default of the
+# library (Estimator, create_engine), `litepose infer` and the node (`engine_spinning`). Spinning
+# cuts a little latency on an idle machine; on a shared one (a robot, a busy CPU) 2 spinning
+# threads measured about 2x slower than 1, and they burn cores between frames.
+DEFAULT_ALLOW_SPINNING = False
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".bin")
 METADATA_PREFIX = "litepose."
 
@@ -223,7 +228,7 @@ class OnnxRuntimeEngine:
         allow_provider_fallback: bool = False,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         trt_workspace_bytes: int | None = None,
-        allow_spinning: bool | None = None,
+        allow_spinning: bool | None = DEFAULT_ALLOW_SPINNING,
         source: str | None = None,
     ):
         import onnxruntime
@@ -424,7 +429,7 @@ def create_engine(  # noqa: PLR0917 - positional order is the agreed interface
     provider_options: Mapping[str, Mapping[str, Any]] | None = None,
     trusted: bool = False,
     input_size: int | None = None,
-    allow_spinning: bool | None = None,
+    allow_spinning: bool | None = DEFAULT_ALLOW_SPINNING,
 ) -> InferenceEngine:
     """Create an inference engine for a model file.
 

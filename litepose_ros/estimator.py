@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from litepose_ros.decoding import DecoderConfig, decode_people
+from litepose_ros.engine import DEFAULT_ALLOW_SPINNING
 from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.people import keypoint_boxes
 from litepose_ros.preprocess import (
@@ -72,7 +73,8 @@ class EstimatorConfig:
     records (``litepose.*`` metadata), then to the variant's architecture. ``keypoint_threshold``
     only decides the boxes (tight around keypoints scoring at least this); ``max_persons`` keeps
     the best-scoring people. ``allow_spinning``: ONNX Runtime's worker threads spin-wait between
-    runs (None: ONNX Runtime's default).
+    runs (default off, as everywhere in the project: ``engine.DEFAULT_ALLOW_SPINNING``; None:
+    ONNX Runtime's own default, on).
     """
 
     model_path: Path
@@ -84,7 +86,7 @@ class EstimatorConfig:
     threads: int | None = None
     fp16: bool = False
     trt_cache_dir: str | Path | None = None
-    allow_spinning: bool | None = None
+    allow_spinning: bool | None = DEFAULT_ALLOW_SPINNING
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     keypoint_threshold: float = 0.3
     max_persons: int | None = None
@@ -191,6 +193,8 @@ class Estimator:
         mode = ("fast" if d == DecoderConfig.fast() else
                 " ".join(f"{name}={'on' if getattr(d, name) else 'off'}"
                          for name in ("flip_test", "adjust", "refine")))
+        if d.decode_stride != DecoderConfig().decode_stride:
+            mode += f", grouping at stride {d.decode_stride}"
         return (f"{self.engine.describe()}; input short side {self.input_size}, layout {self.layout.name}, "
                 f"decoder {mode}")
 

@@ -296,6 +296,42 @@ def test_matches_the_loop_reference(layout, people, preset):
     np.testing.assert_allclose(ours.keypoints[..., 2], keypoints[..., 2], atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@pytest.mark.parametrize(("people", "seed"), [(20, 1), (25, 3), (30, 2)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_crowds_are_not_fragmented(layout, people, seed, flip):
+    # Crowded synthetic maps where the rounded cost has many optimal assignments: the default
+    # tie-break must never start more people than the reference's grouping (its exact cost,
+    # tag_tie_break=0, solved by munkres). The old tie-break (closest tags only) found up to 8
+    # more people here.
+    config = DecoderConfig(flip_test=flip)
+    outputs = synthetic_outputs(people, layout, input_size=256, seed=seed)
+    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
+               if flip else {})
+    ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
+    _, reference_scores = reference_decode(outputs, layout, config.replace(tag_tie_break=0))
+    assert len(ours) <= len(reference_scores)
+
+
+def test_tie_break_prefers_fewer_rejected_matches_then_closer_tags():
+    from litepose_ros.decoding.grouping import tie_break_cost
+
+    # Two detections, two people; both assignments cost the same once rounded (1 + 1). The
+    # straight one keeps both matches (0.9, 0.9); the crossed one has closer tags in sum
+    # (0.6 + 1.1) but rejects one match (1.1 >= 1) and would start a new person.
+    distance = np.array([[0.9, 0.6], [1.1, 0.9]])
+    cost = np.rint(distance) * 100.0 + tie_break_cost(distance, 1.0, 1e-6)
+    assert cost[0, 0] + cost[1, 1] < cost[0, 1] + cost[1, 0]
+    # With no rejection either way, the closer tags win, as before.
+    distance = np.array([[0.9, 0.6], [0.7, 0.9]])
+    cost = np.rint(distance) * 100.0 + tie_break_cost(distance, 1.0, 1e-6)
+    assert cost[0, 1] + cost[1, 0] < cost[0, 0] + cost[1, 1]
+    # The addition stays below 1e-6 * (2 * matches + 1): far below a rounded cost step.
+    assert tie_break_cost(np.full((5, 3), 50.0), 1.0, 1e-6).max() <= 1e-6 * 7
+    with pytest.raises(ValueError, match="tag_tie_break"):
+        DecoderConfig(tag_tie_break=-1.0)
+
+
 def test_top_k_limits_candidates_per_joint():
     heat = np.zeros((14, 64, 64), np.float32)
     ys, xs = np.mgrid[4:64:8, 4:64:8]
@@ -605,9 +641,10 @@ def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatc
     assert sum(settled) > 0
 
 
-# sha256 of the decoder's outputs below as they were before decoding.py was split into a package:
-# refactoring must leave them bit for bit the same.
-DECODED_SHA256 = "eab211ec4283142c67cfdff5987f94dc584933602fbf9e5bb4276ac646e17eed"
+# sha256 of the decoder's outputs below: refactoring must leave them bit for bit the same. Set when
+# decoding.py was split into a package; changed once on purpose since, when the default tie-break
+# started preferring assignments that reject fewer matches (these random maps have many ties).
+DECODED_SHA256 = "0df0ca5bda538dd127eea1359d648b1c1d6157e00843b5f8be469b9c75e7acf4"
 
 
 def test_decoder_outputs_are_unchanged():
@@ -638,3 +675,47 @@ def test_decoder_outputs_are_unchanged():
                 digest.update(people.scores.tobytes())
     assert found > 0
     assert digest.hexdigest() == DECODED_SHA256
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+@pytest.mark.parametrize("flip", [False, True])
+def test_stride_1_decoding_matches_the_loop_reference_on_input_resolution_maps(layout, flip):
+    # The reference's evaluation groups on maps upsampled to the input: merged as it does (each
+    # output upsampled to the input size, heatmaps averaged), grouped by the loop reference.
+    from litepose_ros.benchmarks.decode_speed import reference_group_maps
+    from litepose_ros.decoding import merge_full_resolution
+
+    config = DecoderConfig(flip_test=flip, decode_stride=1)
+    outputs = synthetic_outputs(6, layout, input_size=128, seed=6, missing_fraction=0.2)
+    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
+               if flip else {})
+    ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
+    heatmaps, tags = merge_full_resolution(outputs["out4"], outputs["out2"], layout,
+                                           flipped.get("flipped_out4"), flipped.get("flipped_out2"))
+    assert heatmaps.shape == (layout.num_keypoints, 128, 128) and tags.shape[-1] == (2 if flip else 1)
+    keypoints, scores = reference_group_maps(heatmaps, tags, layout, config)
+    order = np.argsort(-scores, kind="stable")
+    keypoints, scores = keypoints[order], scores[order]
+    assert len(ours) == len(scores) >= 5
+    np.testing.assert_allclose(ours.scores, scores, atol=1e-5)
+    placed = keypoints[..., 2] > 0
+    np.testing.assert_array_equal(ours.keypoints[..., 2] > 0, placed)
+    np.testing.assert_allclose(ours.keypoints[..., :2][placed], keypoints[..., :2][placed], atol=1e-4)
+    # And it finds the synthetic people where they are (input pixels), as stride 2 does.
+    truth = outputs["keypoints"]
+    stride2 = decode_people(outputs["out4"], outputs["out2"], layout, config=config.replace(decode_stride=2),
+                            **flipped)
+    for decoded in (ours, stride2):
+        matched = decoded.keypoints[match_people(decoded.keypoints, truth)]
+        present = (truth[..., 2] > 0) & (matched[..., 2] > 0.3)
+        assert np.abs(matched[..., :2] - truth[..., :2])[present].mean() < 1.5
+
+
+def test_decode_stride_is_checked():
+    with pytest.raises(ValueError, match="decode_stride"):
+        DecoderConfig(decode_stride=4)
+    transform = make_transform(640, 480, 128)
+    outputs = synthetic_outputs(1, COCO_17, input_size=128, seed=0, flip=False)
+    with pytest.raises(ValueError, match="stride-1 maps"):
+        decode_people(outputs["out4"], outputs["out2"], COCO_17, config=DecoderConfig.fast(decode_stride=1),
+                      transform=transform)

@@ -263,3 +263,46 @@ def test_thin_images_are_refused_at_once_without_running_the_network(blob_model)
     assert runs == []
     assert len(estimator.predict(np.zeros((64, 512, 3), np.uint8)).scores) >= 0  # 8:1 still runs
     assert runs == [(1, 3, 128, 1024)]
+
+
+def test_spinning_is_one_setting_with_one_default_everywhere():
+    import argparse
+    import inspect
+
+    from litepose_ros.cli import infer
+    from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, OnnxRuntimeEngine, create_engine
+    from litepose_ros.estimator import Estimator, EstimatorConfig
+    from litepose_ros.models import default_model_path
+    from litepose_ros.ros.parameters import default_values, estimator_settings
+
+    assert DEFAULT_ALLOW_SPINNING is False
+    assert EstimatorConfig(model_path="m.onnx").allow_spinning is DEFAULT_ALLOW_SPINNING
+    for function in (create_engine, OnnxRuntimeEngine.__init__):
+        assert inspect.signature(function).parameters["allow_spinning"].default is DEFAULT_ALLOW_SPINNING
+    assert estimator_settings(default_values())["allow_spinning"] is DEFAULT_ALLOW_SPINNING
+    parser = argparse.ArgumentParser()
+    infer.add_arguments(parser)
+    assert parser.parse_args(["x.jpg"]).spinning is DEFAULT_ALLOW_SPINNING
+    assert parser.parse_args(["x.jpg", "--spinning"]).spinning is True
+    # The library's default reaches ONNX Runtime's session, and the setting turns it on.
+    for setting, expected in ((None, "0"), (True, "1")):
+        settings = {} if setting is None else {"allow_spinning": setting}
+        estimator = Estimator.from_model(default_model_path(), **settings)
+        options = estimator.engine.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+
+
+def test_stride_1_decoding_finds_the_same_people_in_source_pixels(blob_model):
+    image = np.zeros((240, 320, 3), np.uint8)
+    centres = [(70.0, 80.0), (230.0, 150.0)]
+    for i, centre in enumerate(centres):
+        draw_blob(image, centre, 6.0, green=0.5 * i)
+    results = {}
+    for stride in (2, 1):
+        estimator = Estimator.from_model(blob_model, decode_stride=stride, flip_test=True)
+        assert ("stride 1" in estimator.describe()) == (stride == 1)
+        results[stride] = estimator.predict(image)
+    for result in results.values():
+        assert len(result) == 2
+        found = sorted(tuple(np.round(p[:, :2].mean(axis=0))) for p in result.keypoints)
+        np.testing.assert_allclose(found, sorted(centres), atol=1.5)

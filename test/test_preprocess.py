@@ -124,6 +124,24 @@ def test_normalisation_channel_order_and_values():
     np.testing.assert_allclose(rgb_batch, batch)
 
 
+@pytest.mark.parametrize("shape", [(256, 320), (1, 1), (37, 51), (480, 640)])
+def test_one_pass_normalisation_equals_the_float_formula(shape):
+    # The table lookup must give what (x / 255 - mean) / std in float arithmetic gives (the
+    # previous numpy implementation), within float32 rounding, for every level and both orders,
+    # also for images that are views (not C-contiguous).
+    rng = np.random.default_rng(shape[0])
+    bgr = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    bgr.reshape(-1, 3)[:256] = np.arange(256, dtype=np.uint8)[:bgr.reshape(-1, 3)[:256].shape[0], None]
+    mean = np.asarray(IMAGENET_MEAN, np.float32)
+    std = np.asarray(IMAGENET_STD, np.float32)
+    expected = bgr[..., ::-1].astype(np.float32) * (1.0 / (255.0 * std)) - mean / std
+    expected = expected.transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(normalize_image(bgr, "bgr"), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(normalize_image(bgr[..., ::-1], "rgb"), expected, rtol=0, atol=1e-6)
+    wide = np.repeat(bgr, 2, axis=1)[:, ::2]  # the same image as a strided view
+    np.testing.assert_allclose(normalize_image(wide, "bgr"), expected, rtol=0, atol=1e-6)
+
+
 def test_preprocess_image_shapes():
     image = np.zeros((480, 640, 3), np.uint8)
     batch, t = preprocess_image(image, 256)

@@ -23,6 +23,7 @@ import numpy as np
 from litepose_ros import decoding
 from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
 from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
+from litepose_ros.decoding.grouping import tie_break_cost
 from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.summaries import markdown_table
 
@@ -188,7 +189,9 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
         detection_tags = np.array([tag for _, _, _, tag in detections])
         scores = np.array([[score] for _, _, score, _ in detections])
         distance = np.linalg.norm(detection_tags[:, None, :] - person_tags[None, :, :], axis=2)
-        cost = np.round(distance) * config.tag_cost_weight - scores + config.tag_tie_break * distance
+        cost = np.round(distance) * config.tag_cost_weight - scores
+        if config.tag_tie_break:  # the decoder's tie-break (0: the reference's cost exactly)
+            cost = cost + tie_break_cost(distance, config.tag_threshold, config.tag_tie_break)
         if len(detections) > len(matchable):
             cost = np.concatenate([cost, np.full((len(detections), len(detections) - len(matchable)), 1e10)],
                                   axis=1)

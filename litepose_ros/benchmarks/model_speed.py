@@ -17,14 +17,15 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from litepose_ros.benchmarks.report import (
     DEFAULT_RESULTS_DIR,
+    TimingStats,
     cpu_model,
-    time_calls,
     write_page,
 )
 from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
@@ -32,6 +33,12 @@ from litepose_ros.model.cost import count_cost
 from litepose_ros.summaries import markdown_table
 
 ENGINES = ("torch", "onnxruntime")
+# "onnxruntime-plain": ONNX Runtime on the export without graph rewrites (today's export before
+# the rewrites), for side-by-side runs: `--engines onnxruntime onnxruntime-plain`.
+ENGINE_CHOICES = (*ENGINES, "onnxruntime-plain")
+# The engines of one (variant, size, threads) are timed in this many alternating rounds, so load
+# from other work on a shared machine falls on all of them alike.
+ROUNDS = 5
 # Measure for about this long when --runs is not given (bounded below and above).
 TARGET_SECONDS = 4.0
 MIN_RUNS, MAX_RUNS = 15, 300
@@ -52,7 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="square input sizes (default: each variant's own img_size)",
     )
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINE_CHOICES,
+                        help="engines to measure, timed interleaved (default torch onnxruntime; "
+                        "onnxruntime-plain: the export without graph rewrites, for a side-by-side)")
+    parser.add_argument("--rewrites", default="default",
+                        help="export-time graph rewrites of the onnxruntime engine (as `litepose export "
+                        "--rewrites`: default, all, none or a list)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -124,25 +136,43 @@ def _auto_runs(run, requested: int | None) -> int:
     return int(min(MAX_RUNS, max(MIN_RUNS, TARGET_SECONDS / elapsed)))
 
 
-def _make_engine(engine_name: str, model, threads: int, input_size: int):
+def _make_engine(engine_name: str, model, threads: int, input_size: int, rewrites: str = "default"):
     from litepose_ros.engine import OnnxRuntimeEngine, TorchEngine
     from litepose_ros.model.onnx_export import export_onnx
 
     if engine_name == "torch":
         return TorchEngine(model, threads=threads, input_size=input_size)
-    proto, _ = export_onnx(model, None, input_size=input_size)
+    proto, _ = export_onnx(model, None, input_size=input_size,
+                           rewrites="none" if engine_name == "onnxruntime-plain" else rewrites)
     return OnnxRuntimeEngine(proto.SerializeToString(), threads=threads, source="in-memory export")
 
 
+def time_interleaved(calls: dict[str, Any], warmup: int, runs: dict[str, int],
+                     rounds: int = ROUNDS) -> dict[str, TimingStats]:
+    """Time each call ``runs[name]`` times, in ``rounds`` alternating rounds (warm-up first)."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for index in range(rounds):
+        for name, fn in calls.items():
+            share = runs[name] * (index + 1) // rounds - runs[name] * index // rounds
+            for _ in range(share):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+    return {name: TimingStats.from_seconds(values) for name, values in samples.items()}
+
+
 def profile_onnxruntime(
-    model, size: int, threads: int, runs: int = 20
+    model, size: int, threads: int, runs: int = 20, rewrites: str = "default"
 ) -> list[tuple[str, float, float, float]]:
     """By layer kind: [(kind, % of ONNX Runtime kernel time, % of true MACs, GMAC/s in its kernels)]."""
     import onnxruntime
 
     from litepose_ros.model.onnx_export import export_onnx
 
-    proto, _ = export_onnx(model, None, input_size=size)
+    proto, _ = export_onnx(model, None, input_size=size, rewrites=rewrites)
     with tempfile.TemporaryDirectory() as directory:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -225,30 +255,34 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(variant, args.num_joints).eval()
         cost = count_cost(variant, args.num_joints, size, size)
         batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-        for threads, engine_name in ((t, e) for t in args.threads for e in args.engines):
-            engine = _make_engine(engine_name, model, threads, size)
-            runs = _auto_runs(lambda e=engine, b=batch: e.run(b), args.runs)
-            stats = time_calls(lambda e=engine, b=batch: e.run(b), warmup=args.warmup, runs=runs)
-            gmacs_per_s = cost.true_macs / (stats.median_ms / 1e3) / 1e9
-            results.append(
-                {
-                    "variant": variant,
-                    "size": size,
-                    "engine": engine_name,
-                    "threads": threads,
-                    "stats": stats,
-                    "gmacs": cost.true_gmacs,
-                    "paper_gmacs": cost.paper_gmacs,
-                    "rate": gmacs_per_s,
-                    "describe": engine.describe(),
-                }
-            )
-            del engine
+        for threads in args.threads:
+            engines = {name: _make_engine(name, model, threads, size, args.rewrites) for name in args.engines}
+            calls = {name: (lambda e=engine, b=batch: e.run(b)) for name, engine in engines.items()}
+            runs = {name: _auto_runs(call, args.runs) for name, call in calls.items()}
+            timings = time_interleaved(calls, args.warmup, runs)
+            for engine_name, engine in engines.items():
+                stats = timings[engine_name]
+                gmacs_per_s = cost.true_macs / (stats.median_ms / 1e3) / 1e9
+                results.append(
+                    {
+                        "variant": variant,
+                        "size": size,
+                        "engine": engine_name,
+                        "threads": threads,
+                        "stats": stats,
+                        "gmacs": cost.true_gmacs,
+                        "paper_gmacs": cost.paper_gmacs,
+                        "rate": gmacs_per_s,
+                        "describe": engine.describe(),
+                    }
+                )
+            del engines, calls
             gc.collect()
     profile = None
     if not args.no_profile and "XS" in args.variants:
         model = build_model("XS", args.num_joints).eval()
-        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads[0])
+        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads[0],
+                                      rewrites=args.rewrites)
     load_after = os.getloadavg()[0]
     body = render_page(args, results, (peak, peak_reasoning), (load_before, load_after), profile)
     path = write_page(args.output, "Model speed (LitePose network only)", body)
@@ -374,6 +408,14 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
                     "onnxruntime" if ratio > 1 else "torch",
                 ]
             )
+    rewrite_gains = []
+    for variant, size, threads in dict.fromkeys((r["variant"], r["size"], r["threads"]) for r in results):
+        plain = by_key.get((variant, size, threads, "onnxruntime-plain"))
+        rewritten = by_key.get((variant, size, threads, "onnxruntime"))
+        if plain and rewritten:
+            rewrite_gains.append([variant, f"{size}x{size}", threads, plain["stats"].median_ms,
+                                  rewritten["stats"].median_ms,
+                                  f"{plain['stats'].median_ms / rewritten['stats'].median_ms:.2f}x"])
     # Judged on the load before the run only: the benchmark's own threads raise the load after it.
     busy = load_before > 0.5 * (os.cpu_count() or 1)
     lines = [
@@ -401,13 +443,15 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         "",
         markdown_table(header, rows),
         "",
-        "## ONNX Runtime vs PyTorch eager",
-        "",
-        markdown_table(
-            ["variant", "input", "threads", "torch median ms", "onnxruntime median ms", "speed-up", "faster"],
-            speedups,
-        ),
-        "",
+        *(["## ONNX Runtime vs PyTorch eager", "",
+            markdown_table(["variant", "input", "threads", "torch median ms", "onnxruntime median ms",
+                            "speed-up", "faster"], speedups), ""] if speedups else []),
+        *(["## Export-time graph rewrites", "",
+            f"`onnxruntime` runs the export with rewrites `{getattr(args, 'rewrites', 'default')}`, "
+            "`onnxruntime-plain` the export without them (same outputs within 1e-5), timed "
+            f"interleaved in {ROUNDS} alternating rounds.", "",
+            markdown_table(["variant", "input", "threads", "plain median ms", "rewritten median ms",
+                            "speed-up"], rewrite_gains), ""] if rewrite_gains else []),
         "## Gap to the machine's peak",
         "",
         f"CPU: {cpu_model()}. Peak FP32 throughput, {peak_reasoning}. This is an estimate from the "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from litepose_ros.engine import ENGINE_NAMES
+from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, ENGINE_NAMES
 from litepose_ros.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -39,10 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnxruntime",
                         help="inference engine (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    parser.add_argument("--spinning", action=argparse.BooleanOptionalAction, default=DEFAULT_ALLOW_SPINNING,
+                        help="let ONNX Runtime's worker threads spin-wait between images (default off, as in "
+                             "the library and the node: a little less latency on an idle machine, slower "
+                             "on a busy one)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                         help="flip test: also run the mirrored image (default on, off with --fast)")
     parser.add_argument("--fast", action="store_true",
                         help="real-time decoding: no flip test, adjust or refine")
+    parser.add_argument("--decode-stride", type=int, choices=(1, 2), default=2,
+                        help="group on maps at stride 2 (default) or upsampled to the input, stride 1 "
+                             "(a little more AP, slower decoding; see docs/decoding.md)")
     parser.add_argument("--threshold", type=float, default=0.1,
                         help="leave out people scoring below this (default 0.1; 0 keeps all, e.g. for AP)")
     parser.add_argument("--keypoint-threshold", type=float, default=0.3,
@@ -99,7 +106,8 @@ def _load_estimator(args: argparse.Namespace):
     except FileNotFoundError as error:
         raise UserError(str(error)) from None
     settings = {"engine": args.engine, "threads": args.threads, "input_size": args.input_size,
-                "fast": args.fast, "keypoint_threshold": args.keypoint_threshold}
+                "allow_spinning": args.spinning, "fast": args.fast, "decode_stride": args.decode_stride,
+                "keypoint_threshold": args.keypoint_threshold}
     if args.flip is not None:
         settings["flip_test"] = args.flip
     try:

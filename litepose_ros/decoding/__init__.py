@@ -35,12 +35,20 @@ from __future__ import annotations
 from litepose_ros.decoding.config import (
     ADJUST_STEP,
     DECODE_STRIDE,
+    DECODE_STRIDES,
     GROUPING_JOINT_ORDER,
     DecodedPeople,
     DecoderConfig,
 )
 from litepose_ros.decoding.grouping import Grouping, group_candidates
-from litepose_ros.decoding.maps import PaddedHeatmaps, TagMaps, merge_outputs, merge_padded, upsample2x
+from litepose_ros.decoding.maps import (
+    PaddedHeatmaps,
+    TagMaps,
+    merge_full_resolution,
+    merge_outputs,
+    merge_padded,
+    upsample2x,
+)
 from litepose_ros.decoding.memory import Workspace, thread_workspace
 from litepose_ros.decoding.peaks import Candidates, find_candidates, find_padded_candidates, max_pool
 from litepose_ros.decoding.pipeline import decode_maps, decode_people
@@ -50,9 +58,9 @@ from litepose_ros.decoding.refine import quarter_offsets, refine_missing
 from litepose_ros.evaluation import keypoint_areas, oks, oks_nms
 
 __all__ = [
-    "ADJUST_STEP", "DECODE_STRIDE", "GROUPING_JOINT_ORDER", "Candidates", "DecodedPeople",
+    "ADJUST_STEP", "DECODE_STRIDE", "DECODE_STRIDES", "GROUPING_JOINT_ORDER", "Candidates", "DecodedPeople",
     "DecoderConfig", "Grouping", "PaddedHeatmaps", "TagMaps", "Workspace", "decode_maps",
     "decode_people", "find_candidates", "find_padded_candidates", "group_candidates",
-    "keypoint_areas", "max_pool", "merge_outputs", "merge_padded", "oks", "oks_nms",
+    "keypoint_areas", "max_pool", "merge_full_resolution", "merge_outputs", "merge_padded", "oks", "oks_nms",
     "quarter_offsets", "refine_missing", "thread_workspace", "upsample2x",
 ]

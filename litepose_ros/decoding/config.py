@@ -11,6 +11,8 @@ from litepose_ros.layouts import KeypointLayout
 
 # Stride of the maps that grouping runs on (the network's stride-2 output).
 DECODE_STRIDE = 2
+# The strides grouping can run at: the network's stride 2, or 1 (maps upsampled to the input).
+DECODE_STRIDES = (1, 2)
 # Joint order of the grouping: the reference visits the head and torso (most reliable tags) before
 # the limbs for COCO; other layouts are visited in their own order.
 GROUPING_JOINT_ORDER: dict[str, tuple[int, ...]] = {
@@ -33,14 +35,22 @@ class DecoderConfig:
     detection_threshold: float = 0.1  # a candidate needs a heatmap value above this
     tag_threshold: float = 1.0        # a match this far (tag distance) or more starts a new person
     tag_cost_weight: float = 100.0    # cost = round(tag distance) * weight - candidate score
-    # ... + tie_break * tag distance: the rounded cost often has several optimal assignments (a
-    # permutation of matched rows keeps the score sum); this picks the closest-tag one. 0 gives
-    # the reference's cost exactly, with ties left to the solver (munkres there, scipy here).
+    # ... + a tie-break of this size: the rounded cost often has several optimal assignments (a
+    # permutation of matched rows keeps the score sum). Among those it picks the one with the
+    # fewest matches at or beyond tag_threshold (each would start a new person), then the one
+    # with the closest tags (grouping.tie_break_cost). It never fragments a person where another
+    # optimal assignment would not; where the rounded optimum is unique the result is the
+    # reference's. 0 gives the reference's cost exactly, with ties left to the solver (munkres
+    # there, scipy here), which in crowds can split people.
     tag_tie_break: float = 1e-6
     max_matched_people: int = 30      # only the first this many people take part in matching
     adjust: bool = True               # quarter-pixel shift towards the higher neighbour
     refine: bool = True               # fill missing joints from the whole heatmap
     joint_order: tuple[int, ...] | None = None  # None: GROUPING_JOINT_ORDER or the layout order
+    # Resolution of the maps grouping runs on: 2, the network's stride-2 output (default), or 1,
+    # the maps upsampled to the network input as the reference's evaluation script does (a little
+    # more AP, about 4x the decoding work; see docs/decoding.md).
+    decode_stride: int = DECODE_STRIDE
     min_person_score: float = 0.0     # drop people scoring below this (0 keeps everyone)
     oks_nms_threshold: float | None = None  # drop people with OKS above this to a better one
 
@@ -51,6 +61,10 @@ class DecoderConfig:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.max_matched_people < 1:
             raise ValueError(f"max_matched_people must be >= 1, got {self.max_matched_people}")
+        if self.decode_stride not in DECODE_STRIDES:
+            raise ValueError(f"decode_stride must be one of {DECODE_STRIDES}, got {self.decode_stride!r}")
+        if self.tag_tie_break < 0:
+            raise ValueError(f"tag_tie_break must be >= 0, got {self.tag_tie_break}")
         if self.tag_threshold <= 0:
             raise ValueError(f"tag_threshold must be > 0, got {self.tag_threshold}")
         if self.oks_nms_threshold is not None and not 0.0 < self.oks_nms_threshold <= 1.0:

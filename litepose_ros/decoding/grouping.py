@@ -22,6 +22,23 @@ class Grouping:
     tag: np.ndarray         # (P, L) float32 mean tag of the grouped joints
 
 
+def tie_break_cost(distance: np.ndarray, threshold: float, tie_break: float) -> np.ndarray:
+    """The tie-breaking addition to the (detections, people) matching cost.
+
+    Lexicographic within ``tie_break`` times a small number: a match at or beyond ``threshold``
+    (which would be rejected and start a new person) costs more than any sum of the other part,
+    the tag distance clipped to the threshold and scaled to [0, 1] per match. So among the
+    assignments of equal rounded cost, the one that rejects fewest matches wins, then the one with
+    the closest tags; the whole addition stays below ``tie_break * (2 * matches + 1)``.
+    """
+    matches = min(distance.shape)
+    near = np.minimum(distance, threshold)
+    near *= 1.0 / threshold
+    near += (distance >= threshold) * float(matches + 1)
+    near *= tie_break
+    return near
+
+
 def group_candidates(candidates: Candidates, num_joints: int, config: DecoderConfig,
                      joint_order: tuple[int, ...]) -> Grouping:
     """Assign candidates to people joint by joint (Hungarian matching on tag distance)."""
@@ -59,7 +76,7 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
             cost *= weight
             cost -= all_scores[first:stop]
             if tie_break:
-                cost += tie_break * distance
+                cost += tie_break_cost(distance, threshold, tie_break)
             rows, cols = linear_sum_assignment(cost)
             matched = distance[rows, cols]
             if max(matched.tolist()) >= threshold:

@@ -198,6 +198,45 @@ def merge_padded(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, fli
     return padded, tags
 
 
+def merge_full_resolution(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
+                          flipped_out4: np.ndarray | None = None,
+                          flipped_out2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps (K, H, W) and tags (K, H, W, L) at the network input resolution (stride 1), as
+    the reference's evaluation builds them: each output (averaged with the mirrored one's, joints
+    swapped, under the flip test) upsampled bilinearly (half-pixel centres) to the input size,
+    the stride-4 and stride-2 heatmaps averaged, and the tags stacked (L = 2 with the flip test).
+    """
+    k = layout.num_keypoints
+    out4, out2 = _check_outputs(out4, out2, k, "")
+    if (flipped_out4 is None) != (flipped_out2 is None):
+        raise ValueError("give both flipped outputs (stride 4 and stride 2) or neither")
+    _, height, width = out4.shape
+    size = (4 * width, 4 * height)
+    tag_count = 1 if flipped_out4 is None else 2
+    heatmaps = np.empty((k, 4 * height, 4 * width), np.float32)
+    tags = np.empty((k, 4 * height, 4 * width, tag_count), np.float32)
+    heat4, heat2 = out4[:k], out2
+    tag_sources = [out4[k:]]
+    if flipped_out4 is not None:
+        flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
+        if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
+            raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
+                             f"from the outputs {out4.shape}, {out2.shape}")
+        flip = np.asarray(layout.flip_index)
+        # Mirror back and swap left/right: the mirrored input's channel flip[j] is joint j.
+        heat4 = (heat4 + flipped_out4[flip][..., ::-1]) / 2
+        heat2 = (heat2 + flipped_out2[flip][..., ::-1]) / 2
+        tag_sources.append(np.ascontiguousarray(flipped_out4[k:][flip][..., ::-1]))
+    heat4, heat2 = np.ascontiguousarray(heat4), np.ascontiguousarray(heat2)
+    for j in range(k):
+        up4 = cv2.resize(heat4[j], size, interpolation=cv2.INTER_LINEAR)
+        up2 = cv2.resize(heat2[j], size, interpolation=cv2.INTER_LINEAR)
+        cv2.addWeighted(up4, 0.5, up2, 0.5, 0.0, dst=heatmaps[j])
+        for slot, source in enumerate(tag_sources):
+            tags[j, :, :, slot] = cv2.resize(source[j], size, interpolation=cv2.INTER_LINEAR)
+    return heatmaps, tags
+
+
 def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
                    what: str) -> tuple[np.ndarray, np.ndarray]:
     arrays = []

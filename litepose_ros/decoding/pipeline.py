@@ -6,7 +6,7 @@ import numpy as np
 
 from litepose_ros.decoding.config import DECODE_STRIDE, DecodedPeople, DecoderConfig
 from litepose_ros.decoding.grouping import group_candidates
-from litepose_ros.decoding.maps import PaddedHeatmaps, TagMaps, merge_padded
+from litepose_ros.decoding.maps import PaddedHeatmaps, TagMaps, merge_full_resolution, merge_padded
 from litepose_ros.decoding.memory import Workspace, thread_workspace
 from litepose_ros.decoding.peaks import find_padded_candidates
 from litepose_ros.decoding.refine import quarter_offsets, refine_missing
@@ -102,20 +102,28 @@ def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
     if has_flipped and not config.flip_test:
         raise ValueError("flipped outputs were given but flip_test is off; enable flip_test to use them")
     workspace = thread_workspace()
-    heatmaps, tags = merge_padded(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace,
-                            margin=config.nms_kernel // 2)
-    maps_shape = heatmaps.maps.shape
+    stride = config.decode_stride
+    if stride == DECODE_STRIDE:
+        heatmaps, tags = merge_padded(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace,
+                                      margin=config.nms_kernel // 2)
+        maps_shape = heatmaps.maps.shape
+    else:
+        full_heatmaps, full_tags = merge_full_resolution(out4, out2, layout, flipped_out4, flipped_out2)
+        maps_shape = full_heatmaps.shape
     if transform is not None:
-        expected = (transform.input_size[1] // DECODE_STRIDE, transform.input_size[0] // DECODE_STRIDE)
+        expected = (transform.input_size[1] // stride, transform.input_size[0] // stride)
         if maps_shape[1:] != expected:
-            raise ValueError(f"stride-2 maps are {maps_shape[2]}x{maps_shape[1]} but the transform's "
+            raise ValueError(f"stride-{stride} maps are {maps_shape[2]}x{maps_shape[1]} but the transform's "
                              f"network input {transform.input_size[0]}x{transform.input_size[1]} needs "
                              f"{expected[1]}x{expected[0]}")
-    people = _decode(heatmaps, TagMaps.from_stacked(tags, maps_shape), layout, config, workspace)
+    if stride == DECODE_STRIDE:
+        people = _decode(heatmaps, TagMaps.from_stacked(tags, maps_shape), layout, config, workspace)
+    else:
+        people = decode_maps(full_heatmaps, full_tags, layout, config, workspace)
     keypoints = people.keypoints.copy()
     points = keypoints[..., :2].astype(np.float64)
-    points = (transform.map_to_source(points, DECODE_STRIDE) if transform is not None
-              else map_to_input(points, DECODE_STRIDE))
+    points = (transform.map_to_source(points, stride) if transform is not None
+              else map_to_input(points, stride))
     keypoints[..., :2] = points
     return DecodedPeople(keypoints=keypoints, scores=people.scores)
 

@@ -8,7 +8,9 @@ heatmaps then K tags) and ``heatmaps_stride2`` (N x K x H/2 x W/2). BatchNorm is
 ``litepose.variant``, ``litepose.num_joints``, ``litepose.layout`` (``coco17`` / ``crowdpose14`` /
 ``custom``), ``litepose.input_size`` (nominal short side in pixels), ``litepose.architecture`` (JSON),
 ``litepose.input_normalisation`` (JSON: channel order, mean, std), ``litepose.outputs``,
-``litepose.precision`` (``fp32`` / ``fp16``), ``litepose.bn_folded``, ``litepose.exporter``.
+``litepose.precision`` (``fp32`` / ``fp16``), ``litepose.bn_folded``, ``litepose.exporter``,
+``litepose.rewrites`` (the export-time graph rewrites applied, comma-separated, ``none`` for none;
+see :mod:`litepose_ros.model.rewrites`: same outputs within float rounding, cheaper graph).
 
 FP16 export keeps float32 inputs and outputs (Cast nodes at both ends) and stores weights and
 activations in float16: half the file size, for GPU / TensorRT execution providers. On the CPU provider
@@ -30,6 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from litepose_ros.model.architecture import model_facts
 from litepose_ros.model.folding import fold_batch_norm
 from litepose_ros.model.network import LitePoseNet
+from litepose_ros.model.rewrites import DEFAULT_REWRITES, parse_rewrites, rewritten_for_export
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("heatmaps_tags_stride4", "heatmaps_stride2")
@@ -62,7 +65,8 @@ class ExportResult:
         )
 
 
-def model_metadata(model: LitePoseNet, input_size: int, fp16: bool, folded: bool) -> dict[str, str]:
+def model_metadata(model: LitePoseNet, input_size: int, fp16: bool, folded: bool,
+                   rewrites: tuple[str, ...] = ()) -> dict[str, str]:
     """The ``litepose.*`` metadata_props for an exported model (see the module docstring)."""
     facts = model_facts(model.spec, model.num_joints, input_size)
     facts.update(
@@ -70,12 +74,14 @@ def model_metadata(model: LitePoseNet, input_size: int, fp16: bool, folded: bool
             "precision": "fp16" if fp16 else "fp32",
             "bn_folded": "true" if folded else "false",
             "exporter": f"litepose_ros (torch {torch.__version__})",
+            "rewrites": ",".join(rewrites) or "none",
         }
     )
     return {METADATA_PREFIX + key: value for key, value in facts.items()}
 
 
-def _trace_to_onnx(model: LitePoseNet, sample: torch.Tensor, opset: int, dynamic: bool) -> onnx.ModelProto:
+def _trace_to_onnx(model: torch.nn.Module, sample: torch.Tensor, opset: int,
+                   dynamic: bool) -> onnx.ModelProto:
     dynamic_axes = (
         {
             INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
@@ -163,12 +169,15 @@ def export_onnx(
     fold: bool = True,
     dynamic: bool = True,
     sample_width: int | None = None,
+    rewrites: tuple[str, ...] | str | None = DEFAULT_REWRITES,
 ) -> tuple[onnx.ModelProto, ExportResult]:
     """Export ``model`` to ONNX; write it to ``path`` when given. Returns (model proto, result).
 
     ``input_size`` is the nominal short side recorded in the metadata (default: the architecture's
     ``img_size``); the traced sample uses it too, but with ``dynamic`` (default) any height/width that
     is a multiple of 16 runs. ``fold`` folds BatchNorm into the convolutions first (recommended).
+    ``rewrites``: the export-time graph rewrites (:mod:`litepose_ros.model.rewrites`; names, a
+    comma-separated string, ``"all"``, or ``()`` / ``"none"`` for the network's graph as it is).
     The result is validated with ``onnx.checker`` (``full_check``, including shape inference).
     """
     if not isinstance(model, LitePoseNet):
@@ -182,14 +191,18 @@ def export_onnx(
     width = int(sample_width or input_size)
     if input_size % 16 or width % 16:
         raise ValueError(f"input size must be a multiple of 16, got {input_size}x{width}")
+    if isinstance(rewrites, str) or rewrites is None:
+        rewrites = parse_rewrites(rewrites)
+    else:
+        rewrites = parse_rewrites(",".join(rewrites) or "none")
     already_folded = bool(getattr(model, "is_folded", False))
     network = fold_batch_norm(model) if fold and not already_folded else model
     network = network.eval()
     sample = torch.zeros(1, 3, input_size, width)
-    proto = _trace_to_onnx(network, sample, opset, dynamic)
+    proto = _trace_to_onnx(rewritten_for_export(network, rewrites), sample, opset, dynamic)
     if fp16:
         proto = convert_to_fp16(proto)
-    metadata = model_metadata(model, input_size, fp16, folded=fold or already_folded)
+    metadata = model_metadata(model, input_size, fp16, folded=fold or already_folded, rewrites=rewrites)
     onnx.helper.set_model_props(proto, metadata)
     proto.doc_string = "LitePose (CVPR 2022) multi-person pose network exported by litepose_ros"
     try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litepose_ros import summaries
-from litepose_ros.engine import ENGINE_NAMES, PROVIDER_ALIASES
+from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, ENGINE_NAMES, PROVIDER_ALIASES
 from litepose_ros.image_encodings import DEFAULT_MAX_PIXELS
 
 ENGINES = ENGINE_NAMES
@@ -83,9 +83,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Runtime's own provider names.", read_only=True),
     ParameterSpec("threads", 0, "Inference threads. 0: the engine's default (all cores).", read_only=True,
                   minimum=0, maximum=256),
-    ParameterSpec("engine_spinning", False, "Let ONNX Runtime's worker threads spin-wait between images: "
-                  "a little less inference latency, but they keep cores busy that the node's own thread, the "
-                  "camera driver and the rest of the robot need.", read_only=True),
+    ParameterSpec("engine_spinning", DEFAULT_ALLOW_SPINNING, "Let ONNX Runtime's worker threads spin-wait "
+                  "between images: a little less inference latency, but they keep cores busy that the node's "
+                  "own thread, the camera driver and the rest of the robot need.", read_only=True),
     ParameterSpec("flip_test", False, "Also run the mirrored image and average (slightly more accurate, "
                   "twice the inference time).", read_only=True),
     ParameterSpec("refine", True, "Fill joints the grouping missed from the whole heatmap (the reference "
