@@ -7,6 +7,8 @@ slow machine never makes the node drop a frame the test expects):
 
 - ``bgr8``, ``rgb8``, ``bgra8``, ``mono8``, ``yuv422``: a real frame in that encoding on ``image``;
 - ``jpeg``: the bundled JPEG file as is, on ``image/compressed``;
+- ``walk``: a synthetic 256 x 192 bgr8 frame for the skeleton model of ``test/synthetic_onnx.py``:
+  one "person" (a red blob) that walks right by ``WALK_STEP`` pixels per message from x = 40;
 - ``bad_32fc1``: a depth-like 32FC1 image; ``bad_empty``: a 0 x 0 image; ``bad_step``: data shorter
   than step x height; ``bad_jpeg``: a truncated JPEG on ``image/compressed``.
 
@@ -21,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,14 +35,28 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step")
+RAW_KINDS = ("walk", "bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step")
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg")
 FOCAL_PX = 665.1
+# Pixels per message the walking person moves: 4 network pixels at the test model's 128 px input
+# (scale 2/3), so the blob keeps its sub-pixel phase and decodes the same way in every frame.
+WALK_STEP = 6
+WALK_SIZE = (256, 192)
+
+
+def walk_frame(index: int) -> np.ndarray:
+    """The ``walk`` frame of message ``index``: black, one red blob centred at (40 + 6 i, 96)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from synthetic_onnx import draw_blob
+
+    image = np.zeros((WALK_SIZE[1], WALK_SIZE[0], 3), np.uint8)
+    draw_blob(image, (40.0 + WALK_STEP * index, 96.0), 5.0, green=0.0)
+    return image
 
 
 def raw_image(kind: str, bgr: np.ndarray) -> Image:
     height, width = bgr.shape[:2]
-    if kind == "bgr8":
+    if kind in ("bgr8", "walk"):
         pixels = bgr
     elif kind == "rgb8":
         pixels = np.ascontiguousarray(bgr[:, :, ::-1])
@@ -59,7 +76,7 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
         return message
     else:
         raise ValueError(kind)
-    encoding = {"bad_32fc1": "32FC1"}.get(kind, kind)
+    encoding = {"bad_32fc1": "32FC1", "walk": "bgr8"}.get(kind, kind)
     message = Image(height=height, width=width, encoding=encoding, step=pixels.strides[0])
     message.data = pixels.tobytes()
     return message
@@ -127,7 +144,8 @@ def main() -> None:
         period = 1.0 / args.rate
         next_time = time.monotonic()
         for index, kind in enumerate(kinds):
-            bgr = cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR)
+            bgr = (walk_frame(index) if kind == "walk" else
+                   cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR))
             if kind in RAW_KINDS:
                 message, publisher = raw_image(kind, bgr), publishers["raw"]
             else:
