@@ -42,9 +42,10 @@ def stamp_of(message) -> tuple[int, int]:
     return message.header.stamp.sec, message.header.stamp.nanosec
 
 
-def walk(probe: NodeProbe, frames: int) -> list:
-    """Send ``frames`` walk frames; the PersonArray of each, in order (all of them arrive)."""
-    sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), rate=10.0)
+def walk(probe: NodeProbe, frames: int, step: int = 6) -> list:
+    """Send ``frames`` walk frames (``step`` pixels apart; 0: the person stands); the
+    PersonArray of each, in order (all of them arrive)."""
+    sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), "--walk-step", str(step), rate=10.0)
     stamps = [(s["sec"], s["nanosec"]) for s in sent]
 
     def received() -> dict:
@@ -133,3 +134,22 @@ def test_tracking_off_gives_no_id_and_on_again_gives_new_ids_under_new_settings(
         assert len({frame[0] for frame in ids}) == 1 and ids[0][0] > before, (ids, before)
     finally:
         probe.set_parameters({"tracking.enabled": True, "tracking.min_hits": MIN_HITS})
+
+
+def test_deactivate_forgets_the_tracks_and_ids_are_never_reused(probe):
+    from ros_scripts.node_probe import TRANSITIONS
+
+    # Long max_age: the person's track survives the pauses between publisher runs.
+    assert probe.set_parameters({"tracking.max_age": 60.0})[0].successful
+    try:
+        first = ids_of(walk(probe, MIN_HITS + 1, step=0))[-1][0]
+        assert first >= 1
+        # The same person still standing there a few seconds later: the same id.
+        assert ids_of(walk(probe, 2, step=0)) == [[first], [first]]
+        assert probe.change_state(TRANSITIONS["deactivate"]) and probe.change_state(TRANSITIONS["activate"])
+        assert probe.wait_for_log("active: listening", 10.0)
+        # Still standing there after the node was deactivated: a new track (tentative first), a new id.
+        ids = ids_of(walk(probe, MIN_HITS, step=0))
+        assert ids[: MIN_HITS - 1] == [[NO_ID]] * (MIN_HITS - 1) and ids[-1][0] > first, (ids, first)
+    finally:
+        probe.set_parameters({"tracking.max_age": 1.0})

@@ -8,7 +8,8 @@ slow machine never makes the node drop a frame the test expects):
 - ``bgr8``, ``rgb8``, ``bgra8``, ``mono8``, ``yuv422``: a real frame in that encoding on ``image``;
 - ``jpeg``: the bundled JPEG file as is, on ``image/compressed``;
 - ``walk``: a synthetic 256 x 192 bgr8 frame for the skeleton model of ``test/synthetic_onnx.py``:
-  one "person" (a red blob) that walks right by ``WALK_STEP`` pixels per message from x = 40;
+  one "person" (a red blob) that walks right by ``WALK_STEP`` pixels per message from x = 40
+  (``--walk-step 0``: a person standing at x = 40);
 - ``bad_32fc1``: a depth-like 32FC1 image; ``bad_empty``: a 0 x 0 image; ``bad_step``: data shorter
   than step x height; ``bad_jpeg``: a truncated JPEG on ``image/compressed``.
 
@@ -44,13 +45,13 @@ WALK_STEP = 6
 WALK_SIZE = (256, 192)
 
 
-def walk_frame(index: int) -> np.ndarray:
-    """The ``walk`` frame of message ``index``: black, one red blob centred at (40 + 6 i, 96)."""
+def walk_frame(index: int, step: int = WALK_STEP) -> np.ndarray:
+    """The ``walk`` frame of message ``index``: black, one red blob centred at (40 + step i, 96)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from synthetic_onnx import draw_blob
 
     image = np.zeros((WALK_SIZE[1], WALK_SIZE[0], 3), np.uint8)
-    draw_blob(image, (40.0 + WALK_STEP * index, 96.0), 5.0, green=0.0)
+    draw_blob(image, (40.0 + step * index, 96.0), 5.0, green=0.0)
     return image
 
 
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
     parser.add_argument("--camera-info", action="store_true")
+    parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
     parser.add_argument("--lockstep-timeout", type=float, default=20.0,
@@ -144,7 +146,7 @@ def main() -> None:
         period = 1.0 / args.rate
         next_time = time.monotonic()
         for index, kind in enumerate(kinds):
-            bgr = (walk_frame(index) if kind == "walk" else
+            bgr = (walk_frame(index, args.walk_step) if kind == "walk" else
                    cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR))
             if kind in RAW_KINDS:
                 message, publisher = raw_image(kind, bgr), publishers["raw"]
