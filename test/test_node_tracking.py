@@ -42,13 +42,13 @@ def stamp_of(message) -> tuple[int, int]:
     return message.header.stamp.sec, message.header.stamp.nanosec
 
 
-def walk(probe: NodeProbe, frames: int, step: int = 6) -> list:
+def walk(probe: NodeProbe, frames: int, step: int = 6, *extra: str) -> list:
     """Send ``frames`` walk frames (``step`` pixels apart; 0: the person stands); the
     PersonArray of each, in order (all of them arrive)."""
     # The node subscribes when it activates: wait for that here (the publisher waits only 20 s).
     assert probe.wait_for(lambda: probe.node.count_subscribers(f"{NAMESPACE}/image") > 0, 30.0), \
         f"the node does not subscribe to the images:\n{probe.log_text()}"
-    sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), "--walk-step", str(step), rate=10.0)
+    sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), "--walk-step", str(step), *extra, rate=10.0)
     stamps = [(s["sec"], s["nanosec"]) for s in sent]
 
     def received() -> dict:
@@ -169,3 +169,15 @@ def test_smoothing_moves_the_published_positions_but_never_the_scores(probe):
     assert smoothed.keypoints[0].y == pytest.approx(raw.keypoints[0].y, abs=0.01)  # no vertical motion
     assert smoothed.score == raw.score
     assert [k.score for k in smoothed.keypoints] == [k.score for k in raw.keypoints]
+
+
+def test_stamps_going_back_restart_the_tracks_with_a_warning(probe):
+    before = ids_of(walk(probe, MIN_HITS, 0))
+    assert before[-1][0] >= 1
+    # The same standing person, stamped 100 s in the past (a bag played again): the tracker
+    # forgets its tracks, says why (a WARN line on /rosout), and the person starts a new track.
+    after = ids_of(walk(probe, MIN_HITS, 0, "--stamp-offset", "-100"))
+    assert after[0] == [NO_ID] and after[-1][0] > before[-1][0], (before, after)
+    entry = probe.wait_for_log("before the previous", 10.0)
+    assert entry is not None and entry.level == 30, probe.log_text()  # WARN
+    assert f"{NAMESPACE}/image" in entry.msg

@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import rclpy
+import rclpy.duration
 from litepose_ros.msg import PersonArray
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
     parser.add_argument("--camera-info", action="store_true")
     parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
+    parser.add_argument("--stamp-offset", type=float, default=0.0,
+                        help="seconds added to every stamp (negative: a clock behind, as a bag played again)")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
     parser.add_argument("--lockstep-timeout", type=float, default=20.0,
@@ -153,7 +156,8 @@ def main() -> None:
             else:
                 message = compressed_image(kind, jpegs[index % len(jpegs)])
                 publisher = publishers["compressed"]
-            message.header.stamp = node.get_clock().now().to_msg()
+            offset = rclpy.duration.Duration(nanoseconds=round(args.stamp_offset * 1e9))
+            message.header.stamp = (node.get_clock().now() + offset).to_msg()
             message.header.frame_id = args.frame_id
             if info_publisher is not None:
                 info = camera_info(bgr.shape[1], bgr.shape[0])
