@@ -1,6 +1,6 @@
-"""Draw people (skeletons) on images: one distinct colour per person, limbs from the layout's
-edges, joints as dots, optional score labels; used by ``litepose infer``, the node's annotated
-image and the reports."""
+"""Draw people (skeletons) on images: one distinct colour per person (per track id when tracked),
+limbs from the layout's edges, joints as dots, optional labels (track id and score); used by
+``litepose infer``, the node's annotated image and the reports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout, get_layout
-from litepose_ros.people import person_rgb
+from litepose_ros.people import NO_ID, colour_indices, person_label, person_rgb
 
 _OUTLINE = (20, 20, 20)
 
@@ -27,13 +27,16 @@ def default_thickness(image_shape: tuple[int, ...]) -> int:
 
 def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None = None,
                 layout: KeypointLayout | str = "coco17", *, keypoint_threshold: float = 0.3,
-                draw_scores: bool = True, thickness: int | None = None) -> np.ndarray:
+                draw_scores: bool = True, thickness: int | None = None,
+                ids: np.ndarray | None = None) -> np.ndarray:
     """Draw every person of ``keypoints`` (N, K, 3: x, y, score in image pixels, pixel centres)
     on ``image`` (H, W, 3 uint8, BGR) in place, and return it.
 
     Only keypoints scoring at least ``keypoint_threshold`` are drawn, and a limb only when both
     its ends are. ``scores`` (N,) are written next to each person when ``draw_scores``.
-    ``thickness`` defaults to ``default_thickness(image.shape)``.
+    ``thickness`` defaults to ``default_thickness(image.shape)``. ``ids`` (N,) track ids: a
+    person with one (not ``NO_ID``) is drawn in the colour of that id and labelled "#id score"
+    ("#id" without scores); the others keep the colour of their rank (``people.colour_indices``).
     """
     layout = layout if isinstance(layout, KeypointLayout) else get_layout(layout)
     _check_canvas(image)
@@ -45,6 +48,11 @@ def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | N
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if scores.shape[0] != keypoints.shape[0]:
             raise ValueError(f"{keypoints.shape[0]} people but {scores.shape[0]} scores")
+    if ids is not None:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.shape[0] != keypoints.shape[0]:
+            raise ValueError(f"{keypoints.shape[0]} people but {ids.shape[0]} track ids")
+    colours = colour_indices(keypoints.shape[0], ids)
     thickness = default_thickness(image.shape) if thickness is None else int(thickness)
     if thickness < 1:
         raise ValueError(f"thickness must be >= 1, got {thickness}")
@@ -53,7 +61,7 @@ def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | N
     shift = 4
     scale = 1 << shift
     for index, person in enumerate(keypoints):
-        color = person_color(index)
+        color = person_color(colours[index])
         visible = np.isfinite(person[:, :2]).all(axis=1) & (person[:, 2] >= keypoint_threshold)
         points = np.round(np.nan_to_num(person[:, :2]) * scale).astype(np.int64)
         points = np.clip(points, -(1 << 24), 1 << 24)  # cv2 wants int32-range coordinates
@@ -65,8 +73,11 @@ def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | N
         for j in np.flatnonzero(visible):
             cv2.circle(image, tuple(points[j]), (radius + 1) * scale, _OUTLINE, -1, cv2.LINE_AA, shift)
             cv2.circle(image, tuple(points[j]), radius * scale, color, -1, cv2.LINE_AA, shift)
-        if draw_scores and scores is not None and visible.any():
-            _label(image, f"{scores[index]:.2f}", person[visible, :2], color, thickness)
+        track_id = NO_ID if ids is None else int(ids[index])
+        show_score = draw_scores and scores is not None
+        if (show_score or track_id != NO_ID) and visible.any():
+            text = person_label(scores[index] if show_score else 0.0, track_id, show_score=show_score)
+            _label(image, text, person[visible, :2], color, thickness)
     return image
 
 

@@ -2,15 +2,16 @@
 
 Which people are published (``select_people``; ``published_people`` selects once per image for
 the PersonArray, the markers and the annotated image), the box around a person (``keypoint_boxes``),
-the colour a person is shown in (``person_rgb``: the same person, by rank, has the same colour in
-the annotated image and in RViz) and the COCO result entries of an estimate
-(``coco_results``). Core layer: numpy only, no ROS.
+the colour a person is shown in (``person_rgb``; ``colour_indices``: by track id when the person has
+one, else by rank, the same in the annotated image and in RViz), the text next to a person
+(``person_label``) and the COCO result entries of an estimate (``coco_results``). Core layer:
+numpy only, no ROS.
 """
 
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from litepose_ros.layouts import KeypointLayout, get_layout
 
 # Hues stepped by the golden ratio stay far apart for any number of people.
 _GOLDEN_RATIO = 0.618033988749895
+# Person.NO_ID: a person without a (confirmed) track (litepose_ros.tracking.NO_ID).
+NO_ID = -1
 
 
 def select_people(keypoints: np.ndarray, scores: np.ndarray, score_threshold: float = 0.0,
@@ -38,7 +41,9 @@ class PublishedPeople:
 
     keypoints (N, K, 3) float32 x, y, score in source pixels; scores (N,) float32; valid (N, K):
     score >= keypoint_threshold, decided in float32 (the type the threshold and the scores travel
-    in, so ``valid == (score >= keypoint_threshold)`` holds for whoever reads a PersonArray).
+    in, so ``valid == (score >= keypoint_threshold)`` holds for whoever reads a PersonArray);
+    ids (N,) int64 track ids (``NO_ID`` for people without a confirmed track), or None when
+    nobody tracks (every output then shows the people as before tracking existed).
     """
 
     layout: KeypointLayout
@@ -46,9 +51,24 @@ class PublishedPeople:
     scores: np.ndarray
     valid: np.ndarray
     keypoint_threshold: np.float32
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def with_tracking(self, ids: np.ndarray, keypoints: np.ndarray | None = None) -> PublishedPeople:
+        """The same people with their track ids and, when given, the tracker's keypoints (smoothed
+        x, y; the scores and so ``valid`` are unchanged)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.shape[0] != len(self):
+            raise ValueError(f"{ids.shape[0]} track ids for {len(self)} people")
+        if keypoints is None:
+            return replace(self, ids=ids)
+        keypoints = np.asarray(keypoints, dtype=np.float32)
+        if keypoints.shape != self.keypoints.shape:
+            raise ValueError(f"tracked keypoints {keypoints.shape} differ from the people's "
+                             f"{self.keypoints.shape}")
+        return replace(self, ids=ids, keypoints=keypoints)
 
 
 def published_people(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
@@ -88,6 +108,25 @@ def person_rgb(rank: int) -> tuple[float, float, float]:
     hue = (0.08 + rank * _GOLDEN_RATIO) % 1.0
     saturation, value = (0.85, 1.0) if rank % 2 == 0 else (0.65, 0.9)
     return colorsys.hsv_to_rgb(hue, saturation, value)
+
+
+def colour_indices(count: int, ids: np.ndarray | None = None) -> list[int]:
+    """The ``person_rgb`` index of each of ``count`` people in rank order: the track id of a
+    person who has one (the same person keeps their colour from image to image), the rank
+    otherwise (tentative or untracked people; without ids, every person by rank as always)."""
+    if ids is None:
+        return list(range(count))
+    return [int(track_id) if track_id != NO_ID else rank
+            for rank, track_id in enumerate(np.asarray(ids).reshape(-1).tolist())]
+
+
+def person_label(score: float, track_id: int = NO_ID, *, show_score: bool = True) -> str:
+    """The text shown with a person: "#12 0.83" for track 12 scoring 0.83, "0.83" without an id
+    ("#12" alone, or "", without the score)."""
+    parts = [f"#{int(track_id)}"] if track_id != NO_ID else []
+    if show_score:
+        parts.append(f"{score:.2f}")
+    return " ".join(parts)
 
 
 def coco_results(image_id: int, result: Any, *, category_id: int = 1, score_threshold: float | None = None,

@@ -77,3 +77,68 @@ def draw_blob(image: np.ndarray, centre: tuple[float, float], sigma: float, gree
     red = np.maximum(image[..., 2], np.round(255 * weight))
     image[..., 2] = red.astype(np.uint8)
     image[..., 1] = np.where(weight > 0.01, round(255 * green), image[..., 1]).astype(np.uint8)
+
+
+# Joint positions of the skeleton model's "person", in network input pixels from the blob's
+# centre (x right, y down): a stick figure 24 px tall, COCO order (nose, eyes, ears, shoulders,
+# elbows, wrists, hips, knees, ankles; left is the person's left, on the image's right).
+SKELETON_OFFSETS = ((0, -11), (1, -12), (-1, -12), (2, -11), (-2, -11), (4, -7), (-4, -7), (5, -3),
+                    (-5, -3), (6, 1), (-6, 1), (3, 2), (-3, 2), (3, 7), (-3, 7), (3, 12), (-3, 12))
+
+
+def write_skeleton_model(path: Path, input_size: int = 128,
+                         offsets: tuple[tuple[int, int], ...] = SKELETON_OFFSETS) -> Path:
+    """Like ``write_blob_model``, but joint j of a blob lies ``offsets[j]`` (dx, dy) network input
+    pixels from the blob's centre: a red blob is one person with a body-sized skeleton (a box,
+    joints spread out), so OKS and IoU between frames behave as for a real person. Each joint's
+    heatmap (and tag) is the red (green) channel shifted by the joint's offset (a one-hot
+    convolution kernel per joint). COCO layout, 17 joints."""
+    k = len(offsets)
+    reach = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
+    size = 2 * reach + 1
+    kernel = np.zeros((k, 1, size, size), np.float32)
+    for joint, (dx, dy) in enumerate(offsets):
+        # out(y, x) = in(y - dy, x - dx): the blob centre c shows up at c + (dx, dy).
+        kernel[joint, 0, reach - dy, reach - dx] = 1.0
+
+    def const(name: str, values, dtype=np.float32) -> onnx.TensorProto:
+        return helper.make_tensor(name, TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
+                                  np.shape(values), np.asarray(values, dtype).ravel().tolist())
+
+    initializers = [
+        const("red_start", [0], np.int64), const("red_end", [1], np.int64),
+        const("green_start", [1], np.int64), const("green_end", [2], np.int64),
+        const("axis1", [1], np.int64),
+        const("red_std", [STD[0]]), const("red_mean", [MEAN[0]]),
+        const("green_std4", [4 * STD[1]]), const("green_mean4", [4 * MEAN[1]]),
+        const("shift", kernel),
+    ]
+    pads = [reach, reach, reach, reach]
+    nodes = [
+        helper.make_node("Slice", ["image", "red_start", "red_end", "axis1"], ["red_n"]),
+        helper.make_node("Mul", ["red_n", "red_std"], ["red_s"]),
+        helper.make_node("Add", ["red_s", "red_mean"], ["red"]),
+        helper.make_node("Slice", ["image", "green_start", "green_end", "axis1"], ["green_n"]),
+        helper.make_node("Mul", ["green_n", "green_std4"], ["green_s"]),
+        helper.make_node("Add", ["green_s", "green_mean4"], ["green"]),
+        helper.make_node("Conv", ["red", "shift"], ["red_k"], pads=pads),
+        helper.make_node("Conv", ["green", "shift"], ["green_k"], pads=pads),
+        helper.make_node("AveragePool", ["red_k"], ["heatmaps_stride2"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("AveragePool", ["red_k"], ["heat4_k"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("AveragePool", ["green_k"], ["tag4_k"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Concat", ["heat4_k", "tag4_k"], ["heatmaps_tags_stride4"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "skeleton_pose_model",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]),
+         helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"litepose.num_joints": str(k), "litepose.layout": "coco17",
+                                   "litepose.variant": "custom", "litepose.input_size": str(input_size)})
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path

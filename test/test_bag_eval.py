@@ -252,3 +252,52 @@ def test_undecodable_frames_are_counted_not_fatal(tmp_path):
     frames = result.report["frames"]
     assert (frames["processed"], frames["failed"]) == (2, 1)
     assert frames["failures"][0]["index"] == 1 and frames["failures"][0]["error"]
+
+
+def test_tracking_ids_and_figures_and_against_track_id_ground_truth(tmp_path):
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    count = 10
+    make_image_bag(tmp_path / "in", count)
+    estimator = BrightnessEstimator()
+    # Ground truth with one identity (track_id 5) over the whole clip: the estimator's own people.
+    truth = ground_truth_from(estimator, count, set(), with_stamps=True)
+    for annotation in truth["annotations"]:
+        annotation["track_id"] = 5
+    path = tmp_path / "tracks.json"
+    path.write_text(json.dumps(truth))
+    result = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r",
+                          BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
+                          progress=False)
+    with BagReader(tmp_path / "r" / "bag") as reader:
+        ids = [[p.id for p in deserialize_message(m.data, PersonArray).persons]
+               for m in reader.messages(["/persons"])]
+    # The one person scores 0.2 + brightness / 500: from 0.3 (tracking.high_score) at frame 2 a
+    # track starts, confirmed at its 3rd frame (tracking.min_hits), then one id to the end.
+    assert ids[:4] == [[-1]] * 4 and ids[4:] == [[1]] * (count - 4), ids
+    tracking = result.report["tracking"]
+    assert tracking["tracks_started"] == 1 and tracking["median_track_frames"] == count - 4
+    assert tracking["id_switches"] == 0 and tracking["truth_tracks"] == 1
+    # The 4 frames before confirmation are misses: MOTA = IDF1 recall-limited.
+    assert tracking["mota"] == pytest.approx(0.6) and tracking["idf1"] == pytest.approx(2 * 6 / (6 + 10))
+    page = (tmp_path / "r" / "report.md").read_text()
+    assert "## Tracking" in page and "id switches" in page
+    assert (tmp_path / "r" / "frames.csv").read_text().splitlines()[-1].endswith(",1")
+
+    # Without track ids in the ground truth: figures without switches; tracking off: NO_ID everywhere.
+    for annotation in truth["annotations"]:
+        del annotation["track_id"]
+    path.write_text(json.dumps(truth))
+    plain = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r2",
+                         BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
+                         progress=False).report["tracking"]
+    assert plain["tracks_started"] == 1 and plain["id_switches"] is None and "track_id" in plain["truth"]
+    off = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r3",
+                       BagEvalOptions(topic="/cam/image_raw", sample_frames=0, tracking=False),
+                       progress=False)
+    assert off.report["tracking"] == {"enabled": False}
+    with BagReader(tmp_path / "r3" / "bag") as reader:
+        assert all(p.id == -1 for m in reader.messages(["/persons"])
+                   for p in deserialize_message(m.data, PersonArray).persons)
+    assert "## Tracking" not in (tmp_path / "r3" / "report.md").read_text()

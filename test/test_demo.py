@@ -68,6 +68,11 @@ def test_demo_leaves_frames_video_contact_sheet_summary_and_bag(tmp_path, model_
     assert frames["processed"] >= 1
     assert summary["end_to_end_latency_ms"]["p50"] > 0
     assert "frames in / processed / dropped" in (output / "summary.md").read_text()
+    # The node tracked (its default): figures in the summary; not the bundled clip, so no eye count.
+    tracking = summary["tracking"]
+    assert tracking["enabled"] and tracking["frames"] == frames["processed"]
+    assert tracking["pedestrians_counted_by_eye"] is None
+    assert "tracks started (distinct ids)" in (output / "summary.md").read_text()
 
     jpegs = sorted((output / "frames").glob("frame_*.jpg"))
     assert len(jpegs) == frames["processed"]
@@ -89,11 +94,31 @@ def test_demo_leaves_frames_video_contact_sheet_summary_and_bag(tmp_path, model_
         assert message.header.frame_id == "vtest_camera_optical_frame"
         assert (message.image_width, message.image_height) == (768, 576)
 
-    # A second run into the same folder replaces the first one's results.
+    # A second run into the same folder replaces the first one's results; without tracking,
+    # every person has NO_ID and the summary no tracking figures.
     again = subprocess.run([*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path),
-                            "--bag", str(short_bag)], env=dict(os.environ), capture_output=True, text=True,
-                           timeout=240)
+                            "--bag", str(short_bag), "--no-tracking"], env=dict(os.environ),
+                           capture_output=True, text=True, timeout=240)
     assert again.returncode == 0, again.stderr
+    assert not json.loads((output / "summary.json").read_text())["tracking"]["enabled"]
+    with BagReader(output / "bag") as reader:
+        assert all(p.id == -1 for m in reader.messages(["/litepose/persons"])
+                   for p in deserialize_message(m.data, PersonArray).persons)
+
+
+def test_demo_says_distinct_ids_against_the_eye_count_on_the_bundled_clip():
+    from litepose_ros.cli.demo import clip_tracking, tracking_sentence
+    from litepose_ros.samples import VTEST_PEDESTRIANS
+
+    figures = {"enabled": True, "tracks_started": 9, "median_track_frames": 12.0,
+               "median_track_seconds": 0.8, "mean_track_frames": 10.5}
+    tracking = clip_tracking(figures, bundled=True)
+    assert tracking["pedestrians_counted_by_eye"] == VTEST_PEDESTRIANS == 7
+    assert tracking_sentence(tracking) == ("tracking: 9 distinct ids over the clip (7 pedestrians in it, "
+                                           "counted by eye); track length median 12 frames (0.80 s), "
+                                           "mean 10.5 frames")
+    assert "counted by eye" not in tracking_sentence(clip_tracking(figures, bundled=False))
+    assert clip_tracking({"enabled": False}, bundled=True) is None
 
 
 def test_demo_refuses_a_folder_with_other_files_and_a_missing_model(tmp_path, model_path):
@@ -130,3 +155,5 @@ def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
     assert [p.header.stamp.sec * 10**9 + p.header.stamp.nanosec for p in persons] == stamps
     assert len(annotated) == FRAMES and annotated[0].format.endswith("jpeg compressed bgr8")
     assert report["persons_per_frame"]["total"] == sum(len(p.persons) for p in persons)
+    assert report["tracking"]["enabled"] and report["tracking"]["frames"] == FRAMES
+    assert "tracking:" in result.stdout and "## Tracking" in (output / "report.md").read_text()

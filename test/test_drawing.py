@@ -108,3 +108,22 @@ def test_bad_arguments_are_rejected():
         draw_people(canvas, np.zeros((0, 17, 3)), None, COCO_17, thickness=0)
     with pytest.raises(ValueError, match="unknown keypoint layout"):
         draw_people(canvas, np.zeros((0, 17, 3)), None, "body25")
+
+
+def test_tracked_people_take_the_colour_of_their_id_and_untracked_ones_are_drawn_as_before():
+    people = np.stack([person(COCO_17, 40, 30, 100), person(COCO_17, 200, 30, 100)])
+    scores = np.array([0.9, 0.8])
+    def canvas() -> np.ndarray:
+        return np.zeros((200, 320, 3), np.uint8)
+
+    plain = draw_people(canvas(), people, scores, COCO_17)
+    # All NO_ID (tracking on, nobody confirmed yet): exactly the picture without ids.
+    untracked = draw_people(canvas(), people, scores, COCO_17, ids=np.array([-1, -1]))
+    np.testing.assert_array_equal(untracked, plain)
+    tracked = draw_people(canvas(), people, scores, COCO_17, ids=np.array([17, -1]))
+    for index, colour_index in ((0, 17), (1, 1)):  # the id, or the rank without one
+        x, y = np.round(people[index, 16, :2]).astype(int)  # last joint drawn: a dot of that colour
+        assert tuple(int(c) for c in tracked[y, x]) == person_color(colour_index)
+    assert not np.array_equal(tracked, plain)
+    with pytest.raises(ValueError, match="track ids"):
+        draw_people(canvas(), people, scores, COCO_17, ids=np.array([1]))

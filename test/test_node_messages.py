@@ -348,3 +348,51 @@ def test_published_bytes_are_unchanged():
             assert deserialize_message(data, PersonArray) == message and count == len(message.persons)
             digest.update(data)
     assert digest.hexdigest() == PUBLISHED_BYTES_SHA256
+
+
+# --- track ids --------------------------------------------------------------------------------------
+
+def test_track_ids_travel_in_both_serialisations_and_colour_and_label_the_markers():
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    from litepose_ros.people import colour_indices, person_rgb, published_people
+    from litepose_ros.ros.conversion import person_array_cdr_bytes, person_array_message
+
+    keypoints, scores = random_people(4, seed=5)
+    people = published_people(keypoints, scores, COCO_17, keypoint_threshold=0.3)
+    ids = np.array([7, -1, 12, 3])
+    tracked = people.with_tracking(ids)
+    settings = dict(header=header(), image_width=768, image_height=576)
+    message = person_array_message(tracked, **settings)
+    assert [p.id for p in message.persons] == ids.tolist()
+    data, _ = person_array_cdr_bytes(tracked, **settings)
+    assert deserialize_message(data, PersonArray) == message
+    # Without ids: NO_ID everywhere, the bytes as before tracking existed.
+    assert person_array_cdr_bytes(people, **settings)[0] == person_array_cdr_bytes(
+        people.with_tracking(np.full(4, -1)), **settings)[0]
+
+    assert colour_indices(4, ids) == [7, 1, 12, 3]  # the id, or the rank without one
+    array = person_array_markers(message, PinholeIntrinsics.virtual(768, 576), MarkerStyle())
+    by_key = {(m.ns, m.id): m for m in array.markers[1:]}
+    for rank, (person, colour) in enumerate(zip(message.persons, colour_indices(4, ids), strict=True)):
+        if ("joints", rank) not in by_key:
+            continue
+        joints = by_key["joints", rank]
+        assert (joints.color.r, joints.color.g, joints.color.b) == pytest.approx(person_rgb(colour))
+        expected = f"{person.score:.2f}" if person.id == -1 else f"#{person.id} {person.score:.2f}"
+        assert by_key[LABELS_NS, rank].text == expected
+
+
+def test_smoothed_keypoints_replace_positions_but_never_scores():
+    from litepose_ros.people import published_people
+
+    keypoints, scores = random_people(2, seed=6)
+    people = published_people(keypoints, scores, COCO_17, keypoint_threshold=0.3)
+    moved = people.keypoints.copy()
+    moved[..., :2] += 1.5
+    tracked = people.with_tracking(np.array([1, 2]), moved)
+    np.testing.assert_array_equal(tracked.keypoints, moved)
+    np.testing.assert_array_equal(tracked.valid, people.valid)
+    with pytest.raises(ValueError, match="track ids"):
+        people.with_tracking(np.array([1]))

@@ -170,3 +170,22 @@ def test_wrong_types_at_run_time_are_explained_in_words(rclpy_context, name, val
         assert node.set_parameters([Parameter(name, value=before)])[0].successful  # right type: fine
     finally:
         node.destroy_node()
+
+
+def test_tracking_parameters_make_the_tracker_config_and_are_checked_together():
+    from litepose_ros.ros.parameters import tracker_config, validate_combination
+    from litepose_ros.tracking import TrackerConfig
+
+    names = {spec.name for spec in PARAMETERS if spec.name.startswith("tracking.")}
+    fields = set(TrackerConfig.__dataclass_fields__)
+    assert names == {"tracking.enabled"} | {f"tracking.{name}" for name in fields}  # every setting
+    assert default_values()["tracking.enabled"] is True  # tracking is on by default
+    assert tracker_config(default_values()) == TrackerConfig()  # the same defaults as the library
+    assert all(not PARAMETERS_BY_NAME[name].read_only for name in names)  # all changeable at run time
+    values = default_values()
+    values.update({"tracking.low_score": 0.5})
+    assert "at most tracking.high_score" in validate_combination(values)
+    with pytest.raises(ValueError, match="at most tracking.high_score"):
+        values_from_mapping({"tracking.high_score": 0.05})
+    assert values_from_mapping({"tracking.high_score": 0.5, "tracking.low_score": 0.5})
+    assert tracker_config(values_from_mapping({"tracking.max_age": 2})).max_age == 2.0

@@ -71,8 +71,13 @@ def test_every_supported_encoding_of_real_frames_gives_a_person_array(probe, mod
         assert len(message.edge_from) == len(message.edge_to) == len(COCO_17.edges)
         scores = [p.score for p in message.persons]
         assert scores == sorted(scores, reverse=True)
+        ids = [p.id for p in message.persons if p.id != -1]
+        assert len(ids) == len(set(ids))  # one person per track
         for person in message.persons:
-            assert len(person.keypoints) == COCO_17.num_keypoints and person.id == -1
+            assert len(person.keypoints) == COCO_17.num_keypoints
+            # Tracking is on by default: a track id (>= 1) once the person's track is confirmed,
+            # NO_ID (-1) before (test_node_tracking.py checks which is which).
+            assert person.id == -1 or person.id >= 1
             assert person.score >= 0.1  # the default score_threshold
             threshold = np.float32(message.keypoint_threshold)
             for keypoint in person.keypoints:

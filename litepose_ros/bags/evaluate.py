@@ -10,6 +10,11 @@ the camera's timing):
   built by the node's own conversion code (``litepose_ros.ros.conversion`` / ``markers``);
 - optionally ``image_annotated/compressed`` (sensor_msgs/CompressedImage, JPEG).
 
+People are tracked as the node tracks them (on by default, ``BagEvalOptions.tracking``; the
+node's tracker and settings, on the image stamps): ``Person.id`` carries the track ids and the
+report has tracking figures (tracks started, track lengths; with ground truth whose annotations
+carry a ``track_id``, PoseTrack style, also id switches, IDF1 and MOTA from motmetrics).
+
 The report folder gets ``report.json`` and ``report.md`` (frames, persons per frame, latency
 percentiles, throughput, and OKS AP/AR when ground truth is given), ``frames.csv`` (one row per
 frame), PNG plots (latency over time, latency histogram, persons per frame) and sample annotated
@@ -49,6 +54,7 @@ from litepose_ros.bags.storage import (
 from litepose_ros.layouts import get_layout
 from litepose_ros.people import PublishedPeople, published_people
 from litepose_ros.summaries import distribution, persons_summary
+from litepose_ros.tracking import FrameIds, PoseTracker, TrackerConfig, tracking_figures
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class BagEvalOptions:
     {sec, nanosec}; "index": ``frame_index`` or position in id order; "auto": stamp when every
     image has one); stamp_tolerance: seconds; max_frames: stop after this many frames;
     sample_frames: how many annotated frames to save as pictures; overwrite: replace an
-    existing output bag.
+    existing output bag; tracking: track people as the node does (ids in the output, tracking
+    figures in the report); tracker: its settings (None: the node's defaults).
     """
 
     topic: str
@@ -85,6 +92,8 @@ class BagEvalOptions:
     sample_frames: int = 6
     overwrite: bool = False
     jpeg_quality: int = 90
+    tracking: bool = True
+    tracker: TrackerConfig | None = None
 
     def __post_init__(self) -> None:
         if self.match_by not in MATCH_MODES:
@@ -211,8 +220,90 @@ def draw_result(pixels: np.ndarray, people: PublishedPeople, options: BagEvalOpt
 
     canvas = np.array(pixels, copy=True)
     drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
-                        keypoint_threshold=options.keypoint_threshold)
+                        keypoint_threshold=options.keypoint_threshold, ids=people.ids)
     return canvas
+
+
+class FrameTracker:
+    """The node's tracking for an offline run: ids for each frame's published people, and what
+    the tracking figures need, frame by frame."""
+
+    def __init__(self, config: TrackerConfig | None = None):
+        self.config = config or TrackerConfig()
+        self.tracker: PoseTracker | None = None
+        self.frames: dict[int, FrameIds] = {}  # by frame index
+        self.notes: list[str] = []
+        self.note_count = 0
+
+    def track(self, index: int, stamp_ns: int, people: PublishedPeople) -> PublishedPeople:
+        from litepose_ros.people import keypoint_boxes
+
+        if self.tracker is None or self.tracker.num_keypoints != people.layout.num_keypoints:
+            self.tracker = PoseTracker.for_layout(people.layout, self.config)
+        boxes = keypoint_boxes(people.keypoints, people.valid)
+        tracked = self.tracker.update(stamp_ns * 1e-9, people.keypoints, people.scores, boxes)
+        self.note_count += len(tracked.notes)
+        self.notes.extend(f"frame {index}: {note}" for note in tracked.notes[: max(0, 20 - len(self.notes))])
+        people = people.with_tracking(tracked.ids, tracked.keypoints if self.config.smoothing else None)
+        self.frames[index] = FrameIds(stamp_ns * 1e-9, people.ids,
+                                      keypoint_boxes(people.keypoints, people.valid),
+                                      people.keypoints.astype(np.float64))
+        return people
+
+
+def truth_tracks(dataset: dict, image_id: int, stamp: float) -> FrameIds | None:
+    """The ground truth of one image as FrameIds (annotation ``track_id``s, boxes, keypoints), or
+    None when an annotation of it has no ``track_id`` (no identities to compare with)."""
+    annotations = [a for a in dataset["annotations"] if a["image_id"] == image_id and not a.get("iscrowd")]
+    if any("track_id" not in a for a in annotations):
+        return None
+    boxes, keypoints = [], []
+    for annotation in annotations:
+        points = np.asarray(annotation.get("keypoints", []), np.float64).reshape(-1, 3)
+        keypoints.append(points)
+        if annotation.get("bbox"):
+            x, y, w, h = (float(v) for v in annotation["bbox"])
+            boxes.append((x, y, x + w, y + h))
+        else:
+            labelled = points[points[:, 2] > 0, :2]
+            boxes.append((*labelled.min(0), *labelled.max(0)) if len(labelled) else (0.0, 0.0, 0.0, 0.0))
+    count = len(annotations)
+    shapes = {k.shape for k in keypoints}
+    return FrameIds(stamp, np.array([int(a["track_id"]) for a in annotations], np.int64),
+                    np.asarray(boxes, np.float64).reshape(count, 4),
+                    np.stack(keypoints) if count and len(shapes) == 1 else None)
+
+
+def tracking_report(frame_tracker: FrameTracker, frames: list[FrameRecord], dataset: dict | None,
+                    options: BagEvalOptions, sigmas: np.ndarray | None) -> dict[str, Any]:
+    """The report's tracking figures: over every tracked frame, and against ground truth that
+    carries track ids (the matched frames only)."""
+    ordered = [frame_tracker.frames[f.index] for f in frames if f.index in frame_tracker.frames]
+    figures = tracking_figures(ordered).as_dict()
+    report: dict[str, Any] = {"enabled": True, **figures, "truth": None,
+                              "notes": frame_tracker.note_count, "first_notes": frame_tracker.notes}
+    if dataset is None:
+        return report
+    processed = [(f.index, f.stamp_ns) for f in frames if f.index in frame_tracker.frames]
+    mapping, _ = match_ground_truth(dataset, processed, options.match_by,
+                                    round(options.stamp_tolerance * 1e9))
+    pairs = []
+    for index, image_id in sorted(mapping.items()):
+        result = frame_tracker.frames[index]
+        truth = truth_tracks(dataset, image_id, result.stamp)
+        if truth is None:
+            report["truth"] = "the ground truth has no track_id per annotation: no id switches, IDF1 or MOTA"
+            return report
+        pairs.append((result, truth))
+    if not pairs:
+        return report
+    if any(t.keypoints is None for _, t in pairs):
+        sigmas = None  # some image without keypoints: pair people by box
+    against = tracking_figures([r for r, _ in pairs], [t for _, t in pairs], sigmas=sigmas)
+    report.update(truth=f"{len(pairs)} frames with ground-truth track ids",
+                  truth_tracks=against.truth_tracks, id_switches=against.id_switches,
+                  idf1=against.idf1, mota=against.mota)
+    return report
 
 
 def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: BagEvalOptions, *,
@@ -233,6 +324,7 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
     samples_dir = report_dir / "samples"
     predictions: dict[int, Any] = {}
     layout_name = ""
+    frame_tracker = FrameTracker(options.tracker) if options.tracking else None
     failure: BaseException | None = None
     started = time.perf_counter()
     with BagReader(bag) as reader:
@@ -262,6 +354,9 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                     record.latency_ms = (time.perf_counter() - tick) * 1e3
                     layout_name = _layout_name(pose.layout)
                     people = published(pose, options)
+                    if frame_tracker is not None:
+                        people = frame_tracker.track(image.index, image.stamp_ns, people)
+                        record.track_ids = tuple(people.ids.tolist())
                     annotated = None
                     if options.annotated or image.index in samples:
                         annotated = draw_result(pixels, people, options)
@@ -279,8 +374,13 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
     wall = time.perf_counter() - started
     accuracy = _accuracy(dataset, predictions, result.frames, options=options, layout_name=layout_name,
                          to_coco=predictions_from_result) if dataset is not None else None
+    tracking = {"enabled": False}
+    if frame_tracker is not None:
+        sigmas = get_layout(layout_name).sigmas_array() if layout_name else None
+        tracking = tracking_report(frame_tracker, result.frames, dataset, options, sigmas)
     result.report = _report(bag, options, result, info=info, camera_info_topic=camera_info_topic, wall=wall,
                             accuracy=accuracy, model_description=model_description, failure=failure)
+    result.report["tracking"] = tracking
     result.files.update(write_report(report_dir, result.report, result.frames))
     if isinstance(failure, KeyboardInterrupt):
         raise failure
@@ -333,6 +433,7 @@ def _report(bag, options: BagEvalOptions, result: BagEvalResult, *, info, camera
     bag_rate = (len(stamps) - 1) / duration if duration > 0 else None
     throughput = len(done) / (sum(latencies) / 1e3) if latencies and sum(latencies) > 0 else None
     options_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    options_dict["tracker"] = asdict(options.tracker or TrackerConfig())
     return {
         "bag": str(bag), "topic": options.topic, "message_type": info.msgtype,
         "model": model_description, "options": options_dict,

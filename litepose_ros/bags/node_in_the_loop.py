@@ -7,7 +7,9 @@ latency (image published -> its PersonArray received, both clocks in this proces
 Steps: start ``litepose_node`` (or use one already running), wait until it subscribes to the
 image topic (it does so once its model is loaded), replay the bag with ``BagPlayer``, record
 ``persons``, ``markers``, ``image_annotated`` and ``/diagnostics``, wait for the last outputs,
-stop the node, then write the recorded bag and the report. Every ROS process started here gets
+stop the node, then write the recorded bag and the report. The report has the tracking figures
+of the ids the node published (tracks started, track lengths; the node tracks by default,
+``LoopOptions.tracking``). Every ROS process started here gets
 the environment passed in; the project's demo and tests pass
 ``litepose_ros.dds.loopback_environment()``.
 """
@@ -59,7 +61,8 @@ class LoopOptions:
     bundled default); node_parameters: more ``-p name:=value`` for it; rate: replay speed;
     record_annotated: subscribe to and record ``image_annotated`` (the node draws only while
     someone subscribes, so this costs the node time); settle: seconds to wait for outputs after
-    the last frame; startup_timeout: seconds for the node to come up.
+    the last frame; startup_timeout: seconds for the node to come up; tracking: the node's
+    ``tracking.enabled`` (only passed when a node is started).
     """
 
     image_topic: str | None = None
@@ -73,6 +76,7 @@ class LoopOptions:
     settle: float = 2.0
     startup_timeout: float = 60.0
     storage: str = "mcap"
+    tracking: bool = True
 
     def output_topic(self, name: str) -> str:
         return f"{self.node_namespace.rstrip('/')}/{name}"
@@ -87,6 +91,8 @@ class LiveFrame:
     sent: float
     received: float | None = None
     persons: int = 0
+    ids: tuple[int, ...] = ()  # Person.id of each person the node published for this frame
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def end_to_end_ms(self) -> float:
@@ -134,6 +140,8 @@ def node_command(options: LoopOptions, image_topic: str, compressed: bool,
         arguments += ["-p", "use_camera_info:=false"]
     if options.model is not None:
         arguments += ["-p", f"model_path:={Path(options.model).resolve()}"]
+    if not options.tracking:
+        arguments += ["-p", "tracking.enabled:=false"]
     for name, value in options.node_parameters.items():
         arguments += ["-p", f"{name}:={value}"]
     return arguments
@@ -329,6 +337,8 @@ def _match_frames(bag: Path, image_topic: str, sent: Sequence[tuple[int, float]]
         if frame is not None and frame.received is None:
             frame.received = received
             frame.persons = len(message.persons)
+            frame.ids = tuple(p.id for p in message.persons)
+            frame.boxes = tuple((p.x_min, p.y_min, p.x_max, p.y_max) for p in message.persons)
     return frames
 
 
@@ -381,6 +391,20 @@ def _last_diagnostics(recorded, options: LoopOptions) -> dict[str, str]:
     return {}
 
 
+def _tracking(processed: Sequence[LiveFrame], tracking: bool) -> dict[str, Any]:
+    """Tracking figures of the ids the node published (``enabled``: the node was asked to track,
+    or published ids anyway, e.g. a running node that tracks)."""
+    import numpy as np
+
+    from litepose_ros.tracking import NO_ID, FrameIds, tracking_figures
+
+    frames = [FrameIds(f.stamp_ns * 1e-9, np.array(f.ids, np.int64), np.array(f.boxes).reshape(-1, 4))
+              for f in processed]
+    figures = tracking_figures(frames).as_dict()
+    enabled = tracking or any(i != NO_ID for f in processed for i in f.ids)
+    return {"enabled": enabled, **figures, "notes": 0, "truth": None}
+
+
 def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResult, *, play: dict,
             recorded) -> dict[str, Any]:
     frames = result.frames
@@ -398,5 +422,6 @@ def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResul
         "throughput_fps": round(len(processed) / span, 3) if span > 0 else None,
         "replay": play, "recorded_messages": counts,
         "node_diagnostics": _last_diagnostics(recorded, options),
+        "tracking": _tracking(processed, options.tracking and options.start_node),
         "output_bag": str(result.files.get("bag", "")),
     }

@@ -33,6 +33,7 @@ class FrameRecord:
     persons: int
     latency_ms: float
     error: str = ""
+    track_ids: tuple[int, ...] = ()  # Person.id of each published person (tracking on)
 
 
 # --- ground truth -------------------------------------------------------------------------------
@@ -169,10 +170,11 @@ def write_report(report_dir: Path, report: dict[str, Any], frames: Sequence[Fram
     files["frames_csv"] = report_dir / "frames.csv"
     with files["frames_csv"].open("w", newline="") as handle:
         table = csv.writer(handle)
-        table.writerow(["index", "stamp_ns", "log_time_ns", "persons", "latency_ms", "error"])
+        table.writerow(["index", "stamp_ns", "log_time_ns", "persons", "latency_ms", "error", "track_ids"])
         for f in frames:
             table.writerow([f.index, f.stamp_ns, f.log_time_ns, f.persons,
-                            "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}", f.error])
+                            "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}", f.error,
+                            " ".join(str(i) for i in f.track_ids)])
     files["json"] = report_dir / "report.json"
     files["json"].write_text(json.dumps(report, indent=1) + "\n")
     files["markdown"] = report_dir / "report.md"
@@ -209,6 +211,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             metrics = [(name, f"{value:.3f}" if value is not None else "n/a")
                        for name, value in accuracy["metrics"].items()]
             lines += [markdown_table(["quantity", "value"], metrics), ""]
+    lines += tracking_markdown(report.get("tracking"))
     if frames["failures"]:
         lines += ["## Frames that could not be used", ""]
         lines += [f"- frame {f['index']}: {f['error']}" for f in frames["failures"]] + [""]
@@ -217,6 +220,36 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report.get("samples"):
         lines += ["## Sample frames", ""] + [f"![{s}]({s})" for s in report["samples"]] + [""]
     return "\n".join(lines)
+
+
+def tracking_rows(tracking: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(quantity, value) rows of a report's tracking figures (none when tracking was off)."""
+    if not tracking or not tracking.get("enabled"):
+        return []
+    rows = [("tracks started (distinct ids)", str(tracking["tracks_started"])),
+            ("track length, frames", f"mean {tracking['mean_track_frames']:.1f}, "
+                                     f"median {tracking['median_track_frames']:.1f}"),
+            ("track length, seconds", f"mean {tracking['mean_track_seconds']:.2f}, "
+                                      f"median {tracking['median_track_seconds']:.2f}")]
+    if tracking.get("id_switches") is not None:
+        rows += [("ground-truth tracks", str(tracking["truth_tracks"])),
+                 ("id switches", str(tracking["id_switches"])),
+                 ("IDF1", f"{tracking['idf1']:.3f}"), ("MOTA", f"{tracking['mota']:.3f}")]
+    return rows
+
+
+def tracking_markdown(tracking: dict[str, Any] | None) -> list[str]:
+    """The report section on tracking (lines), or [] when tracking was off."""
+    rows = tracking_rows(tracking)
+    if not rows:
+        return []
+    lines = ["## Tracking", "", markdown_table(["quantity", "value"], rows), ""]
+    if tracking.get("truth"):
+        lines += [f"Ground truth: {tracking['truth']}.", ""]
+    if tracking.get("notes"):
+        lines += [f"The tracker noted {tracking['notes']} problem(s) with its input, e.g.: "
+                  f"{tracking['first_notes'][0]}", ""]
+    return lines
 
 
 def write_loop_report(output_dir: Path, report: dict[str, Any], frames: Sequence[Any]) -> dict[str, Path]:
@@ -264,6 +297,7 @@ def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop eval
     for key in ("engine", "inference median (ms)", "frames dropped"):
         if key in diagnostics:
             rows.append((f"node says: {key}", diagnostics[key]))
+    rows += tracking_rows(report.get("tracking"))
     rows.append(("recorded bag", f"`{report['output_bag']}`"))
     lines = [f"# {title}", "", markdown_table(["quantity", "value"], rows), ""]
     if report.get("plots"):

@@ -2,7 +2,10 @@
 
 Writes an output bag (PersonArray + MarkerArray per frame, with the source stamps; optionally
 annotated frames) and a report folder (report.md / report.json, frames.csv, plots, sample
-frames). With ``--ground-truth`` (COCO keypoint JSON), OKS AP/AR too. No ROS graph needed.
+frames). With ``--ground-truth`` (COCO keypoint JSON), OKS AP/AR too. People are tracked as the
+node tracks them (``--no-tracking`` turns it off): ids in the output bag and tracking figures in
+the report (id switches, IDF1 and MOTA too when the ground truth has a ``track_id`` per
+annotation). No ROS graph needed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stamp-tolerance", type=float, default=0.001, metavar="SECONDS")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--samples", type=int, default=6, help="annotated sample frames saved as JPEG")
+    parser.add_argument("--no-tracking", action="store_true",
+                        help="do not track people (Person.id stays NO_ID, no tracking figures); tracking "
+                             "uses the node's default tracking.* settings")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     live = parser.add_argument_group("node in the loop (--live): replay in real time into the running node")
     live.add_argument("--live", action="store_true",
@@ -102,7 +108,7 @@ def run_live(args: argparse.Namespace) -> int:
     options = LoopOptions(image_topic=args.topic, camera_info_topic=args.camera_info_topic,
                           node_namespace=args.node_namespace, start_node=not args.use_running_node,
                           model=model, rate=args.rate, record_annotated=not args.no_annotated,
-                          storage=args.storage,
+                          storage=args.storage, tracking=not args.no_tracking,
                           node_parameters={"threads": str(args.threads)} if args.threads else {})
     try:
         result = run_node_in_the_loop(args.bag, args.output, options)
@@ -112,6 +118,7 @@ def run_live(args: argparse.Namespace) -> int:
     latency = result.report["end_to_end_latency_ms"] or {"p50": float("nan"), "p95": float("nan")}
     print(f"frames in {frames['sent']}, processed {frames['processed']}, dropped {frames['dropped']}; "
           f"end-to-end latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    print_tracking(result.report.get("tracking"))
     print(f"report: {result.files['markdown']}\nrecorded bag: {result.files['bag']}")
     return 0
 
@@ -136,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             annotated=args.annotated, camera_info_topic=args.camera_info_topic,
             marker_depth=node_defaults["markers.depth"], ground_truth=args.ground_truth,
             match_by=args.match_by, stamp_tolerance=args.stamp_tolerance, max_frames=args.max_frames,
-            sample_frames=args.samples, overwrite=args.overwrite)
+            sample_frames=args.samples, overwrite=args.overwrite, tracking=not args.no_tracking)
     except (ValueError, BagError) as error:
         raise UserError(str(error)) from error
     estimator, description = load_estimator(args.model, args.engine, args.threads)
@@ -155,5 +162,18 @@ def run(args: argparse.Namespace) -> int:
     if accuracy and accuracy.get("metrics"):
         print(f"OKS AP {accuracy['metrics']['AP']:.3f}, AR {accuracy['metrics']['AR']:.3f} on "
               f"{accuracy['matched_frames']} frames with ground truth")
+    print_tracking(report.get("tracking"))
     print(f"report: {result.files['markdown']}\noutput bag: {result.files['bag']}")
     return 0
+
+
+def print_tracking(tracking: dict | None) -> None:
+    """One line of tracking figures (nothing when tracking was off)."""
+    if not tracking or not tracking.get("enabled"):
+        return
+    line = (f"tracking: {tracking['tracks_started']} tracks started, track length mean "
+            f"{tracking['mean_track_frames']:.1f} / median {tracking['median_track_frames']:.1f} frames")
+    if tracking.get("id_switches") is not None:
+        line += (f"; against ground truth: {tracking['id_switches']} id switches, "
+                 f"IDF1 {tracking['idf1']:.3f}, MOTA {tracking['mota']:.3f}")
+    print(line)

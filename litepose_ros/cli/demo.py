@@ -5,11 +5,17 @@ sample bag (48 frames of OpenCV's vtest.avi at 15 Hz) into it in real time, reco
 publishes (persons, markers, image_annotated) and writes into the output folder: the annotated
 frames (JPEG), an MP4 of them, a contact sheet, a summary (Markdown and JSON) and the recorded
 bag (mcap). DDS stays on this machine (the project's loopback profile).
+
+The node tracks people (its default; ``--no-tracking`` turns it off): the annotated frames and
+the contact sheet show each person's id, and the summary has the tracking figures; on the bundled
+clip, the distinct ids against the pedestrians counted in it by eye
+(``litepose_ros.samples.VTEST_PEDESTRIANS``) and the median track length.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", type=Path, help="bag to replay (default: the bundled sample bag)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed (default: real time)")
     parser.add_argument("--threads", type=int, default=0, help="node inference threads (0: engine default)")
+    parser.add_argument("--no-tracking", action="store_true",
+                        help="run the node with tracking.enabled:=false (no ids, no tracking figures)")
 
 
 def _model_path(model: Path | None) -> Path:
@@ -92,8 +100,10 @@ def write_video(path: Path, annotated: list, fps: float) -> Path | None:
     return path if path.is_file() and path.stat().st_size > 0 else None
 
 
-def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int, int]) -> Path | None:
-    """Up to 12 evenly spaced annotated frames in a grid, each labelled with frame and persons."""
+def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int, int],
+                        ids_by_index: dict[int, tuple[int, ...]] | None = None) -> Path | None:
+    """Up to 12 evenly spaced annotated frames in a grid, each labelled with frame and persons
+    and, when tracked, the ids of the frame's people (the frames themselves show them too)."""
     import cv2
     import numpy as np
 
@@ -108,6 +118,9 @@ def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int,
                           interpolation=cv2.INTER_AREA)
         count = persons_by_index.get(index, 0)
         label = f"frame {index}: {count} person{'' if count == 1 else 's'}"
+        ids = sorted(i for i in (ids_by_index or {}).get(index, ()) if i >= 0)
+        if ids:
+            label += ", ids " + " ".join(f"#{i}" for i in ids)
         cv2.rectangle(tile, (0, 0), (tile.shape[1], 22), (0, 0, 0), thickness=-1)
         cv2.putText(tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
@@ -138,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     _prepare_output(output)
     print(f"litepose demo: the pose node on {bag.name} with model {model.name} (output in {output}/)")
     parameters = {"threads": str(args.threads)} if args.threads else {}
-    options = LoopOptions(model=model, rate=args.rate, record_annotated=True, node_parameters=parameters)
+    options = LoopOptions(model=model, rate=args.rate, record_annotated=True, node_parameters=parameters,
+                          tracking=not args.no_tracking)
     try:
         result = run_node_in_the_loop(bag, output, options, env=loopback_environment(),
                                       log=lambda text: print(f"  {text}"))
@@ -148,8 +162,13 @@ def run(args: argparse.Namespace) -> int:
     persons = {f.index: f.persons for f in result.frames if f.received is not None}
     frames = write_frames(output / "frames", result.annotated)
     video = write_video(output / "annotated.mp4", result.annotated, _bag_frame_rate(result.frames) or 15.0)
-    sheet = write_contact_sheet(output / "contact_sheet.png", result.annotated, persons)
-    _append_outputs(result.files["markdown"], frames, video, sheet)
+    ids = {f.index: f.ids for f in result.frames if f.received is not None}
+    sheet = write_contact_sheet(output / "contact_sheet.png", result.annotated, persons, ids)
+    tracking = clip_tracking(report.get("tracking"), bundled=args.bag is None)
+    if tracking is not None:
+        report["tracking"] = tracking
+        result.files["json"].write_text(json.dumps(report, indent=1) + "\n")
+    _append_outputs(result.files["markdown"], frames, video, sheet, tracking)
 
     counts = report["frames"]
     latency = report["end_to_end_latency_ms"] or {"p50": float("nan"), "p95": float("nan")}
@@ -157,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"frames in {counts['sent']}, processed {counts['processed']}, dropped {counts['dropped']}; "
           f"{per_frame['mean']:.1f} persons per frame; end-to-end latency p50 {latency['p50']:.0f} ms, "
           f"p95 {latency['p95']:.0f} ms")
+    if tracking is not None:
+        print(tracking_sentence(tracking))
     print(f"done in {time.monotonic() - started:.0f} s. Look at:")
     for label, path in (("contact sheet", sheet), ("video", video), ("annotated frames", output / "frames"),
                         ("summary", result.files["markdown"]), ("recorded bag", result.files["bag"])):
@@ -175,11 +196,35 @@ def _bag_frame_rate(frames) -> float | None:
     return (len(frames) - 1) / duration if duration > 0 else None
 
 
-def _append_outputs(summary: Path, frames: list[Path], video: Path | None, sheet: Path | None) -> None:
-    lines = ["## What the demo left", ""]
+def clip_tracking(tracking: dict | None, *, bundled: bool) -> dict | None:
+    """The run's tracking figures (None when the node did not track), with the pedestrians
+    counted by eye in the bundled clip when that is what was replayed."""
+    from litepose_ros.samples import VTEST_PEDESTRIANS
+
+    if not tracking or not tracking.get("enabled"):
+        return None
+    return {**tracking, "pedestrians_counted_by_eye": VTEST_PEDESTRIANS if bundled else None}
+
+
+def tracking_sentence(tracking: dict) -> str:
+    """What the demo says about tracking: distinct ids (against the eye count) and track lengths."""
+    text = f"tracking: {tracking['tracks_started']} distinct ids over the clip"
+    if tracking.get("pedestrians_counted_by_eye") is not None:
+        text += f" ({tracking['pedestrians_counted_by_eye']} pedestrians in it, counted by eye)"
+    return (text + f"; track length median {tracking['median_track_frames']:.0f} frames "
+            f"({tracking['median_track_seconds']:.2f} s), mean {tracking['mean_track_frames']:.1f} frames")
+
+
+def _append_outputs(summary: Path, frames: list[Path], video: Path | None, sheet: Path | None,
+                    tracking: dict | None = None) -> None:
+    lines = []
+    if tracking is not None:
+        lines += ["## Tracking on the clip", "", tracking_sentence(tracking) + ".", ""]
+    lines += ["## What the demo left", ""]
     if sheet is not None:
         lines += [f"![contact sheet]({sheet.name})", ""]
-    lines += [f"- `{sheet.name}`: 12 annotated frames at a glance" if sheet else "- no contact sheet",
+    lines += [f"- `{sheet.name}`: 12 annotated frames at a glance (with the ids of their people)" if sheet
+              else "- no contact sheet",
               f"- `{video.name}`: the annotated sequence" if video
               else "- no video (OpenCV cannot write MP4 here)",
               f"- `frames/`: {len(frames)} annotated frames (JPEG)",

@@ -3,7 +3,8 @@
 - one PersonArray per processed image, header copied from the image, also when nobody is there;
 - keypoints dense (one per layout keypoint, in layout order), in source-image pixels;
 - ``Keypoint.valid = score >= keypoint_threshold`` (the threshold travels in the message);
-- ``Person.id = Person.NO_ID`` (the node does not track);
+- ``Person.id``: the person's track id when tracked and confirmed (``PublishedPeople.ids``),
+  ``Person.NO_ID`` otherwise (tentative tracks, people not tracked, tracking off);
 - the box is the tight box around the valid keypoints, or around all keypoints when none is valid;
 - persons sorted by decreasing score.
 """
@@ -62,10 +63,11 @@ def person_array_message(people: PublishedPeople, *, header, image_width: int,
     message.edge_to = edge_to
     message.keypoint_threshold = float(people.keypoint_threshold)
     persons = []
-    for person_keypoints, person_valid, score, (x_min, y_min, x_max, y_max) in zip(
-            keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, strict=True):
+    ids = [Person.NO_ID] * len(people) if people.ids is None else people.ids.tolist()
+    for person_keypoints, person_valid, score, (x_min, y_min, x_max, y_max), person_id in zip(
+            keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, ids, strict=True):
         persons.append(Person(
-            id=Person.NO_ID, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
+            id=person_id, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
             keypoints=[Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
                        for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)]))
     message.persons = persons
@@ -174,7 +176,7 @@ def person_array_cdr_bytes(people: PublishedPeople, *, header, image_width: int,
         data += b"\0" * (-(len(data) - 4) % 8)  # Person starts with an int64
         dtype, end = _person_dtype(layout.num_keypoints)
         records = np.zeros(count, dtype=dtype)
-        records["id"] = Person.NO_ID
+        records["id"] = Person.NO_ID if people.ids is None else people.ids
         records["score"] = person_scores
         records["box"] = keypoint_boxes(keypoints, valid)
         records["count"] = layout.num_keypoints

@@ -68,6 +68,8 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
     else:
         status.level = DiagnosticStatus.OK
         status.message = f"{rates[1]:.1f} Hz processed, {snapshot['persons']} persons"
+        if snapshot.get("tracking"):
+            status.message += f", {snapshot['tracks_active']} tracks"
     values = {
         "state": state.lifecycle,
         "model": state.model,
@@ -89,6 +91,12 @@ def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[fl
         "processing failures": str(snapshot["inference_failures"]),
         "last error": snapshot["last_error"],
         "persons in last image": str(snapshot["persons"]),
+        "tracking": "on" if snapshot.get("tracking") else "off",
+        # Tracks with an id (matched in the last image or lost but kept), of which matched in the
+        # last image, and tentative tracks (not confirmed yet: their people have NO_ID).
+        "active tracks": str(snapshot.get("tracks_active", 0)),
+        "confirmed tracks in last image": str(snapshot.get("tracks_confirmed", 0)),
+        "tentative tracks": str(snapshot.get("tracks_tentative", 0)),
         "inference median (ms)": f"{snapshot['inference_ms']:.2f}",
         "slot wait median (ms)": f"{snapshot['slot_wait_ms']:.2f}",
         "transport in median (ms)": f"{snapshot['transport_ms']:.2f}",

@@ -19,9 +19,10 @@ Markers per published image (a MarkerArray):
 - per person, ranked by score (rank r = 0, 1, ...): ``joints`` (SPHERE_LIST of the valid
   keypoints), ``limbs`` (LINE_LIST, one segment per skeleton edge whose two keypoints are
   valid; always an even number of points) and optionally ``labels`` (TEXT_VIEW_FACING with the
-  person score, above the highest valid keypoint). The namespace says what a marker is and id = r,
-  so (ns, id) is unique and stable; the colour is chosen by rank, the same as in the annotated image
-  (``litepose_ros.people.person_rgb``).
+  person score, "#12 0.83" for a person of track 12, above the highest valid keypoint). The
+  namespace says what a marker is and id = r, so (ns, id) is unique and stable; the colour is that
+  of the person's track id when tracked, else of the rank, the same as in the annotated image
+  (``litepose_ros.people.colour_indices`` and ``person_rgb``).
 - every marker also carries a lifetime, so they disappear when the node stops publishing.
 """
 
@@ -36,7 +37,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from litepose_ros.people import person_rgb
+from litepose_ros.people import NO_ID, colour_indices, person_label, person_rgb
 
 JOINTS_NS = "joints"
 LIMBS_NS = "limbs"
@@ -167,12 +168,13 @@ class MarkerArrayBuilder:
         return marker
 
     def build(self, keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
-              intrinsics: PinholeIntrinsics, style: MarkerStyle) -> MarkerArray:
+              intrinsics: PinholeIntrinsics, style: MarkerStyle,
+              ids: np.ndarray | None = None) -> MarkerArray:
         """The MarkerArray for one image.
 
         keypoints (N, K, 2 or 3) in source pixels, already sorted by rank (best first); scores
         (N,); valid (N, K) bool; edges = (from, to) keypoint index pairs; header = the image's
-        header with a non-empty frame_id.
+        header with a non-empty frame_id; ids (N,) track ids or None (colour and label by id).
         """
         self._delete_all.header = header
         markers = [self._delete_all]
@@ -182,11 +184,13 @@ class MarkerArrayBuilder:
         valid = np.asarray(valid, dtype=bool)
         edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         lifetime = _duration(style.lifetime)
+        track_ids = [NO_ID] * len(points) if ids is None else np.asarray(ids, np.int64).reshape(-1).tolist()
+        colours = colour_indices(len(points), None if ids is None else np.asarray(track_ids))
         for rank, (person_points, person_valid, score) in enumerate(
                 zip(points, valid, np.asarray(scores, dtype=np.float64).tolist(), strict=True)):
             if not person_valid.any():
                 continue  # nothing confident to draw; the person is still in the PersonArray
-            color = person_color(rank, style.alpha)
+            color = person_color(colours[rank], style.alpha)
             joints = self._marker(JOINTS_NS, rank, Marker.SPHERE_LIST)
             joints.header, joints.lifetime, joints.color = header, lifetime, color
             joints.scale.x = joints.scale.y = joints.scale.z = style.joint_diameter
@@ -206,7 +210,7 @@ class MarkerArrayBuilder:
                 anchor = top[np.argmin(top[:, 1])]
                 label = self._marker(LABELS_NS, rank, Marker.TEXT_VIEW_FACING)
                 label.header, label.lifetime, label.color = header, lifetime, color
-                label.text = f"{score:.2f}"
+                label.text = person_label(score, track_ids[rank])
                 label.pose.position.x = float(anchor[0])
                 # Above the head: y points down in the optical frame.
                 label.pose.position.y = float(anchor[1]) - 1.5 * style.label_height
@@ -217,15 +221,17 @@ class MarkerArrayBuilder:
 
 
 def people_markers(keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
-                   intrinsics: PinholeIntrinsics, style: MarkerStyle) -> MarkerArray:
+                   intrinsics: PinholeIntrinsics, style: MarkerStyle,
+                   ids: np.ndarray | None = None) -> MarkerArray:
     """The MarkerArray for one image, built from fresh Marker objects (see MarkerArrayBuilder.build)."""
     return MarkerArrayBuilder().build(keypoints, scores, valid, edges=edges, header=header,
-                                      intrinsics=intrinsics, style=style)
+                                      intrinsics=intrinsics, style=style, ids=ids)
 
 
 def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerStyle,
                          frame_id: str | None = None) -> MarkerArray:
-    """Markers for a published litepose_ros/PersonArray (its persons are already sorted).
+    """Markers for a published litepose_ros/PersonArray (its persons are already sorted; their
+    ids colour and label them as the node does).
 
     frame_id overrides the message's frame (use it when the image came with an empty frame_id).
     """
@@ -239,5 +245,6 @@ def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerSt
                      dtype=bool).reshape(-1, keypoint_count)
     scores = np.array([p.score for p in message.persons], dtype=np.float64)
     edges = list(zip(message.edge_from, message.edge_to, strict=True))
+    ids = np.array([p.id for p in message.persons], dtype=np.int64)
     return people_markers(values, scores, valid, edges=edges, header=header, intrinsics=intrinsics,
-                          style=style)
+                          style=style, ids=ids if (ids != NO_ID).any() else None)

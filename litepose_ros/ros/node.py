@@ -8,9 +8,10 @@ configures and activates itself at start-up.
 Never lags the camera: the image callback only puts the message into a one-frame slot; a single
 worker thread takes the newest frame, converts it, runs the estimator and publishes; a frame
 still waiting when a newer one arrives is dropped and counted (``litepose_ros.ros.worker``).
-Per frame (``_process``): decode the message, estimate, select the people once, publish the
-outputs, record the timings (``litepose_ros.ros.statistics``); ``/diagnostics`` is built by
-``litepose_ros.ros.diagnostics``.
+Per frame (``_process``): decode the message, estimate, select the people once, track them
+(``litepose_ros.tracking.PoseTracker``, one per node, on the image stamps; ``tracking.*``
+parameters), publish the outputs, record the timings (``litepose_ros.ros.statistics``);
+``/diagnostics`` is built by ``litepose_ros.ros.diagnostics``.
 
 Topics (relative names: namespaces and remapping apply):
 
@@ -50,7 +51,7 @@ from litepose_ros.image_encodings import (
     raw_image_to_array,
 )
 from litepose_ros.msg import PersonArray
-from litepose_ros.people import PublishedPeople, published_people
+from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
@@ -65,9 +66,11 @@ from litepose_ros.ros.parameters import (
     declare_parameters,
     estimator_settings,
     make_validation_callback,
+    tracker_config,
 )
 from litepose_ros.ros.statistics import FrameTimes, NodeStatistics, SourceWindow, frame_age
 from litepose_ros.ros.worker import Frame, LatestFrameWorker
+from litepose_ros.tracking import PoseTracker, TrackerConfig
 
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
     from rclpy.executors import ExternalShutdownException
@@ -76,7 +79,8 @@ except ImportError:  # pragma: no cover
         """Placeholder: this rclpy has no ExternalShutdownException."""
 
 NODE_NAME = "litepose"
-# Repeated input errors are logged at most once per this many seconds (per distinct message).
+# Repeated input errors and tracker notes are logged at most once per this many seconds (per
+# distinct message).
 ERROR_LOG_PERIOD = 5.0
 
 
@@ -95,6 +99,8 @@ class RuntimeSettings:
     annotated_enabled: bool
     draw_scores: bool
     line_thickness: int
+    tracking_enabled: bool
+    tracker_config: TrackerConfig
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> RuntimeSettings:
@@ -109,7 +115,8 @@ class RuntimeSettings:
                    fallback_frame_id=values["markers.fallback_frame_id"],
                    annotated_enabled=values["annotated.enabled"],
                    draw_scores=values["annotated.draw_scores"],
-                   line_thickness=values["annotated.line_thickness"])
+                   line_thickness=values["annotated.line_thickness"],
+                   tracking_enabled=values["tracking.enabled"], tracker_config=tracker_config(values))
 
 
 class LitePoseNode(LifecycleNode):
@@ -127,6 +134,10 @@ class LitePoseNode(LifecycleNode):
         self._camera_intrinsics: tuple | None = None  # (k, width, height) of the last camera_info
         self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
         self._serialize_directly = False
+        # One tracker for the node's life (replaced only for another keypoint layout, ids going
+        # on); used by the worker thread only, reset while the worker is stopped.
+        self._tracker: PoseTracker | None = None
+        self._tracker_reset_pending = False
 
         # Latest-frame slot, filled by the subscription callbacks, emptied by the worker thread.
         self._worker = LatestFrameWorker(self._process, self._on_processing_error)
@@ -139,7 +150,8 @@ class LitePoseNode(LifecycleNode):
         self._image_topic = ""
 
         # Validate before declaring, so bad start-up values fail with a clear reason too.
-        self.add_on_set_parameters_callback(make_validation_callback(self._on_parameters_accepted))
+        self.add_on_set_parameters_callback(make_validation_callback(
+            self._on_parameters_accepted, lambda: getattr(self, "_values", None)))
         self._values = declare_parameters(self)
         self._settings = RuntimeSettings.from_values(self._values)
 
@@ -159,6 +171,8 @@ class LitePoseNode(LifecycleNode):
         values = dict(self._values)
         values.update(changes)
         self._values = values
+        if changes.get("tracking.enabled") is False and self._settings.tracking_enabled:
+            self._tracker_reset_pending = True  # the worker forgets the tracks (ids go on)
         self._settings = RuntimeSettings.from_values(values)
 
     @property
@@ -183,6 +197,11 @@ class LitePoseNode(LifecycleNode):
             self.get_logger().error(f"cannot configure: {error}")
             return TransitionCallbackReturn.FAILURE
         self._model_error = ""
+        layout = self._estimator.layout
+        if self._tracker is None or self._tracker.num_keypoints != layout.num_keypoints:
+            first_id = 1 if self._tracker is None else self._tracker.next_id
+            self._tracker = PoseTracker.for_layout(layout, self._settings.tracker_config, first_id=first_id)
+        self._tracker.reset()
         # PersonArray bytes written directly (20x cheaper than message objects), if they are exactly
         # what rclpy would serialize; otherwise message objects.
         self._serialize_directly = cdr_matches_rclpy(self._estimator.layout)
@@ -209,6 +228,8 @@ class LitePoseNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
+        if self._tracker is not None:  # the worker has stopped: tracks would be stale on activate
+            self._tracker.reset()
         self.get_logger().info("inactive: stopped processing")
         return super().on_deactivate(state)
 
@@ -347,6 +368,14 @@ class LitePoseNode(LifecycleNode):
         people = published_people(result.keypoints, result.scores, result.layout,
                                   keypoint_threshold=settings.keypoint_threshold,
                                   score_threshold=settings.score_threshold, max_persons=settings.max_persons)
+        times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        tracks = None
+        if settings.tracking_enabled:
+            people = self._track(people, times.stamp_ns * 1e-9, settings)
+            tracks = self._tracker.counts()
+        elif self._tracker_reset_pending:
+            self._tracker_reset_pending = False
+            self._tracker.reset()
         height, width = pixels.shape[:2]
         if self._too_old(header, settings):
             return
@@ -358,8 +387,23 @@ class LitePoseNode(LifecycleNode):
         if settings.annotated_enabled and self._annotated_publisher.get_subscription_count() > 0:
             self._publish_annotated(pixels, color_order, people, header, settings)
         times.finished = time.monotonic()
-        times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        self._stats.record_frame(times, len(people))
+        self._stats.record_frame(times, len(people), tracks)
+
+    def _track(self, people: PublishedPeople, stamp: float, settings: RuntimeSettings) -> PublishedPeople:
+        """The people with their track ids (and smoothed keypoints when smoothing is on); the
+        tracker's notes about bad input become (rate-limited) warnings."""
+        tracker = self._tracker
+        if self._tracker_reset_pending:
+            self._tracker_reset_pending = False
+            tracker.reset()
+        if tracker.config != settings.tracker_config:
+            tracker.configure(settings.tracker_config)
+        tracked = tracker.update(stamp, people.keypoints, people.scores,
+                                 keypoint_boxes(people.keypoints, people.valid))
+        for note in tracked.notes:
+            self._log_throttled(f"tracking {self._image_topic}: {note}", level="warning")
+        smoothed = tracked.keypoints if settings.tracker_config.smoothing else None
+        return people.with_tracking(tracked.ids, smoothed)
 
     def _too_old(self, header: Header, settings: RuntimeSettings) -> bool:
         """True (counted, warned about) when the image is older than max_frame_age (0: off)."""
@@ -398,7 +442,7 @@ class LitePoseNode(LifecycleNode):
         markers = self._marker_builder.build(people.keypoints, people.scores, people.valid,
                                              edges=people.layout.edges, header=header,
                                              intrinsics=self._intrinsics(width, height),
-                                             style=settings.marker_style)
+                                             style=settings.marker_style, ids=people.ids)
         self._markers_publisher.publish(markers)
 
     def _publish_annotated(self, pixels: np.ndarray, color_order: str, people: PublishedPeople, header,
@@ -408,7 +452,8 @@ class LitePoseNode(LifecycleNode):
         canvas = np.array(pixels[:, :, ::-1] if color_order == "rgb" else pixels, copy=True)
         drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
                             keypoint_threshold=settings.keypoint_threshold,
-                            draw_scores=settings.draw_scores, thickness=settings.line_thickness)
+                            draw_scores=settings.draw_scores, thickness=settings.line_thickness,
+                            ids=people.ids)
         image = Image(header=header, height=canvas.shape[0], width=canvas.shape[1], encoding="bgr8",
                       is_bigendian=0, step=canvas.shape[1] * 3)
         image.data = canvas.tobytes()

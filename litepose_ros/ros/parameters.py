@@ -20,6 +20,7 @@ from typing import Any
 from litepose_ros import summaries
 from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, ENGINE_NAMES, PROVIDER_ALIASES
 from litepose_ros.image_encodings import DEFAULT_MAX_PIXELS
+from litepose_ros.tracking import TrackerConfig
 
 ENGINES = ENGINE_NAMES
 VARIANTS = ("auto", "XS", "S", "M", "L")
@@ -139,6 +140,42 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("annotated.draw_scores", True, "Write each person's score next to the skeleton."),
     ParameterSpec("annotated.line_thickness", 2, "Line thickness of the drawn skeletons.", minimum=1,
                   maximum=20, unit="px"),
+    # --- tracking (changeable at run time: tracks are kept, new settings apply from the next image) ---
+    ParameterSpec("tracking.enabled", True, "Track people across images: Person.id is the track id of "
+                  "confirmed tracks, NO_ID (-1) for people not (yet) confirmed. false: NO_ID for everyone "
+                  "(turning it off forgets every track; ids are never reused)."),
+    ParameterSpec("tracking.high_score", 0.3, "People scoring at least this are matched to tracks first and "
+                  "start new tracks.", minimum=0.0, maximum=1.0),
+    ParameterSpec("tracking.low_score", 0.1, "People from this score up to tracking.high_score only continue "
+                  "existing tracks (second matching round); lower ones are not tracked. At most "
+                  "tracking.high_score.", minimum=0.0, maximum=1.0),
+    ParameterSpec("tracking.keypoint_score", 0.1, "Joints with at least this score take part in the pose "
+                  "similarity (OKS) of a person and a track.", minimum=0.0, maximum=1.0),
+    ParameterSpec("tracking.min_shared_keypoints", 3, "Pose similarity (OKS) needs this many joints "
+                  "confident in both person and track; with fewer the boxes are compared (IoU).", minimum=1,
+                  maximum=100),
+    ParameterSpec("tracking.min_oks", 0.1, "A person and a track whose pose similarity (OKS) is lower are "
+                  "never matched.", minimum=0.0, maximum=1.0),
+    ParameterSpec("tracking.min_iou", 0.1, "A person and a track compared by box whose IoU is lower are "
+                  "never matched.", minimum=0.0, maximum=1.0),
+    ParameterSpec("tracking.min_hits", 3, "Matches (images) before a track is confirmed and its person "
+                  "gets an id.", minimum=1, maximum=100),
+    ParameterSpec("tracking.max_age", 1.0, "A track not matched for longer than this (image stamps) is "
+                  "removed; until then it is predicted forward and can take its person back.",
+                  minimum=0.01, maximum=3600.0, unit="s"),
+    ParameterSpec("tracking.acceleration_noise", 2.0, "Motion model (Kalman) process noise, in box heights "
+                  "per second squared: higher follows sudden moves faster.", minimum=0.0, maximum=1000.0),
+    ParameterSpec("tracking.measurement_noise", 0.05, "Motion model (Kalman) measurement noise, in box "
+                  "heights.", minimum=0.001, maximum=10.0),
+    ParameterSpec("tracking.smoothing", False, "Smooth the published keypoint positions of tracked people "
+                  "(One-Euro filter per joint): less jitter, some lag on fast motion. Changes the published "
+                  "x, y; scores are never changed."),
+    ParameterSpec("tracking.smoothing_min_cutoff", 1.0, "Smoothing cutoff of a still joint: lower is "
+                  "smoother with more lag.", minimum=0.001, maximum=1000.0, unit="Hz"),
+    ParameterSpec("tracking.smoothing_beta", 0.05, "How fast the smoothing cutoff rises with joint speed "
+                  "(Hz per pixel/s): higher lags less on fast motion.", minimum=0.0, maximum=100.0),
+    ParameterSpec("tracking.smoothing_d_cutoff", 1.0, "Cutoff of the joint speed estimate used by the "
+                  "smoothing.", minimum=0.001, maximum=1000.0, unit="Hz"),
     # --- node ---
     ParameterSpec("diagnostics_rate", 1.0, "Rate of the /diagnostics status.", read_only=True,
                   minimum=0.1, maximum=10.0, unit="Hz"),
@@ -175,6 +212,32 @@ def estimator_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     if values["input_size"]:
         settings["input_size"] = values["input_size"]
     return settings
+
+
+TRACKING_PREFIX = "tracking."
+
+
+def tracker_config(values: Mapping[str, Any]) -> TrackerConfig:
+    """The TrackerConfig the ``tracking.*`` parameter values ask for (every setting but ``enabled``);
+    raises ValueError when they do not fit together (low_score above high_score)."""
+    settings = {spec.name[len(TRACKING_PREFIX):]: values[spec.name] for spec in PARAMETERS
+                if spec.name.startswith(TRACKING_PREFIX) and spec.name != "tracking.enabled"}
+    for name, value in settings.items():
+        if isinstance(PARAMETERS_BY_NAME[TRACKING_PREFIX + name].default, float):
+            settings[name] = float(value)  # an integer given for a double
+    return TrackerConfig(**settings)
+
+
+def validate_combination(values: Mapping[str, Any]) -> str | None:
+    """Why a complete set of values does not fit together, or None (each value already valid)."""
+    if values["tracking.low_score"] > values["tracking.high_score"]:
+        return (f"tracking.low_score ({values['tracking.low_score']}) must be at most tracking.high_score "
+                f"({values['tracking.high_score']})")
+    try:
+        tracker_config(values)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 # ROS's words for the value types (rclpy's own messages show its numeric type codes).
@@ -270,11 +333,13 @@ def declare_parameters(node) -> dict[str, Any]:
     return {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
 
 
-def make_validation_callback(on_accepted=None):
+def make_validation_callback(on_accepted=None, current_values=None):
     """An on-set-parameters callback that accepts only valid values.
 
     ``on_accepted(changes: dict)`` runs with the accepted new values (rclpy stores them right
     after the callback returns; read-only and range checks have already passed by then).
+    ``current_values()`` (optional) gives the values in force, so that changes are also checked
+    together with them (``validate_combination``); the defaults stand in while it returns None.
     """
     from rcl_interfaces.msg import SetParametersResult
 
@@ -282,6 +347,11 @@ def make_validation_callback(on_accepted=None):
         changes = {p.name: p.value for p in parameters}
         problem = validate_values(((name, value) for name, value in changes.items()
                                    if name in PARAMETERS_BY_NAME), exact_type=True)
+        if not problem:
+            merged = default_values()
+            merged.update((current_values() if current_values is not None else None) or {})
+            merged.update((name, value) for name, value in changes.items() if name in PARAMETERS_BY_NAME)
+            problem = validate_combination(merged)
         if problem:
             return SetParametersResult(successful=False, reason=problem)
         if on_accepted is not None:
@@ -371,7 +441,7 @@ def values_from_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown parameter(s): {', '.join(unknown)}")
     merged = default_values()
     merged.update(values)
-    problem = validate_values(merged.items())
+    problem = validate_values(merged.items()) or validate_combination(merged)
     if problem:
         raise ValueError(problem)
     return merged

@@ -57,6 +57,10 @@ class _Counters:
     inference_failures: int = 0
     last_error: str = ""
     last_person_count: int = 0
+    # The tracker's tracks after the last image (None while tracking is off), and how many
+    # people have been given an id since the node started (the highest id published).
+    tracks: Any = None
+    tracking: bool = False
     # Per processed image, seconds: estimator (preprocess + network + decoding), slot wait,
     # conversion of the message to pixels, everything after the estimator up to the last publish,
     # end-to-end (image stamp to persons published), transport in (stamp to callback), the
@@ -79,8 +83,9 @@ class NodeStatistics:
         self.lock = threading.Lock()
         self._counters = _Counters()
 
-    def record_frame(self, times: FrameTimes, person_count: int) -> None:
-        """One image processed and its outputs published."""
+    def record_frame(self, times: FrameTimes, person_count: int, tracks: Any = None) -> None:
+        """One image processed and its outputs published; ``tracks``: the tracker's
+        ``TrackCounts`` after it (None: tracking off)."""
         end_to_end = times.end_to_end()
         inference = times.estimated - times.converted
         slot_wait = times.started - times.arrival
@@ -88,6 +93,8 @@ class NodeStatistics:
             stats = self._counters
             stats.processed += 1
             stats.last_person_count = person_count
+            stats.tracks = tracks
+            stats.tracking = tracks is not None
             stats.inference.append(inference)
             stats.slot_wait.append(slot_wait)
             stats.convert.append(times.converted - times.started)
@@ -144,6 +151,11 @@ class NodeStatistics:
                 "publish_ms": median_ms(stats.publish), "persons_ms": median_ms(stats.persons_message),
                 "end_to_end_ms": median_ms(stats.end_to_end), "end_to_end_p95_ms": p95_ms(stats.end_to_end),
                 "overhead_ms": median_ms(stats.overhead), "overhead_p95_ms": p95_ms(stats.overhead),
+                "tracking": stats.tracking,
+                "tracks_active": stats.tracks.active if stats.tracks is not None else 0,
+                "tracks_confirmed": stats.tracks.confirmed if stats.tracks is not None else 0,
+                "tracks_lost": stats.tracks.lost if stats.tracks is not None else 0,
+                "tracks_tentative": stats.tracks.tentative if stats.tracks is not None else 0,
             }
 
 

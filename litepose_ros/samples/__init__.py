@@ -6,6 +6,9 @@ from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 VTEST_DIR = SAMPLES_DIR / "vtest"
+# Distinct pedestrians visible in the 48 bundled frames, counted once by eye (README.md here:
+# who they are and when they are seen); the demo compares the distinct track ids with it.
+VTEST_PEDESTRIANS = 7
 
 
 def vtest_frame_paths() -> list[Path]:

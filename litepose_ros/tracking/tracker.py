@@ -215,17 +215,27 @@ class PoseTracker:
     """Gives each person of successive frames the id of their track; see the module docstring.
     One tracker per image stream, called from one thread at a time (it holds no lock)."""
 
-    def __init__(self, sigmas: Sequence[float] | np.ndarray, config: TrackerConfig | None = None) -> None:
+    def __init__(self, sigmas: Sequence[float] | np.ndarray, config: TrackerConfig | None = None, *,
+                 first_id: int = 1) -> None:
         self.sigmas = np.asarray(sigmas, dtype=np.float64).reshape(-1)
         if self.sigmas.size == 0 or not np.all(np.isfinite(self.sigmas) & (self.sigmas > 0)):
             raise ValueError(f"sigmas must be positive numbers, one per keypoint, got {sigmas!r}")
+        if isinstance(first_id, bool) or not isinstance(first_id, int) or first_id < 1:
+            raise ValueError(f"first_id must be an integer of at least 1, got {first_id!r}")
         self.config = config or TrackerConfig()
-        self._next_id = 1
+        self._next_id = first_id
         self.reset()
 
     @classmethod
-    def for_layout(cls, layout: KeypointLayout, config: TrackerConfig | None = None) -> PoseTracker:
-        return cls(layout.sigmas_array(), config)
+    def for_layout(cls, layout: KeypointLayout, config: TrackerConfig | None = None, *,
+                   first_id: int = 1) -> PoseTracker:
+        return cls(layout.sigmas_array(), config, first_id=first_id)
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed track gets (a tracker that replaces this one, e.g. for
+        another keypoint layout, starts there so that no id is ever reused)."""
+        return self._next_id
 
     @property
     def num_keypoints(self) -> int:

@@ -7,6 +7,9 @@ slow machine never makes the node drop a frame the test expects):
 
 - ``bgr8``, ``rgb8``, ``bgra8``, ``mono8``, ``yuv422``: a real frame in that encoding on ``image``;
 - ``jpeg``: the bundled JPEG file as is, on ``image/compressed``;
+- ``walk``: a synthetic 256 x 192 bgr8 frame for the skeleton model of ``test/synthetic_onnx.py``:
+  one "person" (a red blob) that walks right by ``WALK_STEP`` pixels per message from x = 40
+  (``--walk-step 0``: a person standing at x = 40);
 - ``bad_32fc1``: a depth-like 32FC1 image; ``bad_empty``: a 0 x 0 image; ``bad_step``: data shorter
   than step x height; ``bad_jpeg``: a truncated JPEG on ``image/compressed``.
 
@@ -21,10 +24,12 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import rclpy
+import rclpy.duration
 from litepose_ros.msg import PersonArray
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
@@ -33,16 +38,30 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step", "bad_thin",
-             "stale_bgr8")
+RAW_KINDS = ("walk", "bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step",
+             "bad_thin", "stale_bgr8")
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
 STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
+# Pixels per message the walking person moves: 4 network pixels at the test model's 128 px input
+# (scale 2/3), so the blob keeps its sub-pixel phase and decodes the same way in every frame.
+WALK_STEP = 6
+WALK_SIZE = (256, 192)
+
+
+def walk_frame(index: int, step: int = WALK_STEP) -> np.ndarray:
+    """The ``walk`` frame of message ``index``: black, one red blob centred at (40 + step i, 96)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from synthetic_onnx import draw_blob
+
+    image = np.zeros((WALK_SIZE[1], WALK_SIZE[0], 3), np.uint8)
+    draw_blob(image, (40.0 + step * index, 96.0), 5.0, green=0.0)
+    return image
 
 
 def raw_image(kind: str, bgr: np.ndarray) -> Image:
     height, width = bgr.shape[:2]
-    if kind == "bgr8":
+    if kind in ("bgr8", "walk"):
         pixels = bgr
     elif kind == "rgb8":
         pixels = np.ascontiguousarray(bgr[:, :, ::-1])
@@ -69,7 +88,7 @@ def raw_image(kind: str, bgr: np.ndarray) -> Image:
         return message
     else:
         raise ValueError(kind)
-    encoding = {"bad_32fc1": "32FC1"}.get(kind, kind)
+    encoding = {"bad_32fc1": "32FC1", "walk": "bgr8"}.get(kind, kind)
     message = Image(height=height, width=width, encoding=encoding, step=pixels.strides[0])
     message.data = pixels.tobytes()
     return message
@@ -101,6 +120,9 @@ def main() -> None:
     parser.add_argument("--camera-info", action="store_true")
     parser.add_argument("--broken-camera-info", action="store_true",
                         help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)")
+    parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
+    parser.add_argument("--stamp-offset", type=float, default=0.0,
+                        help="seconds added to every stamp (negative: a clock behind, as a bag played again)")
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
     parser.add_argument("--lockstep-timeout", type=float, default=20.0,
@@ -141,13 +163,15 @@ def main() -> None:
         period = 1.0 / args.rate
         next_time = time.monotonic()
         for index, kind in enumerate(kinds):
-            bgr = cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR)
+            bgr = (walk_frame(index, args.walk_step) if kind == "walk" else
+                   cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR))
             if kind in RAW_KINDS:
                 message, publisher = raw_image(kind, bgr), publishers["raw"]
             else:
                 message = compressed_image(kind, jpegs[index % len(jpegs)])
                 publisher = publishers["compressed"]
-            now = node.get_clock().now()
+            offset = rclpy.duration.Duration(nanoseconds=round(args.stamp_offset * 1e9))
+            now = node.get_clock().now() + offset
             if kind.startswith("stale"):
                 now = now - Duration(seconds=STALE_AGE)
             message.header.stamp = now.to_msg()
