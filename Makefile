@@ -5,6 +5,8 @@
 #   make test   set up, then lint and run the whole test suite
 #   make setup  only the set-up
 #   make general-data  label the general training set (needs ../shared; not part of setup or tests)
+#   make check-arm  the core library as aarch64 code under qemu against this machine's run (not part of
+#                   make test; writes docs/benchmarks/arm.md)
 
 PYTHON_BOOT ?= python3
 VENV := .venv
@@ -16,7 +18,7 @@ STAMP_MSGS := $(VENV)/.stamp-messages
 STAMP_DEV := $(VENV)/.stamp-develop
 REQUIREMENTS := requirements/runtime.txt requirements/ros.txt requirements/train.txt requirements/dev.txt
 
-.PHONY: setup test lint demo clean messages general-data
+.PHONY: setup test lint demo clean messages general-data check-arm
 
 setup: $(STAMP_DEV)
 
@@ -60,6 +62,12 @@ demo: $(STAMP_DEV)
 # ../litepose_data/general, outside the work tree; resumable (docs/general_training_set.md).
 general-data: $(STAMP_DEV)
 	$(PY) tools/build_general_set.py
+
+# aarch64 parity check under qemu-user (tools/check_arm.py): about 5 min; the arm64 Debian root
+# file system and the aarch64 wheels are cached in $LITEPOSE_ARM_CACHE (default ~/.cache/litepose_arm).
+ARM_CHECK_ARGS ?=
+check-arm: $(STAMP_DEV)
+	LITEPOSE_CHECK_ARM_FROM_MAKE=1 $(PY) tools/check_arm.py $(ARM_CHECK_ARGS)
 
 clean:
 	rm -rf build install log demo_output
