@@ -43,7 +43,9 @@ def udp_local_addresses(pid: int) -> list[str]:
 
 
 def test_harness_sets_profile_and_domain_for_this_process():
+    # Fast DDS 3 (Kilted) and Fast DDS 2 (Jazzy) read the profile from differently named variables.
     assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+    assert os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
     assert LOCALHOST_PROFILE.is_file()
     assert os.environ["ROS_DOMAIN_ID"] == str(TEST_DOMAIN_ID)
     assert os.environ["RMW_IMPLEMENTATION"] == "rmw_fastrtps_cpp"
@@ -65,6 +67,7 @@ def test_started_ros_process_talks_on_loopback_only(rclpy_context):
 
         env = process_environment(process.pid)
         assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+        assert env["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
         assert env["ROS_DOMAIN_ID"] == str(TEST_DOMAIN_ID)
 
         for pid in (process.pid, os.getpid()):

@@ -23,8 +23,10 @@ def loopback_environment(base: Mapping[str, str] | None = None,
     env = dict(os.environ if base is None else base)
     env.update({
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        # Fast DDS 3.x (the PyPI wheels, Kilted) reads this name.
+        # Fast DDS 3.x (Kilted) reads this name, Fast DDS 2.x (Jazzy, Humble) the next one; each
+        # ignores the other's, so both are set and either distribution's processes stay on loopback.
         "FASTDDS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
+        "FASTRTPS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
         "ROS_DOMAIN_ID": str(domain_id),
     })
     # Measured here: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST makes the middleware add sockets on
