@@ -34,7 +34,7 @@ STAMP_MSGS := $(VENV)/.stamp-messages
 STAMP_DEV := $(VENV)/.stamp-develop
 REQUIREMENTS := requirements/runtime.txt $(ROS_REQUIREMENTS) requirements/train.txt requirements/dev.txt
 
-.PHONY: setup test test-ros lint demo clean messages general-data check-arm
+.PHONY: setup test test-ros ros-report lint demo clean messages general-data check-arm
 
 setup: $(STAMP_DEV)
 
@@ -79,6 +79,10 @@ endif
 # Only the ROS tests (node, messages, bag play, DDS): `make test-ros ROS_DISTRO=jazzy`.
 test-ros: $(STAMP_DEV)
 	$(PY) -m pytest -m ros
+
+# The same, written to docs/benchmarks/ros-$(ROS_DISTRO).md (package versions, outcome per file).
+ros-report: $(STAMP_DEV)
+	$(PY) tools/ros_test_report.py --distro $(ROS_DISTRO)
 
 demo: $(STAMP_DEV)
 	$(VENV)/bin/litepose demo --output demo_output
