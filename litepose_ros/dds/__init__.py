@@ -15,7 +15,11 @@ from pathlib import Path
 
 LOCALHOST_PROFILE = Path(__file__).with_name("localhost_fastdds.xml")
 # Fixed domain for the project's own processes, away from the default 0 that robots use.
-TEST_DOMAIN_ID = 57
+# LITEPOSE_TEST_DOMAIN_ID picks another one, so that two checkouts testing at once on one machine
+# do not receive each other's messages.
+TEST_DOMAIN_ID = int(os.environ.get("LITEPOSE_TEST_DOMAIN_ID", "57"))
+if not 0 <= TEST_DOMAIN_ID <= 101:  # the ids whose DDS ports are safe on Linux (ROS 2 documentation)
+    raise ValueError(f"LITEPOSE_TEST_DOMAIN_ID must be 0 to 101, got {TEST_DOMAIN_ID}")
 
 
 def loopback_environment(base: Mapping[str, str] | None = None,
