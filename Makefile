@@ -69,7 +69,7 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 
 # make test also runs the ROS tests on ROS 2 Jazzy, in .venv-jazzy (set up on first use): about
-# 3 minutes more from scratch, 1 minute once set up.
+# 3 minutes more from scratch (1 min 45 s set-up, 1 min 25 s tests), 1.5 minutes once set up.
 test: lint
 	$(VENV)/bin/python -m pytest
 ifeq ($(ROS_DISTRO),kilted)
