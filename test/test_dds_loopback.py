@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import start_ros_script, stop_process
 
-from litepose_ros.dds import LOCALHOST_PROFILE, TEST_DOMAIN_ID
+from litepose_ros.dds import LOCALHOST_PROFILE, TEST_DOMAIN_ID, fast_dds_major_version
 
 pytestmark = pytest.mark.ros
 
@@ -42,8 +42,22 @@ def udp_local_addresses(pid: int) -> list[str]:
     return addresses
 
 
+def assert_profile_variables(env: dict[str, str]) -> None:
+    """Fast DDS 3 (Kilted) reads FASTDDS_..., Fast DDS 2 (Jazzy) FASTRTPS_...; Fast DDS 3 would
+    prefer the old name, with a deprecation warning, so there it must be absent."""
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+    if fast_dds_major_version() == 3:
+        assert "FASTRTPS_DEFAULT_PROFILES_FILE" not in env
+    else:
+        assert env["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+
+
+def test_harness_knows_the_installed_fast_dds():
+    assert fast_dds_major_version() in (2, 3)
+
+
 def test_harness_sets_profile_and_domain_for_this_process():
-    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+    assert_profile_variables(dict(os.environ))
     assert LOCALHOST_PROFILE.is_file()
     assert os.environ["ROS_DOMAIN_ID"] == str(TEST_DOMAIN_ID)
     assert os.environ["RMW_IMPLEMENTATION"] == "rmw_fastrtps_cpp"
@@ -64,7 +78,7 @@ def test_started_ros_process_talks_on_loopback_only(rclpy_context):
         assert node.count_publishers("test_person_array") == 1, "the processes never discovered each other"
 
         env = process_environment(process.pid)
-        assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(LOCALHOST_PROFILE)
+        assert_profile_variables(env)
         assert env["ROS_DOMAIN_ID"] == str(TEST_DOMAIN_ID)
 
         for pid in (process.pid, os.getpid()):

@@ -13,8 +13,9 @@ from pathlib import Path
 from conftest import PROJECT_DIR
 
 VENV_PREFIX = Path(sys.prefix)
-NOT_SOURCES = shutil.ignore_patterns(".venv", "build", "install", "log", ".git", "__pycache__", "demo_output",
-                                     "runs", ".pytest_cache", ".ruff_cache", "*.egg-info")
+# .venv-*: the other distributions' venvs (make setup ROS_DISTRO=...), whose share/ holds ROS packages.
+NOT_SOURCES = shutil.ignore_patterns(".venv", ".venv-*", "build", "install", "log", ".git", "__pycache__",
+                                     "demo_output", "runs", ".pytest_cache", ".ruff_cache", "*.egg-info")
 PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 

@@ -9,12 +9,17 @@ configuration.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 LOCALHOST_PROFILE = Path(__file__).with_name("localhost_fastdds.xml")
 # Fixed domain for the project's own processes, away from the default 0 that robots use.
-TEST_DOMAIN_ID = 57
+# LITEPOSE_TEST_DOMAIN_ID picks another one, so that two checkouts testing at once on one machine
+# do not receive each other's messages.
+TEST_DOMAIN_ID = int(os.environ.get("LITEPOSE_TEST_DOMAIN_ID", "57"))
+if not 0 <= TEST_DOMAIN_ID <= 101:  # the ids whose DDS ports are safe on Linux (ROS 2 documentation)
+    raise ValueError(f"LITEPOSE_TEST_DOMAIN_ID must be 0 to 101, got {TEST_DOMAIN_ID}")
 
 
 def loopback_environment(base: Mapping[str, str] | None = None,
@@ -23,16 +28,33 @@ def loopback_environment(base: Mapping[str, str] | None = None,
     env = dict(os.environ if base is None else base)
     env.update({
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        # Fast DDS 3.x (the PyPI wheels, Kilted) reads this name.
+        # Fast DDS 3.x (Kilted) reads this name.
         "FASTDDS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
         "ROS_DOMAIN_ID": str(domain_id),
     })
+    # Fast DDS 2.x (Jazzy, Humble) reads only the old name. Fast DDS 3.x reads it too, prefers it
+    # to the new one and warns at every start that it is deprecated: there it is removed (an
+    # inherited value could name another profile), elsewhere it is set as well.
+    if fast_dds_major_version() == 3:
+        env.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
+    else:
+        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(LOCALHOST_PROFILE)
     # Measured here: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST makes the middleware add sockets on
     # the machine's other interfaces next to the profile's, so these must stay unset: the profile
     # alone confines DDS to loopback.
     for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY", "ROS_STATIC_PEERS"):
         env.pop(name, None)
     return env
+
+
+def fast_dds_major_version() -> int | None:
+    """3 or 2: the Fast DDS of this interpreter's ROS 2 (its prefix and AMENT_PREFIX_PATH), told by
+    the package it installs (share/fastdds for 3.x, share/fastrtps for 2.x); None when both or
+    neither are found."""
+    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
+    found = {name for prefix in prefixes if prefix for name in ("fastdds", "fastrtps")
+             if (Path(prefix) / "share" / name).is_dir()}
+    return {frozenset({"fastdds"}): 3, frozenset({"fastrtps"}): 2}.get(frozenset(found))
 
 
 def apply_loopback_environment(domain_id: int = TEST_DOMAIN_ID) -> None:
