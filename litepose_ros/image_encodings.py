@@ -89,6 +89,12 @@ _TO_COLOR = {
 }
 
 
+# File name endings read as still images and as videos (OpenCV decodes both), for every tool that
+# takes a folder or a file: infer, label, training backgrounds, INT8 calibration.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
 class ImageFormatError(ValueError):
     """An image message that cannot be turned into a colour image (the message says why)."""
 

@@ -21,9 +21,7 @@ import numpy as np
 
 from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, ENGINE_NAMES
 from litepose_ros.errors import UserError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+from litepose_ros.image_encodings import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+from litepose_ros.image_encodings import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
 BAG_SUFFIXES = (".mcap", ".db3")
 # Side of the grey thumbnail that near-duplicate frames are compared on.
 THUMBNAIL_SIDE = 32

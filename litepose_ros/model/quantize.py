@@ -29,12 +29,12 @@ import cv2
 import numpy as np
 import onnx
 
+from litepose_ros.image_encodings import IMAGE_SUFFIXES
 from litepose_ros.preprocess import preprocess_image
 
 METADATA_PREFIX = "litepose."
 DEFAULT_MAX_AP_DROP = 0.01
 DEFAULT_CALIBRATION_FRAMES = 64
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BAG_SUFFIXES = (".mcap", ".db3")
 
 

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from litepose_ros.evaluation import duplicated_annotation_ids
+from litepose_ros.image_encodings import IMAGE_SUFFIXES
 from litepose_ros.layouts import KeypointLayout
 from litepose_ros.training.augment import (
     AffineParams,
@@ -51,7 +52,6 @@ OUTPUT_STRIDES = (4, 2)
 # Fourth word of the per-sample seeds (seed, epoch, index, stream); the affine draw keeps the
 # three-word seed it always had. (seed, epoch, 0, 0) seeds the epoch's list of samples.
 PLAN_STREAM, PASTE_STREAM, PHOTOMETRIC_STREAM = 0, 1, 2
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # Decoded, downscaled cut-outs kept per process (most recently used first out of the budget).
 CUT_OUT_CACHE_BYTES = 384 * 1024 * 1024
 
