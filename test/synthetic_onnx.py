@@ -19,22 +19,19 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 128,
-                     layout: str = "coco17") -> Path:
-    """Write the model to ``path`` and return it (``input_size`` None: no input size metadata)."""
-    k = num_joints
+def _const(name: str, values, dtype=np.float32) -> onnx.TensorProto:
+    return helper.make_tensor(name, TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
+                              np.shape(values), np.asarray(values, dtype).ravel().tolist())
 
-    def const(name: str, values, dtype=np.float32) -> onnx.TensorProto:
-        return helper.make_tensor(name, TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
-                                  np.shape(values), np.asarray(values, dtype).ravel().tolist())
 
+def _red_and_green() -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
+    """Initializers and nodes that undo the input normalisation: ``red`` in [0, 1] and ``green`` x 4."""
     initializers = [
-        const("red_start", [0], np.int64), const("red_end", [1], np.int64),
-        const("green_start", [1], np.int64), const("green_end", [2], np.int64),
-        const("axis1", [1], np.int64),
-        const("red_std", [STD[0]]), const("red_mean", [MEAN[0]]),
-        const("green_std4", [4 * STD[1]]), const("green_mean4", [4 * MEAN[1]]),
-        const("expand", [1, k, 1, 1], np.int64),
+        _const("red_start", [0], np.int64), _const("red_end", [1], np.int64),
+        _const("green_start", [1], np.int64), _const("green_end", [2], np.int64),
+        _const("axis1", [1], np.int64),
+        _const("red_std", [STD[0]]), _const("red_mean", [MEAN[0]]),
+        _const("green_std4", [4 * STD[1]]), _const("green_mean4", [4 * MEAN[1]]),
     ]
     nodes = [
         helper.make_node("Slice", ["image", "red_start", "red_end", "axis1"], ["red_n"]),
@@ -43,6 +40,36 @@ def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 
         helper.make_node("Slice", ["image", "green_start", "green_end", "axis1"], ["green_n"]),
         helper.make_node("Mul", ["green_n", "green_std4"], ["green_s"]),
         helper.make_node("Add", ["green_s", "green_mean4"], ["green"]),
+    ]
+    return initializers, nodes
+
+
+def _save_pose_model(path: Path, name: str, k: int, *, initializers: list, nodes: list,
+                     metadata: dict[str, str]) -> Path:
+    """Wrap the nodes in a graph with a pose network's input and two outputs, check and save it."""
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]),
+         helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, metadata)
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path
+
+
+def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 128,
+                     layout: str = "coco17") -> Path:
+    """Write the model to ``path`` and return it (``input_size`` None: no input size metadata)."""
+    k = num_joints
+
+    initializers, nodes = _red_and_green()
+    initializers.append(_const("expand", [1, k, 1, 1], np.int64))
+    nodes += [
         helper.make_node("AveragePool", ["red"], ["heat2"], kernel_shape=[2, 2], strides=[2, 2]),
         helper.make_node("AveragePool", ["red"], ["heat4"], kernel_shape=[4, 4], strides=[4, 4]),
         helper.make_node("AveragePool", ["green"], ["tag4"], kernel_shape=[4, 4], strides=[4, 4]),
@@ -51,22 +78,11 @@ def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 
         helper.make_node("Expand", ["tag4", "expand"], ["tag4_k"]),
         helper.make_node("Concat", ["heat4_k", "tag4_k"], ["heatmaps_tags_stride4"], axis=1),
     ]
-    graph = helper.make_graph(
-        nodes, "blob_pose_model",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]),
-         helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"])],
-        initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     metadata = {"litepose.num_joints": str(k), "litepose.layout": layout, "litepose.variant": "custom"}
     if input_size is not None:
         metadata["litepose.input_size"] = str(input_size)
-    helper.set_model_props(model, metadata)
-    onnx.checker.check_model(model)
-    path = Path(path)
-    onnx.save(model, str(path))
-    return path
+    return _save_pose_model(path, "blob_pose_model", k, initializers=initializers, nodes=nodes,
+                            metadata=metadata)
 
 
 def draw_blob(image: np.ndarray, centre: tuple[float, float], sigma: float, green: float) -> None:
@@ -101,26 +117,10 @@ def write_skeleton_model(path: Path, input_size: int = 128,
         # out(y, x) = in(y - dy, x - dx): the blob centre c shows up at c + (dx, dy).
         kernel[joint, 0, reach - dy, reach - dx] = 1.0
 
-    def const(name: str, values, dtype=np.float32) -> onnx.TensorProto:
-        return helper.make_tensor(name, TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
-                                  np.shape(values), np.asarray(values, dtype).ravel().tolist())
-
-    initializers = [
-        const("red_start", [0], np.int64), const("red_end", [1], np.int64),
-        const("green_start", [1], np.int64), const("green_end", [2], np.int64),
-        const("axis1", [1], np.int64),
-        const("red_std", [STD[0]]), const("red_mean", [MEAN[0]]),
-        const("green_std4", [4 * STD[1]]), const("green_mean4", [4 * MEAN[1]]),
-        const("shift", kernel),
-    ]
+    initializers, nodes = _red_and_green()
+    initializers.append(_const("shift", kernel))
     pads = [reach, reach, reach, reach]
-    nodes = [
-        helper.make_node("Slice", ["image", "red_start", "red_end", "axis1"], ["red_n"]),
-        helper.make_node("Mul", ["red_n", "red_std"], ["red_s"]),
-        helper.make_node("Add", ["red_s", "red_mean"], ["red"]),
-        helper.make_node("Slice", ["image", "green_start", "green_end", "axis1"], ["green_n"]),
-        helper.make_node("Mul", ["green_n", "green_std4"], ["green_s"]),
-        helper.make_node("Add", ["green_s", "green_mean4"], ["green"]),
+    nodes += [
         helper.make_node("Conv", ["red", "shift"], ["red_k"], pads=pads),
         helper.make_node("Conv", ["green", "shift"], ["green_k"], pads=pads),
         helper.make_node("AveragePool", ["red_k"], ["heatmaps_stride2"], kernel_shape=[2, 2], strides=[2, 2]),
@@ -128,17 +128,6 @@ def write_skeleton_model(path: Path, input_size: int = 128,
         helper.make_node("AveragePool", ["green_k"], ["tag4_k"], kernel_shape=[4, 4], strides=[4, 4]),
         helper.make_node("Concat", ["heat4_k", "tag4_k"], ["heatmaps_tags_stride4"], axis=1),
     ]
-    graph = helper.make_graph(
-        nodes, "skeleton_pose_model",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]),
-         helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"])],
-        initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, {"litepose.num_joints": str(k), "litepose.layout": "coco17",
-                                   "litepose.variant": "custom", "litepose.input_size": str(input_size)})
-    onnx.checker.check_model(model)
-    path = Path(path)
-    onnx.save(model, str(path))
-    return path
+    return _save_pose_model(path, "skeleton_pose_model", k, initializers=initializers, nodes=nodes,
+                            metadata={"litepose.num_joints": str(k), "litepose.layout": "coco17",
+                             "litepose.variant": "custom", "litepose.input_size": str(input_size)})
