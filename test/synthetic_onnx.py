@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -93,6 +94,26 @@ def draw_blob(image: np.ndarray, centre: tuple[float, float], sigma: float, gree
     red = np.maximum(image[..., 2], np.round(255 * weight))
     image[..., 2] = red.astype(np.uint8)
     image[..., 1] = np.where(weight > 0.01, round(255 * green), image[..., 1]).astype(np.uint8)
+
+
+def write_blob_set(folder: Path, people: dict[int, list[tuple[float, float]]]) -> dict:
+    """Write one 300x200 PNG per image id with a blob per person centre (green 0, 0.5, ... tells
+    them apart) into ``folder`` and return the matching COCO keypoint data set: all 17 joints of a
+    person at its centre, as the blob model predicts them."""
+    images, annotations = [], []
+    for image_id, centres in people.items():
+        image = np.zeros((200, 300, 3), np.uint8)
+        for i, centre in enumerate(centres):
+            draw_blob(image, centre, 6.0, green=0.5 * i)
+        cv2.imwrite(str(Path(folder) / f"{image_id}.png"), image)
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 300, "height": 200})
+        for x, y in centres:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "iscrowd": 0, "num_keypoints": 17, "keypoints": [x, y, 2] * 17,
+                                "bbox": [x - 50, y - 50, 100, 100], "area": 10000.0})
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
+                            "skeleton": []}]}
 
 
 # Joint positions of the skeleton model's "person", in network input pixels from the blob's

@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from synthetic_onnx import draw_blob, write_blob_model
+from synthetic_onnx import write_blob_model, write_blob_set
 
 from litepose_ros.benchmarks.model_card import CARD_BEGIN, CARD_END, summarise_training_log
 from litepose_ros.cli import main as litepose
@@ -20,30 +19,14 @@ from litepose_ros.evaluation import evaluate_estimator
 PEOPLE = {1: [(60.0, 70.0), (220.0, 120.0)], 2: [(150.0, 100.0)]}
 
 
-def _person(ann_id: int, image_id: int, centre: tuple[float, float]) -> dict:
-    x, y = centre
-    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0, "num_keypoints": 17,
-            "keypoints": [x, y, 2] * 17, "bbox": [x - 50, y - 50, 100, 100], "area": 10000.0}
-
-
 @pytest.fixture(scope="module")
 def blob_set(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(model, annotation file, image folder) where the model's predictions equal the ground truth
     for every person but the last, whose ground truth is moved 15 px away."""
     folder = tmp_path_factory.mktemp("blob_set")
-    images, annotations = [], []
-    for image_id, centres in PEOPLE.items():
-        image = np.zeros((200, 300, 3), np.uint8)
-        for i, centre in enumerate(centres):
-            draw_blob(image, centre, 6.0, green=0.5 * i)
-        cv2.imwrite(str(folder / f"{image_id}.png"), image)
-        images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 300, "height": 200})
-        annotations += [_person(len(annotations) + n + 1, image_id, c) for n, c in enumerate(centres)]
-    annotations[-1]["keypoints"] = [150.0 + 15.0, 100.0, 2] * 17
-    (folder / "people.json").write_text(json.dumps({
-        "images": images, "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
-                        "skeleton": []}]}))
+    dataset = write_blob_set(folder, PEOPLE)
+    dataset["annotations"][-1]["keypoints"] = [150.0 + 15.0, 100.0, 2] * 17
+    (folder / "people.json").write_text(json.dumps(dataset))
     return write_blob_model(folder / "blob.onnx", input_size=128), folder / "people.json", folder
 
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from synthetic_onnx import draw_blob, write_blob_model
+from synthetic_onnx import write_blob_model, write_blob_set
 
 from litepose_ros.model.quantize import (
     AccuracyCheck,
@@ -28,21 +28,7 @@ PEOPLE = {1: [(60.0, 70.0), (220.0, 120.0)], 2: [(150.0, 100.0)], 3: [(80.0, 60.
 def blob_set(tmp_path_factory) -> tuple[bytes, Path, Path]:
     """(FP32 model bytes, annotation file, image folder); the model finds every person exactly."""
     folder = tmp_path_factory.mktemp("int8_set")
-    images, annotations = [], []
-    for image_id, centres in PEOPLE.items():
-        image = np.zeros((200, 300, 3), np.uint8)
-        for i, centre in enumerate(centres):
-            draw_blob(image, centre, 6.0, green=0.5 * i)
-        cv2.imwrite(str(folder / f"{image_id}.png"), image)
-        images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 300, "height": 200})
-        for x, y in centres:
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
-                                "iscrowd": 0, "num_keypoints": 17, "keypoints": [x, y, 2] * 17,
-                                "bbox": [x - 50, y - 50, 100, 100], "area": 10000.0})
-    (folder / "people.json").write_text(json.dumps({
-        "images": images, "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
-                        "skeleton": []}]}))
+    (folder / "people.json").write_text(json.dumps(write_blob_set(folder, PEOPLE)))
     model = write_blob_model(folder / "blob.onnx", input_size=128).read_bytes()
     return model, folder / "people.json", folder
 
