@@ -360,3 +360,13 @@ def test_cli_labels_and_reports_errors_without_traceback(teacher_dir, tmp_path, 
     )
     assert "multiples of 32" in capsys.readouterr().err
     assert MIN_PERSON_HEIGHT == 24  # the scenes above are sized for it
+
+
+# A worker that cannot open the teacher makes multiprocessing restart it for ever: bound the wait.
+@pytest.mark.timeout(120)
+def test_teacher_named_by_the_environment_reaches_the_worker_processes(teacher_dir, tmp_path, monkeypatch):
+    folder = labelled_folder(tmp_path, 2)
+    monkeypatch.setenv("LITEPOSE_TEACHER_DIR", str(teacher_dir))
+    summary = label_inputs([folder], tmp_path / "out", teacher_dir=None, workers=2, progress=False)
+    assert summary.frames == 2 and summary.people == 2 and not summary.errors
+    assert not (tmp_path / "out" / "frames").exists()  # image files only: no extracted frames

@@ -171,7 +171,8 @@ def label_inputs(
     """Label every frame of the inputs into ``output`` (resuming what a previous run left there)."""
     config = config or LabelConfig()
     sampling = sampling or Sampling()
-    MoveNetTeacher(teacher_dir)  # check the teacher files here, with a clear error, before any worker starts
+    # Open the teacher here: a clear error before any worker starts, and the one-process run uses it.
+    teacher = MoveNetTeacher(teacher_dir, threads=1)
     boxes = KnownBoxes.from_coco(boxes_file) if boxes_file is not None else None
     settings = {
         "inputs": [str(Path(p).resolve()) for p in inputs],
@@ -190,12 +191,14 @@ def label_inputs(
         bar = tqdm(desc="labelling", unit="frame", initial=len(store.records), dynamic_ncols=True)
     try:
         if workers <= 1:
-            _init_worker(str(teacher_dir), config)
+            global _labeller  # noqa: PLW0603 - this process labels, like one worker
+            _labeller = Labeller(teacher, config)
             results: Iterator[dict[str, Any]] = map(_label_task, tasks)
             pool = None
         else:
+            # The resolved folder: a teacher named by $LITEPOSE_TEACHER_DIR reaches the workers too.
             pool = multiprocessing.get_context("spawn").Pool(
-                workers, _init_worker, (str(teacher_dir), config)
+                workers, _init_worker, (str(teacher.folder), config)
             )
             results = pool.imap(_label_task, tasks, chunksize=1)
         for record in results:

@@ -69,7 +69,6 @@ class LabelStore:
     def __init__(self, folder: str | Path, config: LabelConfig, settings: dict[str, Any]):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / FRAMES_DIR).mkdir(exist_ok=True)
         self.records: dict[str, dict[str, Any]] = {}
         self._check_config({"pipeline": asdict(config), **settings})
         self._read_progress()
@@ -124,6 +123,7 @@ class LabelStore:
         stem = Path(source).stem
         if topic:
             stem += "_" + topic.strip("/").replace("/", "_")
+        (self.folder / FRAMES_DIR).mkdir(exist_ok=True)  # only runs with video or bag frames have one
         return self.folder / FRAMES_DIR / f"{stem}_f{frame_index:06d}.jpg"
 
     def relative_name(self, path: Path) -> str:
