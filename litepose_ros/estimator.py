@@ -74,7 +74,10 @@ class EstimatorConfig:
     only decides the boxes (tight around keypoints scoring at least this); ``max_persons`` keeps
     the best-scoring people. ``allow_spinning``: ONNX Runtime's worker threads spin-wait between
     runs (default off, as everywhere in the project: ``engine.DEFAULT_ALLOW_SPINNING``; None:
-    ONNX Runtime's own default, on).
+    ONNX Runtime's own default, on). ``flip_batch``: with the flip test, run the image and its
+    mirror as one batch of two instead of two runs; None (default): batched on a GPU engine (CUDA,
+    TensorRT, ...), two runs on a CPU, where the batch of two measured slower
+    (docs/benchmarks/flip_batch.md); the people found are the same either way.
     """
 
     model_path: Path
@@ -87,6 +90,7 @@ class EstimatorConfig:
     fp16: bool = False
     trt_cache_dir: str | Path | None = None
     allow_spinning: bool | None = DEFAULT_ALLOW_SPINNING
+    flip_batch: bool | None = None
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     keypoint_threshold: float = 0.3
     max_persons: int | None = None
@@ -177,6 +181,8 @@ class Estimator:
         # Fails early on an input size the preprocessing cannot use.
         make_transform(self.input_size, self.input_size, self.input_size, config.size_multiple)
         self.decoder = config.decoder
+        wanted = config.flip_batch if config.flip_batch is not None else runs_on_accelerator(engine)
+        self.flip_batch = wanted and accepts_batch_of_two(engine)
         self._engine_lock = threading.Lock()
         self._transforms: OrderedDict[tuple[int, int], ResizeTransform] = OrderedDict()
         self._transforms_lock = threading.Lock()
@@ -226,8 +232,12 @@ class Estimator:
         mirrored = np.ascontiguousarray(batch[..., ::-1]) if self.decoder.flip_test else None
         prepared = time.perf_counter()
         with self._engine_lock:
-            out4, out2 = self.engine.run(batch)
-            flipped = self.engine.run(mirrored) if mirrored is not None else (None, None)
+            if mirrored is not None and self.flip_batch:
+                both4, both2 = self.engine.run(np.concatenate([batch, mirrored]))
+                (out4, out2), flipped = (both4[:1], both2[:1]), (both4[1:], both2[1:])
+            else:
+                out4, out2 = self.engine.run(batch)
+                flipped = self.engine.run(mirrored) if mirrored is not None else (None, None)
         inferred = time.perf_counter()
         people = decode_people(out4, out2, self.layout, config=self.decoder, transform=transform,
                                flipped_out4=flipped[0], flipped_out2=flipped[1])
@@ -241,6 +251,24 @@ class Estimator:
                         decode_ms=(decoded - inferred) * 1e3)
         return PoseResult(keypoints=keypoints, scores=scores, boxes=boxes, layout=self.layout,
                           image_size=(width, height), timing=timing)
+
+
+def runs_on_accelerator(engine: Any) -> bool:
+    """True when the engine runs the network on something other than the CPU (an ONNX Runtime
+    provider other than the CPU one first in line, or a torch device other than cpu)."""
+    providers = list(getattr(engine, "providers", None) or [])
+    if providers:
+        return providers[0] != "CPUExecutionProvider"
+    return str(getattr(engine, "device", "cpu")).split(":")[0] != "cpu"
+
+
+def accepts_batch_of_two(engine: Any) -> bool:
+    """False for an ONNX model exported with a fixed batch of one (``litepose export --static``)."""
+    session = getattr(engine, "session", None)
+    if session is None:
+        return True
+    batch = session.get_inputs()[0].shape[0]
+    return not (isinstance(batch, int) and batch == 1)
 
 
 def _resolve_layout(requested: str | None, metadata: dict[str, str], num_joints: int) -> KeypointLayout:

@@ -46,24 +46,25 @@ def test_onnx_file_is_the_export_of_the_bundled_checkpoint(checkpoint):
 
 
 @pytest.mark.torch
-def test_reexporting_with_the_default_rewrites_gives_the_bundled_outputs(checkpoint):
-    # `litepose export` rewrites the graph by default; the bundled ONNX file was exported before
-    # the rewrites existed (or by someone else): both must give the same outputs within 1e-5.
+def test_the_bundled_export_is_rewritten_and_gives_the_unrewritten_outputs(checkpoint):
+    # The bundled ONNX file carries `litepose export`'s default rewrites; the network's graph as it
+    # is (no rewrites) must give the same outputs within 1e-5 on real and random inputs.
     from litepose_ros.engine import OnnxRuntimeEngine
     from litepose_ros.model.onnx_export import export_onnx
     from litepose_ros.model.rewrites import DEFAULT_REWRITES
 
     bundled = create_engine(default_model_path(), threads=1)
+    assert bundled.metadata["rewrites"] == ",".join(DEFAULT_REWRITES)
     model, _ = checkpoint
     size = int(bundled.metadata["input_size"])
-    proto, result = export_onnx(model, None, input_size=size)
-    assert result.metadata["litepose.rewrites"] == ",".join(DEFAULT_REWRITES)
-    rewritten = OnnxRuntimeEngine(proto.SerializeToString(), threads=1)
+    proto, result = export_onnx(model, None, input_size=size, rewrites=())
+    assert result.metadata["litepose.rewrites"] == "none"
+    plain = OnnxRuntimeEngine(proto.SerializeToString(), threads=1)
     frame = cv2.imread(str(vtest_frame_paths()[0]))
     real, _ = preprocess_image(frame, size)
     noise = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     for batch in (real, noise):
-        for got, expected in zip(rewritten.run(batch), bundled.run(batch), strict=True):
+        for got, expected in zip(bundled.run(batch), plain.run(batch), strict=True):
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 

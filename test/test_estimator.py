@@ -306,3 +306,36 @@ def test_stride_1_decoding_finds_the_same_people_in_source_pixels(blob_model):
         assert len(result) == 2
         found = sorted(tuple(np.round(p[:, :2].mean(axis=0))) for p in result.keypoints)
         np.testing.assert_allclose(found, sorted(centres), atol=1.5)
+
+
+@pytest.mark.torch
+def test_flip_test_as_one_batch_of_two_finds_the_same_people(xs_model):
+    from litepose_ros.estimator import accepts_batch_of_two, runs_on_accelerator
+
+    image = real_image()
+    separate = Estimator.from_model(xs_model, threads=1, detection_threshold=0.0, flip_batch=False)
+    batched = Estimator.from_model(xs_model, threads=1, detection_threshold=0.0, flip_batch=True)
+    assert batched.flip_batch and not separate.flip_batch
+    runs = []
+    original_run = batched.engine.run
+    batched.engine.run = lambda batch: runs.append(batch.shape[0]) or original_run(batch)
+    expected, result = separate.predict(image), batched.predict(image)
+    assert runs == [2]  # one run for the image and its mirror
+    assert len(result) == len(expected) > 0
+    np.testing.assert_allclose(result.keypoints, expected.keypoints, atol=1e-4)
+    np.testing.assert_allclose(result.scores, expected.scores, atol=1e-5)
+    # The default: two runs on the CPU (measured faster there), one batch on a GPU engine.
+    assert not Estimator.from_model(xs_model, threads=1).flip_batch
+    assert not runs_on_accelerator(separate.engine) and accepts_batch_of_two(separate.engine)
+    assert runs_on_accelerator(type("Gpu", (), {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}))
+    assert runs_on_accelerator(type("Torch", (), {"device": "cuda:0"}))
+
+
+def test_a_model_with_a_fixed_batch_of_one_runs_the_mirror_separately():
+    from litepose_ros.estimator import accepts_batch_of_two
+
+    class FixedBatchSession:
+        def get_inputs(self):
+            return [type("Input", (), {"shape": [1, 3, 128, 128]})()]
+
+    assert not accepts_batch_of_two(type("Engine", (), {"session": FixedBatchSession()})())
