@@ -59,7 +59,7 @@ setup(
     packages=find_packages(include=["litepose_ros", "litepose_ros.*"]),
     include_package_data=False,
     package_data={"litepose_ros": ["model/architectures/*.json", "dds/*.xml",
-                                   "models/*.onnx", "models/*.pth", "models/*.md", "samples/**/*"]},
+                                   "weights/*.onnx", "weights/*.pth", "weights/*.md", "samples/**/*"]},
     install_requires=_requirements("runtime.txt"),
     extras_require={"train": _requirements("train.txt"), "ros": _requirements("ros.txt"),
                     "dev": _requirements("dev.txt")},

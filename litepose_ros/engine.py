@@ -554,8 +554,13 @@ def _check_variant_from_graph(engine: OnnxRuntimeEngine, wanted: ArchitectureSpe
     from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
     from litepose_ros.model.cost import count_cost
 
-    def weights(spec: ArchitectureSpec) -> int:
-        return sum(layer.weights for layer in count_cost(spec, engine.num_joints).layers)
+    def weights(spec: ArchitectureSpec) -> tuple[int, int]:
+        """The kernel elements of the plain export and of one with the deconv-as-conv rewrite,
+        which turns each 4x4 transposed convolution (16 taps) into a 3x3 one with 4 phases (36)."""
+        layers = count_cost(spec, engine.num_joints).layers
+        deconv = sum(layer.weights for layer in layers if layer.kind == "deconv")
+        plain = sum(layer.weights for layer in layers)
+        return plain, plain - deconv + deconv * 36 // 16
 
     name = wanted.released_name() or "architecture"
     found = graph_weight_count(engine.model_path) if engine.model_path is not None else None
@@ -565,11 +570,12 @@ def _check_variant_from_graph(engine: OnnxRuntimeEngine, wanted: ArchitectureSpe
             "and its graph could not be read (install the onnx package, or re-export the model with "
             "`litepose export`); set variant:=auto (or leave --variant out) to use it unchecked"
         )
-    if found == weights(wanted):
+    if found in weights(wanted):
         return
-    actual = next((v for v in RELEASED_VARIANTS if weights(released_architecture(v)) == found), None)
+    actual = next((v for v in RELEASED_VARIANTS if found in weights(released_architecture(v))), None)
     raise ValueError(
         f"{engine.source} has no litepose.* metadata; its graph holds {found} convolution weights, "
         + (f"which is variant {actual}" if actual else "which is no released variant")
-        + f", not the requested {name} ({weights(wanted)} for {engine.num_joints} joints)"
+        + f", not the requested {name} ({' or '.join(map(str, weights(wanted)))} for {engine.num_joints} "
+        "joints, without or with the export rewrites)"
     )

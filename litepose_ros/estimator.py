@@ -53,7 +53,7 @@ def resolve_model_path(given: str | Path | None, *, source: str = "") -> Path:
     """
     text = "" if given is None else str(given).strip()
     if not text:
-        from litepose_ros.models import default_model_path
+        from litepose_ros.weights import default_model_path
 
         try:
             return default_model_path()

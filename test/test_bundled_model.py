@@ -11,11 +11,11 @@ import pytest
 
 from litepose_ros.engine import create_engine
 from litepose_ros.model.checkpoint import load_checkpoint
-from litepose_ros.models import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, MODELS_DIR, default_model_path
+from litepose_ros.weights import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, WEIGHTS_DIR, default_model_path
 from litepose_ros.preprocess import preprocess_image
 from litepose_ros.samples import vtest_frame_paths
 
-CHECKPOINT = MODELS_DIR / DEFAULT_CHECKPOINT_NAME
+CHECKPOINT = WEIGHTS_DIR / DEFAULT_CHECKPOINT_NAME
 SIZE_BUDGET_BYTES = 15_000_000
 
 
@@ -70,7 +70,7 @@ def test_the_bundled_export_is_rewritten_and_gives_the_unrewritten_outputs(check
 
 def test_model_card_describes_the_bundled_checkpoint(checkpoint):
     _, info = checkpoint
-    card = (MODELS_DIR / "README.md").read_text()
+    card = (WEIGHTS_DIR / "README.md").read_text()
     snapshot = re.search(r"\| snapshot \| epoch (\d+) of (\d+)", card)
     assert snapshot, "the card's measured block has no snapshot row: run `litepose bench card`"
     assert int(snapshot.group(1)) == info.extra["epoch"] + 1

@@ -196,7 +196,7 @@ def test_input_size_from_the_user_when_the_file_does_not_record_it(tmp_path):
     with pytest.raises(ValueError, match="not the requested XS"):  # the graph is checked: no LitePose
         Estimator.from_model(path, variant="XS")
     onnx = pytest.importorskip("onnx")
-    from litepose_ros.models import default_model_path
+    from litepose_ros.weights import default_model_path
 
     proto = onnx.load(str(default_model_path()))  # an XS network, its metadata stripped
     del proto.metadata_props[:]
@@ -228,7 +228,7 @@ def test_bad_inputs_are_rejected(blob_model, tmp_path):
 
 def test_resolve_model_path_names_the_missing_file_and_falls_back_to_the_bundled_model(tmp_path):
     from litepose_ros.estimator import resolve_model_path
-    from litepose_ros.models import default_model_path
+    from litepose_ros.weights import default_model_path
 
     assert resolve_model_path(None) == default_model_path()
     assert resolve_model_path("  ") == default_model_path()
@@ -272,7 +272,7 @@ def test_spinning_is_one_setting_with_one_default_everywhere():
     from litepose_ros.cli import infer
     from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, OnnxRuntimeEngine, create_engine
     from litepose_ros.estimator import Estimator, EstimatorConfig
-    from litepose_ros.models import default_model_path
+    from litepose_ros.weights import default_model_path
     from litepose_ros.ros.parameters import default_values, estimator_settings
 
     assert DEFAULT_ALLOW_SPINNING is False

@@ -101,7 +101,7 @@ def main() -> int:
 
     from litepose_ros.engine import create_engine
     from litepose_ros.estimator import Estimator, EstimatorConfig
-    from litepose_ros.models import default_model_path
+    from litepose_ros.weights import default_model_path
 
     model = default_model_path()
     config = EstimatorConfig.create(model, **ESTIMATOR_SETTINGS)

@@ -20,7 +20,7 @@ import numpy as np
 
 from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, markdown_table, write_page
 from litepose_ros.estimator import Estimator
-from litepose_ros.models import default_model_path
+from litepose_ros.weights import default_model_path
 
 SOURCE_SIZE = (768, 576)  # the bundled clip's frames
 

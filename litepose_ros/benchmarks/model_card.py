@@ -63,11 +63,11 @@ def default_sets() -> list[AnnotatedSet]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from litepose_ros.models import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, MODELS_DIR
+    from litepose_ros.weights import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, WEIGHTS_DIR
 
-    parser.add_argument("--model", type=Path, default=MODELS_DIR / DEFAULT_MODEL_NAME,
+    parser.add_argument("--model", type=Path, default=WEIGHTS_DIR / DEFAULT_MODEL_NAME,
                         help="ONNX model to evaluate (default: the bundled one)")
-    parser.add_argument("--checkpoint", type=Path, default=MODELS_DIR / DEFAULT_CHECKPOINT_NAME,
+    parser.add_argument("--checkpoint", type=Path, default=WEIGHTS_DIR / DEFAULT_CHECKPOINT_NAME,
                         help="the checkpoint the model was exported from: its epoch and in-training "
                              "validation go into the card (default: the bundled one)")
     parser.add_argument("--no-checkpoint", action="store_true",
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "val beside the repository and the real COCO fixtures)")
     parser.add_argument("--ignore-duplicated-people", action=argparse.BooleanOptionalAction, default=True,
                         help="people copied verbatim across images are ignore regions (default: on)")
-    parser.add_argument("--card", type=Path, default=MODELS_DIR / "README.md",
+    parser.add_argument("--card", type=Path, default=WEIGHTS_DIR / "README.md",
                         help="model card to update between its generated-block markers")
     parser.add_argument("--examples", type=Path,
                         default=(REPOSITORY / "docs" / "images" if REPOSITORY else Path.cwd())

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout
-from litepose_ros.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -117,14 +116,6 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, output_size: int) -> np.ndar
     warped = cv2.warpAffine(mask.astype(np.float32), matrix, (output_size, output_size),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
     return (warped > 0.5).astype(np.float32)
-
-
-def normalize_image(image_rgb: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 RGB -> float32 3xHxW with ImageNet normalisation (as at inference)."""
-    mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-    std = np.asarray(IMAGENET_STD, dtype=np.float32)
-    scaled = image_rgb.astype(np.float32) / 255.0
-    return np.ascontiguousarray(((scaled - mean) / std).transpose(2, 0, 1))
 
 
 def jitter_colours(image_rgb: np.ndarray, brightness: float, contrast: float, saturation: float,

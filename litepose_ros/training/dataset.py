@@ -30,6 +30,7 @@ import numpy as np
 from litepose_ros.evaluation import duplicated_annotation_ids
 from litepose_ros.image_encodings import IMAGE_SUFFIXES
 from litepose_ros.layouts import KeypointLayout
+from litepose_ros.preprocess import normalize_image
 from litepose_ros.training.augment import (
     AffineParams,
     apply_photometric,
@@ -37,7 +38,6 @@ from litepose_ros.training.augment import (
     crop_matrix,
     downscale_matrix,
     flip_joints,
-    normalize_image,
     sample_affine_params,
     sample_photometric,
     warp_image,
@@ -501,7 +501,8 @@ class KeypointDataset:
         matrix = crop_matrix(size, self.input_size, params, scale_type)
         crop = self._photometric(index, warp_image(image, matrix, self.input_size), matrix, size)
         sample: dict[str, np.ndarray] = {
-            "image": normalize_image(crop),
+            # The inference path's normalisation, so training sees exactly what the network gets.
+            "image": normalize_image(crop, "rgb")[0],
             "image_id": np.int64(image_id),
         }
         if params.flip:

@@ -32,7 +32,7 @@ RANDOM_MODEL_INPUT_SIZE = 128
 
 def bundled_model_path() -> Path | None:
     """The package's default model, or None while none is bundled."""
-    from litepose_ros.models import default_model_path
+    from litepose_ros.weights import default_model_path
 
     try:
         return default_model_path()
