@@ -6,6 +6,9 @@ Arguments:
   image_topic        camera image topic the node's `image` input is remapped to
                      (with input_transport:=compressed the node reads <image_topic>/compressed)
   camera_info_topic  CameraInfo topic of that camera (for metric markers)
+  depth              true: 3D keypoints from a depth image registered to the colour camera
+  depth_topic        that depth image (16UC1 millimetres or 32FC1 metres)
+  depth_info_topic   its CameraInfo
   input_transport    raw or compressed
   namespace          namespace of the node and of its output topics
   params_file        parameter file (default: the package's config/litepose.yaml)
@@ -42,13 +45,16 @@ def _node_actions(context):
     }
     if value("model"):
         overrides["model_path"] = value("model")
+    if value("depth").lower() in ("true", "1", "yes"):
+        overrides["depth.enabled"] = True
     return [LifecycleNode(
         package=PACKAGE,
         executable="litepose_node",
         name="litepose",
         namespace=value("namespace"),
         parameters=[value("params_file"), overrides],
-        remappings=[("image", value("image_topic")), ("camera_info", value("camera_info_topic"))],
+        remappings=[("image", value("image_topic")), ("camera_info", value("camera_info_topic")),
+                    ("depth/image", value("depth_topic")), ("depth/camera_info", value("depth_info_topic"))],
         output="screen",
         emulate_tty=True,
     )]
@@ -61,6 +67,14 @@ def generate_launch_description():
                                           "input_transport:=compressed, <image_topic>/compressed is read"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
                               description="CameraInfo of that camera (metric markers)"),
+        DeclareLaunchArgument("depth", default_value="false", choices=["true", "false"],
+                              description="3D keypoints from depth_topic (else the params_file's "
+                                          "depth.enabled)"),
+        DeclareLaunchArgument("depth_topic", default_value="/camera/aligned_depth_to_color/image_raw",
+                              description="Depth image registered to the colour camera (16UC1 mm or "
+                                          "32FC1 m)"),
+        DeclareLaunchArgument("depth_info_topic", default_value="/camera/aligned_depth_to_color/camera_info",
+                              description="CameraInfo of the depth image"),
         DeclareLaunchArgument("input_transport", default_value="raw", choices=["raw", "compressed"],
                               description="raw: sensor_msgs/Image; compressed: sensor_msgs/CompressedImage"),
         DeclareLaunchArgument("namespace", default_value="",

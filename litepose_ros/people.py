@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import colorsys
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from litepose_ros.layouts import KeypointLayout, get_layout
+
+if TYPE_CHECKING:
+    from litepose_ros.depth import KeypointPositions
 
 # Hues stepped by the golden ratio stay far apart for any number of people.
 _GOLDEN_RATIO = 0.618033988749895
@@ -43,7 +46,9 @@ class PublishedPeople:
     score >= keypoint_threshold, decided in float32 (the type the threshold and the scores travel
     in, so ``valid == (score >= keypoint_threshold)`` holds for whoever reads a PersonArray);
     ids (N,) int64 track ids (``NO_ID`` for people without a confirmed track), or None when
-    nobody tracks (every output then shows the people as before tracking existed).
+    nobody tracks (every output then shows the people as before tracking existed);
+    positions: their 3D keypoints from a registered depth image (``litepose_ros.depth``), or None
+    when there was no depth for the image.
     """
 
     layout: KeypointLayout
@@ -52,6 +57,7 @@ class PublishedPeople:
     valid: np.ndarray
     keypoint_threshold: np.float32
     ids: np.ndarray | None = None
+    positions: KeypointPositions | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -69,6 +75,13 @@ class PublishedPeople:
             raise ValueError(f"tracked keypoints {keypoints.shape} differ from the people's "
                              f"{self.keypoints.shape}")
         return replace(self, ids=ids, keypoints=keypoints)
+
+    def with_positions(self, positions: KeypointPositions) -> PublishedPeople:
+        """The same people with the 3D positions of their keypoints (one row per person)."""
+        if positions.valid.shape != self.valid.shape:
+            raise ValueError(f"3D positions for {positions.valid.shape} keypoints, but the people have "
+                             f"{self.valid.shape}")
+        return replace(self, positions=positions)
 
 
 def published_people(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,

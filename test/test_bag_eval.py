@@ -301,3 +301,89 @@ def test_tracking_ids_and_figures_and_against_track_id_ground_truth(tmp_path):
         assert all(p.id == -1 for m in reader.messages(["/persons"])
                    for p in deserialize_message(m.data, PersonArray).persons)
     assert "## Tracking" not in (tmp_path / "r3" / "report.md").read_text()
+
+
+# --- 3D keypoints from a depth topic -------------------------------------------------------------
+
+DEPTH_FOCAL = 80.0
+DEPTH_TOPIC, DEPTH_INFO_TOPIC = "/cam/depth/image_raw", "/cam/depth/camera_info"
+
+
+def make_rgbd_bag(path, count: int, *, skip_depth: tuple[int, ...] = (), depth_encoding: str = "16UC1",
+                  distance_mm: int = 2000) -> None:
+    """Colour frames plus a depth image of a wall ``distance_mm`` away per frame (written a little
+    after its colour frame, as aligned depth arrives), and the depth camera_info."""
+    from litepose_ros.bags.storage import CAMERA_INFO_TYPE, camera_info_cdr
+
+    typestore = project_typestore()
+    with BagWriter(path, "mcap") as writer:
+        writer.add_topic("/cam/image_raw", IMAGE_TYPE)
+        writer.add_topic(DEPTH_TOPIC, IMAGE_TYPE)
+        writer.add_topic(DEPTH_INFO_TOPIC, CAMERA_INFO_TYPE)
+        for index in range(count):
+            stamp = START_NS + index * PERIOD_NS
+            writer.write("/cam/image_raw", stamp + 7_000_000, raw_image_cdr(typestore, frame(index), stamp,
+                                                                             "cam_optical"))
+            writer.write(DEPTH_INFO_TOPIC, stamp + 8_000_000, camera_info_cdr(
+                typestore, WIDTH, HEIGHT, fx=DEPTH_FOCAL, fy=DEPTH_FOCAL, cx=(WIDTH - 1) / 2,
+                cy=(HEIGHT - 1) / 2, stamp=stamp, frame_id="cam_optical"))
+            if index in skip_depth:
+                continue
+            if depth_encoding == "16UC1":
+                pixels = np.full((HEIGHT, WIDTH), distance_mm, "<u2").view(np.uint8).reshape(HEIGHT, WIDTH, 2)
+            else:
+                pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+            writer.write(DEPTH_TOPIC, stamp + 9_000_000,
+                         raw_image_cdr(typestore, pixels, stamp, "cam_optical", encoding=depth_encoding))
+
+
+def test_a_depth_topic_gives_the_keypoints_their_3d_positions(tmp_path):
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    make_rgbd_bag(tmp_path / "in", 5, skip_depth=(3,))
+    result = evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
+                          BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
+                          progress=False)
+    with BagReader(tmp_path / "r" / "bag") as reader:
+        persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
+        markers = [deserialize_message(m.data, MarkerArray) for m in reader.messages(["/markers"])]
+    cx, cy = (WIDTH - 1) / 2, (HEIGHT - 1) / 2
+    for index, (message, marker_array) in enumerate(zip(persons, markers, strict=True)):
+        person = message.persons[0]
+        if index == 3:  # no depth image at this frame's time: 2D, markers on the plane
+            assert not person.position_valid and not any(k.position_valid for k in person.keypoints)
+            continue
+        assert person.position_valid and person.position.z == pytest.approx(2.0, abs=1e-3)
+        for keypoint in person.keypoints:
+            assert keypoint.position_valid
+            expected = ((keypoint.x - cx) * 2.0 / DEPTH_FOCAL, (keypoint.y - cy) * 2.0 / DEPTH_FOCAL, 2.0)
+            assert (keypoint.position.x, keypoint.position.y, keypoint.position.z) == \
+                pytest.approx(expected, abs=1e-3)
+        joints = next(m for m in marker_array.markers if m.ns == "joints")
+        assert [p.z for p in joints.points] == pytest.approx([2.0] * 17, abs=1e-3)
+    depth = result.report["depth"]
+    assert (depth["frames_with_depth"], depth["frames_without_matching_depth"],
+            depth["depth_images_rejected"]) == (4, 1, 0)
+    assert depth["camera_info_topic"] == DEPTH_INFO_TOPIC  # the depth topic's sibling, found by itself
+    assert "3D keypoints (depth)" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path):
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    make_rgbd_bag(tmp_path / "in", 3, depth_encoding="rgb8")
+    result = evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
+                          BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
+                          progress=False)
+    depth = result.report["depth"]
+    assert depth["depth_images_rejected"] == 3 and depth["frames_with_depth"] == 0
+    assert "rgb8" in depth["problem"] and "16UC1" in depth["problem"] and DEPTH_TOPIC in depth["problem"]
+    with BagReader(tmp_path / "r" / "bag") as reader:
+        persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
+    assert len(persons) == 3 and not any(p.position_valid for m in persons for p in m.persons)
+    with pytest.raises(BagError, match="/cam/nothing"):
+        evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r2",
+                     BagEvalOptions(topic="/cam/image_raw", depth_topic="/cam/nothing"), progress=False)

@@ -11,9 +11,9 @@ import pytest
 
 from litepose_ros.engine import create_engine
 from litepose_ros.model.checkpoint import load_checkpoint
-from litepose_ros.weights import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, WEIGHTS_DIR, default_model_path
 from litepose_ros.preprocess import preprocess_image
 from litepose_ros.samples import vtest_frame_paths
+from litepose_ros.weights import DEFAULT_CHECKPOINT_NAME, DEFAULT_MODEL_NAME, WEIGHTS_DIR, default_model_path
 
 CHECKPOINT = WEIGHTS_DIR / DEFAULT_CHECKPOINT_NAME
 SIZE_BUDGET_BYTES = 15_000_000

@@ -272,8 +272,8 @@ def test_spinning_is_one_setting_with_one_default_everywhere():
     from litepose_ros.cli import infer
     from litepose_ros.engine import DEFAULT_ALLOW_SPINNING, OnnxRuntimeEngine, create_engine
     from litepose_ros.estimator import Estimator, EstimatorConfig
-    from litepose_ros.weights import default_model_path
     from litepose_ros.ros.parameters import default_values, estimator_settings
+    from litepose_ros.weights import default_model_path
 
     assert DEFAULT_ALLOW_SPINNING is False
     assert EstimatorConfig(model_path="m.onnx").allow_spinning is DEFAULT_ALLOW_SPINNING
@@ -327,7 +327,8 @@ def test_flip_test_as_one_batch_of_two_finds_the_same_people(xs_model):
     # The default: two runs on the CPU (measured faster there), one batch on a GPU engine.
     assert not Estimator.from_model(xs_model, threads=1).flip_batch
     assert not runs_on_accelerator(separate.engine) and accepts_batch_of_two(separate.engine)
-    assert runs_on_accelerator(type("Gpu", (), {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}))
+    gpu = type("Gpu", (), {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]})
+    assert runs_on_accelerator(gpu)
     assert runs_on_accelerator(type("Torch", (), {"device": "cuda:0"}))
 
 

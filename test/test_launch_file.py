@@ -21,7 +21,7 @@ from conftest import PROJECT_DIR
 
 LAUNCH_FILE = PROJECT_DIR / "launch" / "litepose.launch.py"
 DOCUMENTED_ARGUMENTS = {"image_topic", "camera_info_topic", "input_transport", "namespace", "params_file",
-                        "model", "use_sim_time", "rviz"}
+                        "model", "use_sim_time", "rviz", "depth", "depth_topic", "depth_info_topic"}
 
 
 def real_launch_available() -> bool:
@@ -150,7 +150,9 @@ def test_launch_description_starts_the_installed_node_with_existing_files(monkey
     params_file, overrides = node["parameters"]
     assert Path(params_file) == PROJECT_DIR / "config" / "litepose.yaml" and Path(params_file).is_file()
     assert overrides == {"use_sim_time": False, "input_transport": "raw"}  # no model override by default
-    assert dict(node["remappings"]) == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info"}
+    assert dict(node["remappings"]) == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info",
+                                        "depth/image": "/camera/aligned_depth_to_color/image_raw",
+                                        "depth/camera_info": "/camera/aligned_depth_to_color/camera_info"}
     assert node["namespace"] == "" and node["name"] == "litepose"
     assert rviz["namespace"].args[0] == "namespace"  # RViz beside the node: relative topics
     assert [(name, value.args[0]) for name, value in rviz["remappings"]] == [("image", "image_topic")]
@@ -164,12 +166,16 @@ def test_launch_arguments_reach_the_node(monkeypatch, tmp_path):
     _, node, _ = describe(monkeypatch, {"image_topic": "/front/color/image_raw", "namespace": "robot1",
                                         "model": "/models/xs.onnx", "use_sim_time": "true",
                                         "input_transport": "compressed", "params_file": str(params),
-                                        "camera_info_topic": "/front/color/camera_info"})
+                                        "camera_info_topic": "/front/color/camera_info", "depth": "true",
+                                        "depth_topic": "/front/depth/image_rect",
+                                        "depth_info_topic": "/front/depth/camera_info"})
     assert node["namespace"] == "robot1"
     assert node["parameters"] == [str(params), {"use_sim_time": True, "input_transport": "compressed",
-                                                "model_path": "/models/xs.onnx"}]
+                                                "model_path": "/models/xs.onnx", "depth.enabled": True}]
     assert dict(node["remappings"]) == {"image": "/front/color/image_raw",
-                                        "camera_info": "/front/color/camera_info"}
+                                        "camera_info": "/front/color/camera_info",
+                                        "depth/image": "/front/depth/image_rect",
+                                        "depth/camera_info": "/front/depth/camera_info"}
 
 
 def test_rviz_config_shows_camera_image_annotated_image_and_markers():

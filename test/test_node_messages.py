@@ -319,9 +319,10 @@ def test_truncated_or_foreign_bytes_are_a_clear_error(cut):
         parse_image(data[:cut])
 
 
-# sha256 of the PersonArray CDR bytes below, as the node published them before the selection
-# moved into litepose_ros.people: the bytes on the wire must not change with refactoring.
-PUBLISHED_BYTES_SHA256 = "9f092749d80a61da253cd2c81a57c07569b75568b3d243e79d897eddf1b63ed8"
+# sha256 of the PersonArray CDR bytes below, as the node publishes them since the messages gained
+# the 3D fields (Keypoint.position_spread, Person.position/position_valid; before: 9f092749...):
+# the bytes on the wire must not change with refactoring.
+PUBLISHED_BYTES_SHA256 = "8ba413dd423d5124b8a2a8e9f2ff289cfbb6c625db71bfe3abd3d51d574d6e1a"
 
 
 def test_published_bytes_are_unchanged():
@@ -396,3 +397,55 @@ def test_smoothed_keypoints_replace_positions_but_never_scores():
     np.testing.assert_array_equal(tracked.valid, people.valid)
     with pytest.raises(ValueError, match="track ids"):
         people.with_tracking(np.array([1]))
+
+
+# --- 3D positions (depth) ---------------------------------------------------------------------------
+
+def test_3d_positions_travel_in_both_serialisations_and_place_the_markers():
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from litepose_ros.depth import KeypointPositions
+    from litepose_ros.people import published_people
+    from litepose_ros.ros.conversion import person_array_cdr_bytes, person_array_message
+
+    keypoints, scores = random_people(3, seed=8)
+    people = published_people(keypoints, scores, COCO_17, keypoint_threshold=0.3)
+    rng = np.random.default_rng(9)
+    shape = people.valid.shape
+    valid = people.valid & (rng.random(shape) < 0.7)
+    valid[2] = False  # a person without any measured keypoint
+    positions = KeypointPositions(
+        positions=np.where(valid[..., None], rng.uniform(-2, 4, shape + (3,)), 0.0), valid=valid,
+        spread=np.where(valid, rng.uniform(0, 0.05, shape), 0.0).astype(np.float32),
+        person_positions=np.array([[0.1, -0.2, 2.5], [1.0, 0.3, 3.75], [0.0, 0.0, 0.0]]),
+        person_valid=np.array([True, True, False]))
+    with_depth = people.with_positions(positions)
+    settings = dict(header=header(), image_width=768, image_height=576)
+    message = person_array_message(with_depth, **settings)
+    for person, rows, row_valid, spreads, centre, centre_valid in zip(
+            message.persons, positions.positions, valid, positions.spread, positions.person_positions,
+            positions.person_valid, strict=True):
+        assert person.position_valid == centre_valid
+        assert (person.position.x, person.position.y, person.position.z) == tuple(centre)
+        assert [k.position_valid for k in person.keypoints] == row_valid.tolist()
+        assert [(k.position.x, k.position.y, k.position.z) for k in person.keypoints] == \
+            [tuple(xyz) for xyz in rows]
+        assert [k.position_spread for k in person.keypoints] == pytest.approx(spreads.tolist())
+    data, _ = person_array_cdr_bytes(with_depth, **settings)
+    assert deserialize_message(data, PersonArray) == message
+    assert len(data) == len(serialize_message(message))
+    with pytest.raises(ValueError, match="3D positions"):
+        people.with_positions(KeypointPositions.empty(2, COCO_17.num_keypoints))
+
+    # Markers from the message: joints at the measured positions, only the measured ones.
+    array = person_array_markers(message, PinholeIntrinsics.virtual(768, 576), MarkerStyle())
+    joints = {m.id: m for m in array.markers if m.ns == "joints"}
+    for rank in (0, 1):
+        drawn = [(p.x, p.y, p.z) for p in joints[rank].points]
+        assert drawn == [tuple(xyz) for xyz in positions.positions[rank][valid[rank]]]
+    assert 2 not in joints  # nothing measured: not drawn at a made-up depth
+    # Without positions the plane as before.
+    plane = person_array_markers(person_array_message(people, **settings),
+                                 PinholeIntrinsics.virtual(768, 576), MarkerStyle(depth=3.0))
+    assert {p.z for m in plane.markers if m.ns == "joints" for p in m.points} == {3.0}

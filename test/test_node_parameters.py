@@ -189,3 +189,21 @@ def test_tracking_parameters_make_the_tracker_config_and_are_checked_together():
         values_from_mapping({"tracking.high_score": 0.05})
     assert values_from_mapping({"tracking.high_score": 0.5, "tracking.low_score": 0.5})
     assert tracker_config(values_from_mapping({"tracking.max_age": 2})).max_age == 2.0
+
+
+def test_depth_parameters_make_the_depth_settings_and_are_checked_together():
+    from litepose_ros.depth import DepthSettings
+    from litepose_ros.ros.parameters import default_values, depth_settings, validate_combination
+
+    assert depth_settings(default_values()) == DepthSettings()  # the node's defaults are the library's
+    settings = depth_settings(values_from_mapping({"depth.max_range": 4, "depth.max_window_radius": 3}))
+    assert settings.max_range == 4.0 and settings.max_window_radius == 3
+    values = default_values()
+    values.update({"depth.min_range": 5.0, "depth.max_range": 4.0})
+    assert "depth.min_range (5.0) must be below depth.max_range" in validate_combination(values)
+    values = default_values()
+    values["depth.min_samples"] = 100  # more than a window of radius 3 holds (49 pixels)
+    values["depth.max_window_radius"] = 3
+    assert validate_combination(values).startswith("depth.* parameters: min_samples")
+    with pytest.raises(ValueError, match="depth.min_range"):
+        values_from_mapping({"depth.min_range": 0.0})  # below the declared range

@@ -10,6 +10,12 @@ the camera's timing):
   built by the node's own conversion code (``litepose_ros.ros.conversion`` / ``markers``);
 - optionally ``image_annotated/compressed`` (sensor_msgs/CompressedImage, JPEG).
 
+With a depth topic (``BagEvalOptions.depth_topic``: a depth image registered to the colour
+camera, 16UC1 or 32FC1) the keypoints get 3D positions as the node gives them: the depth image
+closest in stamp within ``depth_max_time_difference`` (read alongside the colour images by a
+second reader, ``DepthStream``), the intrinsics of the depth topic's camera_info, the node's
+``litepose_ros.depth`` step; the report counts the frames with and without a usable depth image.
+
 People are tracked as the node tracks them (on by default, ``BagEvalOptions.tracking``; the
 node's tracker and settings, on the image stamps): ``Person.id`` carries the track ids and the
 report has tracking figures (tracks started, track lengths; with ground truth whose annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,7 @@ from litepose_ros.bags.report import MATCH_MODES, FrameRecord, match_ground_trut
 from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
     IMAGE_TYPES,
     MARKER_ARRAY_TYPE,
     PERSON_ARRAY_TYPE,
@@ -50,6 +58,14 @@ from litepose_ros.bags.storage import (
     BagWriter,
     decode_bag_image,
     sibling_camera_info_topic,
+)
+from litepose_ros.depth import (
+    DepthFormatError,
+    DepthIntrinsics,
+    DepthSettings,
+    depth_to_metres,
+    keypoint_positions,
+    registration_problem,
 )
 from litepose_ros.layouts import get_layout
 from litepose_ros.people import PublishedPeople, published_people
@@ -72,7 +88,10 @@ class BagEvalOptions:
     image has one); stamp_tolerance: seconds; max_frames: stop after this many frames;
     sample_frames: how many annotated frames to save as pictures; overwrite: replace an
     existing output bag; tracking: track people as the node does (ids in the output, tracking
-    figures in the report); tracker: its settings (None: the node's defaults).
+    figures in the report); tracker: its settings (None: the node's defaults); depth_topic: a
+    depth image registered to the colour camera (None: 2D only), depth_info_topic its
+    camera_info ("auto": the depth topic's sibling camera_info), depth_max_time_difference and
+    depth: as the node's ``depth.*`` parameters.
     """
 
     topic: str
@@ -94,6 +113,10 @@ class BagEvalOptions:
     jpeg_quality: int = 90
     tracking: bool = True
     tracker: TrackerConfig | None = None
+    depth_topic: str | None = None
+    depth_info_topic: str = "auto"
+    depth_max_time_difference: float = 0.02
+    depth: DepthSettings = field(default_factory=DepthSettings)
 
     def __post_init__(self) -> None:
         if self.match_by not in MATCH_MODES:
@@ -143,6 +166,85 @@ def _first_camera_info(reader: BagReader, topic: str | None):
         info = reader.deserialize(message)
         return tuple(float(v) for v in info.k), int(info.width), int(info.height)
     return None
+
+
+class DepthStream:
+    """The depth images of a bag topic, read in bag order by a reader of their own while the colour
+    images are read, and paired with each colour image as the node pairs them: the closest stamp
+    among the recent ones, within the tolerance (stamps are assumed to grow, as a camera's do)."""
+
+    def __init__(self, bag: str | Path, options: BagEvalOptions):
+        self.options = options
+        self.topic = str(options.depth_topic)
+        self.reader = BagReader(bag)
+        self.reader.open()
+        try:
+            self.reader.require_topic(self.topic, [IMAGE_TYPE])
+        except BagError:
+            self.reader.close()
+            raise
+        info_topic = options.depth_info_topic
+        if info_topic == "auto":
+            info_topic = sibling_camera_info_topic(self.topic)
+            info_topic = info_topic if info_topic in self.reader.topics else ""
+        self.info_topic = info_topic or None
+        self.intrinsics: DepthIntrinsics | None = None
+        self.problem = ""  # why there are no intrinsics, if so
+        info = _first_camera_info(self.reader, self.info_topic) if self.info_topic else None
+        if info is None:
+            self.problem = (f"no camera_info for the depth topic {self.topic} in the bag: name it with "
+                            "--depth-info-topic")
+        else:
+            try:
+                self.intrinsics = DepthIntrinsics.from_camera_info(*info)
+            except ValueError as error:
+                self.problem = f"{self.info_topic}: {error}"
+        self._pending = self.reader.images(self.topic)
+        self._next: BagImage | None = next(self._pending, None)
+        self._recent: deque[BagImage] = deque(maxlen=8)
+        self.matched = self.unmatched = self.rejected = 0
+        self.first_problem = ""
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def closest(self, stamp_ns: int) -> BagImage | None:
+        tolerance = round(self.options.depth_max_time_difference * 1e9)
+        while self._next is not None and self._next.stamp_ns <= stamp_ns + tolerance:
+            self._recent.append(self._next)
+            self._next = next(self._pending, None)
+        best = min(self._recent, key=lambda image: abs(image.stamp_ns - stamp_ns), default=None)
+        return best if best is not None and abs(best.stamp_ns - stamp_ns) <= tolerance else None
+
+    def add_positions(self, image: BagImage, people: PublishedPeople, width: int,
+                      height: int) -> PublishedPeople:
+        """The people with 3D positions from the depth image of ``image``'s time (unchanged and
+        counted without one, or when it cannot be used)."""
+        depth = self.closest(image.stamp_ns)
+        if depth is None:
+            self.unmatched += 1
+            return people
+        message = depth.message
+        problem = registration_problem((width, height), (int(message.width), int(message.height)),
+                                       image.frame_id, depth.frame_id) or self.problem or None
+        if problem is None:
+            try:
+                metres = depth_to_metres(np.asarray(message.data), str(message.encoding), int(message.height),
+                                         int(message.width), int(message.step), bool(message.is_bigendian))
+            except DepthFormatError as error:
+                problem = str(error)
+        if problem is not None:
+            self.rejected += 1
+            self.first_problem = self.first_problem or f"{self.topic}: {problem}"
+            return people
+        self.matched += 1
+        return people.with_positions(keypoint_positions(people.keypoints, people.valid, (width, height),
+                                                        metres, self.intrinsics, self.options.depth))
+
+    def summary(self) -> dict[str, Any]:
+        return {"topic": self.topic, "camera_info_topic": self.info_topic, "frames_with_depth": self.matched,
+                "frames_without_matching_depth": self.unmatched, "depth_images_rejected": self.rejected,
+                "problem": self.first_problem}
 
 
 def _sample_indices(total: int, count: int) -> set[int]:
@@ -327,8 +429,10 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
     frame_tracker = FrameTracker(options.tracker) if options.tracking else None
     failure: BaseException | None = None
     started = time.perf_counter()
+    depth: DepthStream | None = None
     with BagReader(bag) as reader:
         info = reader.require_topic(options.topic, IMAGE_TYPES)
+        depth = DepthStream(bag, options) if options.depth_topic else None
         camera_info_topic = _find_camera_info_topic(reader, options)
         camera_info = _first_camera_info(reader, camera_info_topic)
         total = info.count if options.max_frames is None else min(info.count, options.max_frames)
@@ -357,6 +461,8 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                     if frame_tracker is not None:
                         people = frame_tracker.track(image.index, image.stamp_ns, people)
                         record.track_ids = tuple(people.ids.tolist())
+                    if depth is not None:
+                        people = depth.add_positions(image, people, pixels.shape[1], pixels.shape[0])
                     annotated = None
                     if options.annotated or image.index in samples:
                         annotated = draw_result(pixels, people, options)
@@ -370,6 +476,8 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                 failure = error
             finally:
                 bar.close()
+                if depth is not None:
+                    depth.close()
         result.files["bag"] = output_bag
     wall = time.perf_counter() - started
     accuracy = _accuracy(dataset, predictions, result.frames, options=options, layout_name=layout_name,
@@ -381,6 +489,7 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
     result.report = _report(bag, options, result, info=info, camera_info_topic=camera_info_topic, wall=wall,
                             accuracy=accuracy, model_description=model_description, failure=failure)
     result.report["tracking"] = tracking
+    result.report["depth"] = depth.summary() if depth is not None else None
     result.files.update(write_report(report_dir, result.report, result.frames))
     if isinstance(failure, KeyboardInterrupt):
         raise failure

@@ -32,6 +32,7 @@ from litepose_ros.bags.report import write_loop_report
 from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
     IMAGE_TYPES,
     MARKER_ARRAY_TYPE,
     PERSON_ARRAY_TYPE,
@@ -43,7 +44,6 @@ from litepose_ros.bags.storage import (
 from litepose_ros.summaries import distribution, persons_summary
 
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
-IMAGE_TYPE_NAME = "sensor_msgs/msg/Image"
 
 
 class NodeInTheLoopError(RuntimeError):
@@ -62,7 +62,9 @@ class LoopOptions:
     record_annotated: subscribe to and record ``image_annotated`` (the node draws only while
     someone subscribes, so this costs the node time); settle: seconds to wait for outputs after
     the last frame; startup_timeout: seconds for the node to come up; tracking: the node's
-    ``tracking.enabled`` (only passed when a node is started).
+    ``tracking.enabled`` (only passed when a node is started); depth_topic: the bag's depth image
+    registered to the colour camera, replayed too (the node started with ``depth.enabled``; None:
+    2D only), depth_info_topic its CameraInfo ("auto": the depth topic's sibling).
     """
 
     image_topic: str | None = None
@@ -77,6 +79,8 @@ class LoopOptions:
     startup_timeout: float = 60.0
     storage: str = "mcap"
     tracking: bool = True
+    depth_topic: str | None = None
+    depth_info_topic: str = "auto"
 
     def output_topic(self, name: str) -> str:
         return f"{self.node_namespace.rstrip('/')}/{name}"
@@ -91,6 +95,7 @@ class LiveFrame:
     sent: float
     received: float | None = None
     persons: int = 0
+    positions: int = 0  # keypoints with a 3D position (position_valid) in its PersonArray
     ids: tuple[int, ...] = ()  # Person.id of each person the node published for this frame
     boxes: tuple[tuple[float, float, float, float], ...] = ()
 
@@ -107,8 +112,8 @@ class LoopResult:
     annotated: list[tuple[int, Any]] = field(default_factory=list)  # (frame index, BGR array)
 
 
-def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None]:
-    """(image topic, its type, camera_info topic or None)."""
+def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None, tuple[str, str] | None]:
+    """(image topic, its type, camera_info topic or None, (depth topic, its camera_info) or None)."""
     with BagReader(bag) as reader:
         topic = options.image_topic
         if topic is None:
@@ -124,11 +129,19 @@ def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None]:
             info_topic = sibling if sibling in reader.topics else None
         elif info_topic:
             reader.require_topic(info_topic, [CAMERA_INFO_TYPE])
-        return topic, msgtype, info_topic or None
+        depth = None
+        if options.depth_topic:
+            reader.require_topic(options.depth_topic, [IMAGE_TYPE])
+            depth_info = options.depth_info_topic
+            if depth_info == "auto":
+                depth_info = sibling_camera_info_topic(options.depth_topic)
+            reader.require_topic(depth_info, [CAMERA_INFO_TYPE])  # metres need the depth intrinsics
+            depth = (options.depth_topic, depth_info)
+        return topic, msgtype, info_topic or None, depth
 
 
 def node_command(options: LoopOptions, image_topic: str, compressed: bool,
-                 camera_info_topic: str | None) -> list[str]:
+                 camera_info_topic: str | None, depth: tuple[str, str] | None = None) -> list[str]:
     """The command line that starts the pose node wired to the bag's topics."""
     base = image_topic.removesuffix("/compressed") if compressed else image_topic
     arguments = [sys.executable, "-m", "litepose_ros.ros.node", "--ros-args",
@@ -138,6 +151,9 @@ def node_command(options: LoopOptions, image_topic: str, compressed: bool,
         arguments += ["-r", f"camera_info:={camera_info_topic}"]
     else:
         arguments += ["-p", "use_camera_info:=false"]
+    if depth is not None:
+        arguments += ["-p", "depth.enabled:=true", "-r", f"depth/image:={depth[0]}",
+                      "-r", f"depth/camera_info:={depth[1]}"]
     if options.model is not None:
         arguments += ["-p", f"model_path:={Path(options.model).resolve()}"]
     if not options.tracking:
@@ -165,7 +181,7 @@ class _Recorder:
                          (MarkerArray, MARKER_ARRAY_TYPE, options.output_topic("markers")),
                          (DiagnosticArray, DIAGNOSTICS_TYPE, "/diagnostics")]
         if options.record_annotated:
-            subscriptions.append((Image, IMAGE_TYPE_NAME, options.output_topic("image_annotated")))
+            subscriptions.append((Image, IMAGE_TYPE, options.output_topic("image_annotated")))
         self.subscriptions = {}
         for message_type, type_name, topic in subscriptions:
             self.subscriptions[topic] = node.create_subscription(
@@ -225,12 +241,12 @@ def run_node_in_the_loop(bag: str | Path, output_dir: str | Path, options: LoopO
     bag = Path(bag)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    image_topic, image_type, info_topic = _bag_topics(bag, options)
+    image_topic, image_type, info_topic, depth = _bag_topics(bag, options)
     compressed = image_type == COMPRESSED_IMAGE_TYPE
     node_log = output_dir / "node.log"
     process = None
     if options.start_node:
-        command = node_command(options, image_topic, compressed, info_topic)
+        command = node_command(options, image_topic, compressed, info_topic, depth)
         log(f"starting the pose node: {' '.join(command[1:])}")
         process = _start_node(command, env, node_log)
 
@@ -249,7 +265,7 @@ def run_node_in_the_loop(bag: str | Path, output_dir: str | Path, options: LoopO
             if topic == image_topic:
                 sent.append((bag_time, when))
 
-        play_topics = (image_topic,) + ((info_topic,) if info_topic else ())
+        play_topics = (image_topic,) + ((info_topic,) if info_topic else ()) + (depth or ())
         player = BagPlayer(node, bag, PlayOptions(rate=options.rate, topics=play_topics, depth=10),
                            on_publish=note_image_sent)
         _wait_until_ready(player, recorder, process, options, image_topic=image_topic, node_log=node_log)
@@ -337,6 +353,7 @@ def _match_frames(bag: Path, image_topic: str, sent: Sequence[tuple[int, float]]
         if frame is not None and frame.received is None:
             frame.received = received
             frame.persons = len(message.persons)
+            frame.positions = sum(k.position_valid for p in message.persons for k in p.keypoints)
             frame.ids = tuple(p.id for p in message.persons)
             frame.boxes = tuple((p.x_min, p.y_min, p.x_max, p.y_max) for p in message.persons)
     return frames
@@ -362,7 +379,7 @@ def _annotated_frames(recorded, frames: Sequence[LiveFrame]) -> list[tuple[int, 
     index_by_stamp = {f.stamp_ns: f.index for f in frames}
     images = []
     for _, type_name, _, _, data in recorded:
-        if type_name != IMAGE_TYPE_NAME:
+        if type_name != IMAGE_TYPE:
             continue
         message = deserialize_message(data, Image)
         stamp = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
@@ -423,5 +440,9 @@ def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResul
         "replay": play, "recorded_messages": counts,
         "node_diagnostics": _last_diagnostics(recorded, options),
         "tracking": _tracking(processed, options.tracking and options.start_node),
+        "depth": None if not options.depth_topic else {
+            "topic": options.depth_topic,
+            "frames_with_3d_positions": sum(1 for f in processed if f.positions),
+            "keypoints_with_3d_positions_per_frame": persons_summary([f.positions for f in processed])},
         "output_bag": str(result.files.get("bag", "")),
     }

@@ -212,6 +212,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                        for name, value in accuracy["metrics"].items()]
             lines += [markdown_table(["quantity", "value"], metrics), ""]
     lines += tracking_markdown(report.get("tracking"))
+    lines += depth_markdown(report.get("depth"))
     if frames["failures"]:
         lines += ["## Frames that could not be used", ""]
         lines += [f"- frame {f['index']}: {f['error']}" for f in frames["failures"]] + [""]
@@ -220,6 +221,21 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report.get("samples"):
         lines += ["## Sample frames", ""] + [f"![{s}]({s})" for s in report["samples"]] + [""]
     return "\n".join(lines)
+
+
+def depth_markdown(depth: dict[str, Any] | None) -> list[str]:
+    """The report section on 3D keypoints from depth (lines), or [] without a depth topic."""
+    if not depth:
+        return []
+    rows = [("depth topic", f"`{depth['topic']}`"),
+            ("its camera_info", f"`{depth['camera_info_topic']}`" if depth["camera_info_topic"] else "none"),
+            ("frames with 3D positions", str(depth["frames_with_depth"])),
+            ("frames without a depth image at their time", str(depth["frames_without_matching_depth"])),
+            ("depth images that could not be used", str(depth["depth_images_rejected"]))]
+    lines = ["## 3D keypoints (depth)", "", markdown_table(["quantity", "value"], rows), ""]
+    if depth.get("problem"):
+        lines += [f"First problem: {depth['problem']}", ""]
+    return lines
 
 
 def tracking_rows(tracking: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -298,6 +314,13 @@ def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop eval
         if key in diagnostics:
             rows.append((f"node says: {key}", diagnostics[key]))
     rows += tracking_rows(report.get("tracking"))
+    depth = report.get("depth")
+    if depth:
+        per_frame = depth["keypoints_with_3d_positions_per_frame"]
+        rows += [("depth topic", f"`{depth['topic']}`"),
+                 ("frames with 3D positions", str(depth["frames_with_3d_positions"])),
+                 ("keypoints with 3D positions per frame",
+                  "n/a" if not per_frame else f"mean {per_frame['mean']:.1f}, max {per_frame['max']}")]
     rows.append(("recorded bag", f"`{report['output_bag']}`"))
     lines = [f"# {title}", "", markdown_table(["quantity", "value"], rows), ""]
     if report.get("plots"):

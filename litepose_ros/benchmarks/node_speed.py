@@ -215,6 +215,17 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def _depth_step_row() -> tuple[str, str]:
+    """The node's 3D step (depth.enabled: depth_to_metres + keypoint_positions) for 10 people on
+    the synthetic RGB-D frame of ``litepose bench depth`` (docs/benchmarks/depth.md), which has
+    the scene and the accuracy; the replayed footage has no depth."""
+    from litepose_ros.benchmarks.depth_speed import GOAL_PEOPLE, measure
+
+    convert, wall, _, _, _, _ = measure(GOAL_PEOPLE, 300)
+    return (f"3D keypoints from depth (depth.enabled): 640 x 480 16UC1 to metres + positions of "
+            f"{GOAL_PEOPLE} people, median", f"{convert.median_ms:.2f} + {wall.median_ms:.2f} ms")
+
+
 def run(args: argparse.Namespace) -> int:
     from litepose_ros.dds import loopback_environment
     from litepose_ros.errors import UserError
@@ -357,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
         ("node resident memory: start / end / peak",
          f"{rss_start / 2**20:.1f} / {rss_end / 2**20:.1f} / {max(rss_samples) / 2**20:.1f} MiB"),
         ("load average (1 min) before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f}"),
+        _depth_step_row(),
     ]
     note = f" {args.note}" if args.note else ""
     body = f"""Model: `{Path(model).name}` ({end_counts.get("engine", "")}).{note}

@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-info-topic", default="auto",
                         help="CameraInfo for metric markers ('auto': the image's sibling "
                              "camera_info; '': none)")
+    parser.add_argument("--depth-topic", help="depth image registered to the colour camera (16UC1 mm or "
+                        "32FC1 m): keypoints get 3D positions as the node gives them (default: none)")
+    parser.add_argument("--depth-info-topic", default="auto",
+                        help="CameraInfo of the depth image (default: the depth topic's sibling camera_info)")
+    parser.add_argument("--depth-max-time-difference", type=float, default=None, metavar="SECONDS",
+                        help="pair depth and colour images whose stamps differ by at most this (default: "
+                             "the node's depth.max_time_difference)")
     parser.add_argument("--ground-truth", type=Path, help="COCO keypoint JSON for OKS AP/AR")
     parser.add_argument("--match-by", choices=MATCH_MODES, default="auto",
                         help="ground-truth images to frames: by stamp (stamp_ns or stamp {sec, nanosec}) or "
@@ -109,6 +116,7 @@ def run_live(args: argparse.Namespace) -> int:
                           node_namespace=args.node_namespace, start_node=not args.use_running_node,
                           model=model, rate=args.rate, record_annotated=not args.no_annotated,
                           storage=args.storage, tracking=not args.no_tracking,
+                          depth_topic=args.depth_topic or None, depth_info_topic=args.depth_info_topic,
                           node_parameters={"threads": str(args.threads)} if args.threads else {})
     try:
         result = run_node_in_the_loop(args.bag, args.output, options)
@@ -128,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         return run_live(args)
     from litepose_ros.bags.evaluate import BagEvalOptions, evaluate_bag
     from litepose_ros.bags.storage import BagError
-    from litepose_ros.ros.parameters import default_values
+    from litepose_ros.ros.parameters import default_values, depth_settings
 
     node_defaults = default_values()
     try:
@@ -143,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
             annotated=args.annotated, camera_info_topic=args.camera_info_topic,
             marker_depth=node_defaults["markers.depth"], ground_truth=args.ground_truth,
             match_by=args.match_by, stamp_tolerance=args.stamp_tolerance, max_frames=args.max_frames,
-            sample_frames=args.samples, overwrite=args.overwrite, tracking=not args.no_tracking)
+            sample_frames=args.samples, overwrite=args.overwrite, tracking=not args.no_tracking,
+            depth_topic=args.depth_topic or None, depth_info_topic=args.depth_info_topic,
+            depth_max_time_difference=_depth_tolerance(args, node_defaults),
+            depth=depth_settings(node_defaults))
     except (ValueError, BagError) as error:
         raise UserError(str(error)) from error
     estimator, description = load_estimator(args.model, args.engine, args.threads)
@@ -163,8 +174,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"OKS AP {accuracy['metrics']['AP']:.3f}, AR {accuracy['metrics']['AR']:.3f} on "
               f"{accuracy['matched_frames']} frames with ground truth")
     print_tracking(report.get("tracking"))
+    depth = report.get("depth")
+    if depth:
+        print(f"depth: 3D positions in {depth['frames_with_depth']} frames, "
+              f"{depth['frames_without_matching_depth']} without a depth image at their time, "
+              f"{depth['depth_images_rejected']} depth images unusable"
+              + (f" ({depth['problem']})" if depth["problem"] else ""))
     print(f"report: {result.files['markdown']}\noutput bag: {result.files['bag']}")
     return 0
+
+
+def _depth_tolerance(args: argparse.Namespace, node_defaults: dict) -> float:
+    value = args.depth_max_time_difference
+    if value is None:
+        return float(node_defaults["depth.max_time_difference"])
+    if value < 0:
+        raise ValueError(f"--depth-max-time-difference must be >= 0 seconds, got {value}")
+    return value
 
 
 def print_tracking(tracking: dict | None) -> None:

@@ -13,6 +13,7 @@ TARGETS = {
     "node": "node_speed",
     "card": "model_card",
     "tracker": "tracker_speed",
+    "depth": "depth_speed",
 }
 
 

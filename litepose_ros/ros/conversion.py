@@ -6,7 +6,10 @@
 - ``Person.id``: the person's track id when tracked and confirmed (``PublishedPeople.ids``),
   ``Person.NO_ID`` otherwise (tentative tracks, people not tracked, tracking off);
 - the box is the tight box around the valid keypoints, or around all keypoints when none is valid;
-- persons sorted by decreasing score.
+- persons sorted by decreasing score;
+- 3D positions (``Keypoint.position``/``position_valid``/``position_spread``, ``Person.position``/
+  ``position_valid``) from ``PublishedPeople.positions`` when the image had a matching depth image,
+  all invalid and zero otherwise.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.msg import Keypoint, Person, PersonArray
 from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 
-# Keypoint.position is always (0, 0, 0) from this node: one shared, never-modified Point saves
-# building hundreds of them per image (a third of the conversion time).
+# Keypoint.position is (0, 0, 0) without depth: one shared, never-modified Point saves building
+# hundreds of them per image (a third of the conversion time).
 _ORIGIN = Point()
 
 
@@ -64,14 +67,31 @@ def person_array_message(people: PublishedPeople, *, header, image_width: int,
     message.keypoint_threshold = float(people.keypoint_threshold)
     persons = []
     ids = [Person.NO_ID] * len(people) if people.ids is None else people.ids.tolist()
-    for person_keypoints, person_valid, score, (x_min, y_min, x_max, y_max), person_id in zip(
-            keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, ids, strict=True):
-        persons.append(Person(
-            id=person_id, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
-            keypoints=[Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
-                       for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)]))
+    positions = people.positions
+    rows = zip(keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, ids, strict=True)
+    for index, (person_keypoints, person_valid, score, box, person_id) in enumerate(rows):
+        x_min, y_min, x_max, y_max = box
+        person = Person(id=person_id, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
+                        keypoints=[Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
+                                   for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)])
+        if positions is not None:
+            _fill_positions(person, positions, index)
+        persons.append(person)
     message.persons = persons
     return message
+
+
+def _fill_positions(person: Person, positions, index: int) -> None:
+    """Copy person ``index``'s 3D positions (a ``litepose_ros.depth.KeypointPositions``) into it."""
+    if positions.person_valid[index]:
+        x, y, z = positions.person_positions[index].tolist()
+        person.position, person.position_valid = Point(x=x, y=y, z=z), True
+    for keypoint, xyz, position_valid, spread in zip(
+            person.keypoints, positions.positions[index].tolist(), positions.valid[index].tolist(),
+            positions.spread[index].tolist(), strict=True):
+        if position_valid:
+            keypoint.position = Point(x=xyz[0], y=xyz[1], z=xyz[2])
+            keypoint.position_valid, keypoint.position_spread = True, spread
 
 
 # --- direct CDR serialisation ----------------------------------------------------------------------
@@ -87,30 +107,21 @@ def person_array_message(people: PublishedPeople, *, header, image_width: int,
 _CDR_HEADER = b"\x00\x01\x00\x00"  # CDR, little endian
 
 
-def _keypoint_dtype(first: bool) -> np.dtype:
-    # The first keypoint of a person starts 8-aligned, the others 4 mod 8: the Point's float64s
-    # then sit at different distances from x.
-    position = 16 if first else 20
-    return np.dtype({"names": ["x", "y", "score", "valid", "position", "position_valid"],
-                     "formats": ["<f4", "<f4", "<f4", "u1", ("<f8", 3), "u1"],
-                     "offsets": [0, 4, 8, 12, position, position + 24],
-                     "itemsize": position + 28})  # 3 bytes of padding after position_valid
+# A Keypoint is 48 bytes (x, y, score, valid, 3 pad, position at 16, position_valid at 40,
+# 3 pad, position_spread at 44) and a Person 64 + 48 K bytes: both multiples of 8, so every
+# Person and every Keypoint starts 8-aligned and all share one layout.
+_KEYPOINT_DTYPE = np.dtype({"names": ["x", "y", "score", "valid", "position", "position_valid", "spread"],
+                            "formats": ["<f4", "<f4", "<f4", "u1", ("<f8", 3), "u1", "<f4"],
+                            "offsets": [0, 4, 8, 12, 16, 40, 44], "itemsize": 48})
 
 
 @lru_cache(maxsize=8)
-def _person_dtype(num_keypoints: int) -> tuple[np.dtype, int]:
-    """Structured dtype of one serialised Person (8-aligned start) and its unpadded length."""
-    names = ["id", "score", "box", "count", "first"]
-    formats: list = ["<i8", "<f4", ("<f4", 4), "<u4", _keypoint_dtype(True)]
-    offsets = [0, 8, 12, 28, 32]
-    end = 32 + 41
-    if num_keypoints > 1:
-        names.append("rest")
-        formats.append((_keypoint_dtype(False), (num_keypoints - 1,)))
-        offsets.append(76)
-        end = 76 + 48 * (num_keypoints - 2) + 45
-    itemsize = (end + 7) // 8 * 8
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize}), end
+def _person_dtype(num_keypoints: int) -> np.dtype:
+    """Structured dtype of one serialised Person (starting 8-aligned)."""
+    return np.dtype({"names": ["id", "score", "box", "position", "position_valid", "count", "keypoints"],
+                     "formats": ["<i8", "<f4", ("<f4", 4), ("<f8", 3), "u1", "<u4",
+                                 (_KEYPOINT_DTYPE, (num_keypoints,))],
+                     "offsets": [0, 8, 12, 32, 56, 60, 64], "itemsize": 64 + 48 * num_keypoints})
 
 
 class _CdrWriter:
@@ -174,21 +185,23 @@ def person_array_cdr_bytes(people: PublishedPeople, *, header, image_width: int,
     data += struct.pack("<I", count)  # offset is 4-aligned here: prefix ends with a float32
     if count:
         data += b"\0" * (-(len(data) - 4) % 8)  # Person starts with an int64
-        dtype, end = _person_dtype(layout.num_keypoints)
-        records = np.zeros(count, dtype=dtype)
+        records = np.zeros(count, dtype=_person_dtype(layout.num_keypoints))
         records["id"] = Person.NO_ID if people.ids is None else people.ids
         records["score"] = person_scores
         records["box"] = keypoint_boxes(keypoints, valid)
         records["count"] = layout.num_keypoints
-        first = records["first"]
-        first["x"], first["y"], first["score"] = keypoints[:, 0, 0], keypoints[:, 0, 1], keypoints[:, 0, 2]
-        first["valid"] = valid[:, 0]
-        if layout.num_keypoints > 1:
-            rest = records["rest"]
-            rest["x"], rest["y"] = keypoints[:, 1:, 0], keypoints[:, 1:, 1]
-            rest["score"] = keypoints[:, 1:, 2]
-            rest["valid"] = valid[:, 1:]
-        data += records.tobytes()[: dtype.itemsize * (count - 1) + end]
+        fields = records["keypoints"]
+        fields["x"], fields["y"], fields["score"] = keypoints[..., 0], keypoints[..., 1], keypoints[..., 2]
+        fields["valid"] = valid
+        positions = people.positions
+        if positions is not None:  # what is not valid stays 0, as in the message objects
+            person_valid, keypoint_valid = positions.person_valid, positions.valid
+            records["position"] = np.where(person_valid[:, None], positions.person_positions, 0.0)
+            records["position_valid"] = person_valid
+            fields["position"] = np.where(keypoint_valid[..., None], positions.positions, 0.0)
+            fields["position_valid"] = keypoint_valid
+            fields["spread"] = np.where(keypoint_valid, positions.spread, 0.0)
+        data += records.tobytes()
     return bytes(data), count
 
 
@@ -197,6 +210,8 @@ def cdr_matches_rclpy(layout: KeypointLayout | str = "coco17") -> bool:
     from rclpy.serialization import deserialize_message, serialize_message
     from std_msgs.msg import Header
 
+    from litepose_ros.depth import KeypointPositions
+
     layout = get_layout(layout) if isinstance(layout, str) else layout
     rng = np.random.default_rng(1)
     keypoints = rng.uniform(0, 1, (3, layout.num_keypoints, 3)).astype(np.float32)
@@ -204,11 +219,21 @@ def cdr_matches_rclpy(layout: KeypointLayout | str = "coco17") -> bool:
     scores = rng.uniform(0, 1, 3).astype(np.float32)
     header = Header(frame_id="cdr_check_frame")
     header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 123_456_789
-    settings = dict(header=header, image_width=640, image_height=481, keypoint_threshold=0.3)
-    expected = person_array_from_arrays(keypoints, scores, layout, **settings)
-    data, _ = person_array_cdr(keypoints, scores, layout, **settings)
-    try:
-        decoded = deserialize_message(data, PersonArray)
-    except Exception:
-        return False
-    return decoded == expected and len(data) == len(serialize_message(expected))
+    size = dict(image_width=640, image_height=481)
+    people = published_people(keypoints, scores, layout, keypoint_threshold=0.3)
+    shape = people.valid.shape
+    with_depth = people.with_positions(KeypointPositions(
+        positions=rng.uniform(-3, 3, shape + (3,)), valid=rng.random(shape) < 0.5,
+        spread=rng.uniform(0, 0.1, shape).astype(np.float32),
+        person_positions=rng.uniform(-3, 3, (shape[0], 3)),
+        person_valid=np.arange(shape[0]) % 2 == 0))
+    for case in (people, with_depth):
+        expected = person_array_message(case, header=header, **size)
+        data, _ = person_array_cdr_bytes(case, header=header, **size)
+        try:
+            decoded = deserialize_message(data, PersonArray)
+        except Exception:
+            return False
+        if decoded != expected or len(data) != len(serialize_message(expected)):
+            return False
+    return True

@@ -1,8 +1,10 @@
 """RViz markers for the people of one image: joint spheres, limb lines and score labels.
 
 Geometry. Markers live in the image's own frame (header.frame_id, an optical frame: x right,
-y down, z forward). Every keypoint (u, v) in source pixels is placed on the plane z = ``depth``
-metres in front of the camera:
+y down, z forward). With a registered depth image (node parameter ``depth.enabled``) the joints
+and limbs are drawn at their measured 3D positions (only keypoints whose position was measured;
+``litepose_ros.depth``). Without depth, every keypoint (u, v) in source pixels is placed on the
+plane z = ``depth`` metres in front of the camera:
 
 - with camera_info: back-projected through the pinhole K, ``x = (u - cx) / fx * depth``,
   ``y = (v - cy) / fy * depth`` (K is rescaled when camera_info was calibrated at another
@@ -37,6 +39,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from litepose_ros.depth import KeypointPositions
 from litepose_ros.people import NO_ID, colour_indices, person_label, person_rgb
 
 JOINTS_NS = "joints"
@@ -169,19 +172,26 @@ class MarkerArrayBuilder:
 
     def build(self, keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
               intrinsics: PinholeIntrinsics, style: MarkerStyle,
-              ids: np.ndarray | None = None) -> MarkerArray:
+              ids: np.ndarray | None = None, positions: KeypointPositions | None = None) -> MarkerArray:
         """The MarkerArray for one image.
 
         keypoints (N, K, 2 or 3) in source pixels, already sorted by rank (best first); scores
         (N,); valid (N, K) bool; edges = (from, to) keypoint index pairs; header = the image's
         header with a non-empty frame_id; ids (N,) track ids or None (colour and label by id).
+        positions: the keypoints' measured 3D positions (depth): joints and limbs are drawn where
+        they are, only those with a measured position; without, every valid keypoint is drawn on
+        the plane z = style.depth through its pixel.
         """
         self._delete_all.header = header
         markers = [self._delete_all]
         if len(keypoints) == 0:
             return MarkerArray(markers=markers)
-        points = back_project(np.asarray(keypoints)[..., :2], intrinsics, style.depth)
         valid = np.asarray(valid, dtype=bool)
+        if positions is None:
+            points = back_project(np.asarray(keypoints)[..., :2], intrinsics, style.depth)
+        else:
+            points = np.asarray(positions.positions, dtype=np.float64)
+            valid = valid & positions.valid
         edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         lifetime = _duration(style.lifetime)
         track_ids = [NO_ID] * len(points) if ids is None else np.asarray(ids, np.int64).reshape(-1).tolist()
@@ -222,10 +232,10 @@ class MarkerArrayBuilder:
 
 def people_markers(keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
                    intrinsics: PinholeIntrinsics, style: MarkerStyle,
-                   ids: np.ndarray | None = None) -> MarkerArray:
+                   ids: np.ndarray | None = None, positions: KeypointPositions | None = None) -> MarkerArray:
     """The MarkerArray for one image, built from fresh Marker objects (see MarkerArrayBuilder.build)."""
     return MarkerArrayBuilder().build(keypoints, scores, valid, edges=edges, header=header,
-                                      intrinsics=intrinsics, style=style, ids=ids)
+                                      intrinsics=intrinsics, style=style, ids=ids, positions=positions)
 
 
 def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerStyle,
@@ -247,4 +257,24 @@ def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerSt
     edges = list(zip(message.edge_from, message.edge_to, strict=True))
     ids = np.array([p.id for p in message.persons], dtype=np.int64)
     return people_markers(values, scores, valid, edges=edges, header=header, intrinsics=intrinsics,
-                          style=style, ids=ids if (ids != NO_ID).any() else None)
+                          style=style, ids=ids if (ids != NO_ID).any() else None,
+                          positions=message_positions(message))
+
+
+def message_positions(message) -> KeypointPositions | None:
+    """The 3D keypoint positions a PersonArray carries, or None when none of its keypoints has one
+    (no depth for that image: markers then use the plane)."""
+    keypoint_count = len(message.keypoint_names)
+    valid = np.array([[k.position_valid for k in p.keypoints] for p in message.persons],
+                     dtype=bool).reshape(-1, keypoint_count)
+    if not valid.any():
+        return None
+    return KeypointPositions(
+        positions=np.array([[(k.position.x, k.position.y, k.position.z) for k in p.keypoints]
+                            for p in message.persons], dtype=np.float64).reshape(-1, keypoint_count, 3),
+        valid=valid,
+        spread=np.array([[k.position_spread for k in p.keypoints] for p in message.persons],
+                        dtype=np.float32).reshape(-1, keypoint_count),
+        person_positions=np.array([(p.position.x, p.position.y, p.position.z) for p in message.persons],
+                                  dtype=np.float64).reshape(-1, 3),
+        person_valid=np.array([p.position_valid for p in message.persons], dtype=bool))

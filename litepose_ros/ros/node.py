@@ -17,7 +17,10 @@ Topics (relative names: namespaces and remapping apply):
 
 - in: ``image`` (sensor_msgs/Image) or, with ``input_transport:=compressed``, ``<image>/compressed``
   (sensor_msgs/CompressedImage, where ``<image>`` is the resolved ``image`` topic, as
-  image_transport names it); ``camera_info`` (sensor_msgs/CameraInfo, optional);
+  image_transport names it); ``camera_info`` (sensor_msgs/CameraInfo, optional); with
+  ``depth.enabled``, ``depth/image`` (sensor_msgs/Image 16UC1 or 32FC1, registered to the colour
+  camera) and ``depth/camera_info``: the depth image closest in stamp (``depth.max_time_difference``)
+  gives the published keypoints 3D positions (``litepose_ros.depth``);
 - out: ``persons`` (litepose_ros/PersonArray, one per processed image, header of the image),
   ``markers`` (visualization_msgs/MarkerArray), ``image_annotated`` (sensor_msgs/Image, bgr8; drawn
   only while someone subscribes), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
@@ -45,6 +48,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from litepose_ros.depth import (
+    DepthFormatError,
+    DepthIntrinsics,
+    DepthSettings,
+    depth_to_metres,
+    keypoint_positions,
+    registration_problem,
+)
 from litepose_ros.image_encodings import (
     ImageFormatError,
     compressed_image_to_array,
@@ -54,8 +65,9 @@ from litepose_ros.msg import PersonArray
 from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
+from litepose_ros.ros.depth_pairing import StampedBuffer
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
-from litepose_ros.ros.image_messages import parse_compressed_image, parse_image
+from litepose_ros.ros.image_messages import RawImage, parse_compressed_image, parse_image
 from litepose_ros.ros.markers import (
     MarkerArrayBuilder,
     MarkerStyle,
@@ -64,6 +76,7 @@ from litepose_ros.ros.markers import (
 )
 from litepose_ros.ros.parameters import (
     declare_parameters,
+    depth_settings,
     estimator_settings,
     make_validation_callback,
     tracker_config,
@@ -101,6 +114,8 @@ class RuntimeSettings:
     line_thickness: int
     tracking_enabled: bool
     tracker_config: TrackerConfig
+    depth_max_time_difference: float
+    depth_settings: DepthSettings
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> RuntimeSettings:
@@ -116,7 +131,9 @@ class RuntimeSettings:
                    annotated_enabled=values["annotated.enabled"],
                    draw_scores=values["annotated.draw_scores"],
                    line_thickness=values["annotated.line_thickness"],
-                   tracking_enabled=values["tracking.enabled"], tracker_config=tracker_config(values))
+                   tracking_enabled=values["tracking.enabled"], tracker_config=tracker_config(values),
+                   depth_max_time_difference=values["depth.max_time_difference"],
+                   depth_settings=depth_settings(values))
 
 
 class LitePoseNode(LifecycleNode):
@@ -132,6 +149,10 @@ class LitePoseNode(LifecycleNode):
         self._model_path: Path | None = None
         self._model_error = ""
         self._camera_intrinsics: tuple | None = None  # (k, width, height) of the last camera_info
+        # Depth (depth.enabled): the last few depth images (filled by their callback, read by the
+        # worker) and the intrinsics of the last valid depth camera_info.
+        self._depth_images: StampedBuffer[RawImage] = StampedBuffer()
+        self._depth_intrinsics: DepthIntrinsics | None = None
         self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
         self._serialize_directly = False
         # One tracker for the node's life (replaced only for another keypoint layout, ids going
@@ -147,7 +168,10 @@ class LitePoseNode(LifecycleNode):
         self._annotated_publisher = None
         self._image_subscription = None
         self._camera_info_subscription = None
+        self._depth_subscription = None
+        self._depth_info_subscription = None
         self._image_topic = ""
+        self._depth_topic = ""
 
         # Validate before declaring, so bad start-up values fail with a clear reason too.
         self.add_on_set_parameters_callback(make_validation_callback(
@@ -288,12 +312,21 @@ class LitePoseNode(LifecycleNode):
         if self._values["use_camera_info"]:
             self._camera_info_subscription = self.create_subscription(
                 CameraInfo, "camera_info", self._on_camera_info, qos)
+        if self._values["depth.enabled"]:
+            self._depth_subscription = self.create_subscription(
+                Image, "depth/image", self._on_depth_image, qos, raw=True)
+            self._depth_topic = self._depth_subscription.topic_name
+            self._depth_info_subscription = self.create_subscription(
+                CameraInfo, "depth/camera_info", self._on_depth_camera_info, qos)
 
     def _unsubscribe(self) -> None:
-        for subscription in (self._image_subscription, self._camera_info_subscription):
+        for subscription in (self._image_subscription, self._camera_info_subscription,
+                             self._depth_subscription, self._depth_info_subscription):
             if subscription is not None:
                 self.destroy_subscription(subscription)
         self._image_subscription = self._camera_info_subscription = None
+        self._depth_subscription = self._depth_info_subscription = None
+        self._depth_images.clear()
 
     def _on_image(self, message: bytes) -> None:
         self._worker.offer(Frame(message, False, time.monotonic()))
@@ -311,6 +344,27 @@ class LitePoseNode(LifecycleNode):
         self._log_throttled(f"camera_info on {self._camera_info_subscription.topic_name} has a broken K "
                             f"({problem}); markers use the fallback scaling until a valid one comes",
                             level="warning")
+
+    def _on_depth_image(self, message: bytes) -> None:
+        try:
+            image = parse_image(message)
+        except ImageFormatError as error:
+            self._stats.record_depth_rejected(f"{self._depth_topic}: {error}")
+            self._log_throttled(f"cannot use depth image from {self._depth_topic}: {error}")
+            return
+        stamp = image.header.stamp
+        self._depth_images.add(stamp.sec * 1_000_000_000 + stamp.nanosec, image)
+
+    def _on_depth_camera_info(self, message: CameraInfo) -> None:
+        try:
+            self._depth_intrinsics = DepthIntrinsics.from_camera_info(message.k, message.width,
+                                                                      message.height)
+        except ValueError as error:
+            self._depth_intrinsics = None
+            topic = self._depth_info_subscription.topic_name
+            self._stats.record_depth_rejected(f"{topic}: {error}")
+            self._log_throttled(f"cannot use {topic}: {error}; keypoints are published without 3D "
+                                "positions until a calibrated one comes")
 
     # --- worker -------------------------------------------------------------------------------------
 
@@ -377,6 +431,8 @@ class LitePoseNode(LifecycleNode):
             self._tracker_reset_pending = False
             self._tracker.reset()
         height, width = pixels.shape[:2]
+        if self._depth_subscription is not None:
+            people = self._add_positions(people, header, width, height, settings)
         if self._too_old(header, settings):
             return
         self._publish_persons(people, header, width, height)
@@ -404,6 +460,44 @@ class LitePoseNode(LifecycleNode):
             self._log_throttled(f"tracking {self._image_topic}: {note}", level="warning")
         smoothed = tracked.keypoints if settings.tracker_config.smoothing else None
         return people.with_tracking(tracked.ids, smoothed)
+
+    def _add_positions(self, people: PublishedPeople, header: Header, width: int, height: int,
+                       settings: RuntimeSettings) -> PublishedPeople:
+        """The people with 3D keypoint positions from the depth image matching the image's stamp;
+        unchanged (2D, counted, and said why when the depth input is wrong) without a usable one."""
+        started = time.monotonic()
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        depth, difference = self._depth_images.closest(stamp_ns, settings.depth_max_time_difference)
+        if depth is None:
+            self._stats.record_depth_unmatched()
+            if difference is not None:  # depth images come, but not at this image's time
+                self._log_throttled(
+                    f"no depth image on {self._depth_topic} within depth.max_time_difference "
+                    f"{settings.depth_max_time_difference:g} s of the image from {self._image_topic} "
+                    f"(closest {difference:.3f} s): published without 3D positions. Are the two streams "
+                    "from one camera, with synchronised stamps?", level="warning")
+            return people
+        problem = registration_problem((width, height), (depth.width, depth.height), header.frame_id,
+                                       depth.header.frame_id)
+        intrinsics = self._depth_intrinsics
+        if problem is None and intrinsics is None:
+            problem = (f"no calibrated camera_info on {self._depth_info_subscription.topic_name} yet "
+                       "(needed to place keypoints in metres)")
+        if problem is None:
+            try:
+                metres = depth_to_metres(depth.data, depth.encoding, depth.height, depth.width, depth.step,
+                                         depth.is_bigendian)
+            except DepthFormatError as error:
+                problem = str(error)
+        if problem is not None:
+            self._stats.record_depth_rejected(f"{self._depth_topic}: {problem}")
+            self._log_throttled(f"cannot use depth image from {self._depth_topic}: {problem}; "
+                                "keypoints are published without 3D positions")
+            return people
+        positions = keypoint_positions(people.keypoints, people.valid, (width, height), metres, intrinsics,
+                                       settings.depth_settings)
+        self._stats.record_depth(time.monotonic() - started)
+        return people.with_positions(positions)
 
     def _too_old(self, header: Header, settings: RuntimeSettings) -> bool:
         """True (counted, warned about) when the image is older than max_frame_age (0: off)."""
@@ -442,7 +536,8 @@ class LitePoseNode(LifecycleNode):
         markers = self._marker_builder.build(people.keypoints, people.scores, people.valid,
                                              edges=people.layout.edges, header=header,
                                              intrinsics=self._intrinsics(width, height),
-                                             style=settings.marker_style, ids=people.ids)
+                                             style=settings.marker_style, ids=people.ids,
+                                             positions=people.positions)
         self._markers_publisher.publish(markers)
 
     def _publish_annotated(self, pixels: np.ndarray, color_order: str, people: PublishedPeople, header,

@@ -176,6 +176,29 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "(Hz per pixel/s): higher lags less on fast motion.", minimum=0.0, maximum=100.0),
     ParameterSpec("tracking.smoothing_d_cutoff", 1.0, "Cutoff of the joint speed estimate used by the "
                   "smoothing.", minimum=0.001, maximum=1000.0, unit="Hz"),
+    # --- 3D keypoints from a registered depth image ---
+    ParameterSpec("depth.enabled", False, "Subscribe to `depth/image` (sensor_msgs/Image, 16UC1 "
+                  "millimetres or 32FC1 metres, registered to the colour camera, e.g. "
+                  "aligned_depth_to_color/image_raw) and `depth/camera_info`, and fill Keypoint.position "
+                  "and Person.position in metres.",
+                  read_only=True),
+    ParameterSpec("depth.max_time_difference", 0.02, "A depth image is used for a colour image when their "
+                  "stamps differ by at most this; colour images without one are published in 2D and counted.",
+                  minimum=0.0, maximum=1.0, unit="s"),
+    ParameterSpec("depth.min_range", 0.1, "Depth values nearer than this are no measurement.",
+                  minimum=0.001, maximum=100.0, unit="m"),
+    ParameterSpec("depth.max_range", 10.0, "Depth values farther than this are no measurement.",
+                  minimum=0.01, maximum=1000.0, unit="m"),
+    ParameterSpec("depth.window_fraction", 0.02, "Half-size of the depth window around each keypoint, as a "
+                  "fraction of the person's height in depth pixels (at least 1 pixel, at most "
+                  "depth.max_window_radius).", minimum=0.001, maximum=0.5),
+    ParameterSpec("depth.max_window_radius", 7, "Largest half-size of the depth window.", minimum=1,
+                  maximum=50, unit="px"),
+    ParameterSpec("depth.min_samples", 3, "Valid depth pixels a window needs for a position.", minimum=1,
+                  maximum=1000),
+    ParameterSpec("depth.max_joint_offset", 0.8, "A keypoint whose depth is farther than this from its "
+                  "person's median depth hit the background (or something in front): no position.",
+                  minimum=0.01, maximum=100.0, unit="m"),
     # --- node ---
     ParameterSpec("diagnostics_rate", 1.0, "Rate of the /diagnostics status.", read_only=True,
                   minimum=0.1, maximum=10.0, unit="Hz"),
@@ -215,6 +238,17 @@ def estimator_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 TRACKING_PREFIX = "tracking."
+DEPTH_PREFIX = "depth."
+# depth.* parameters that are not DepthSettings fields.
+_DEPTH_NODE_ONLY = ("depth.enabled", "depth.max_time_difference")
+
+
+def depth_settings(values: Mapping[str, Any]):
+    """The ``litepose_ros.depth.DepthSettings`` the ``depth.*`` parameter values ask for."""
+    from litepose_ros.depth import DepthSettings
+
+    return DepthSettings(**{spec.name[len(DEPTH_PREFIX):]: values[spec.name] for spec in PARAMETERS
+                            if spec.name.startswith(DEPTH_PREFIX) and spec.name not in _DEPTH_NODE_ONLY})
 
 
 def tracker_config(values: Mapping[str, Any]) -> TrackerConfig:
@@ -233,10 +267,17 @@ def validate_combination(values: Mapping[str, Any]) -> str | None:
     if values["tracking.low_score"] > values["tracking.high_score"]:
         return (f"tracking.low_score ({values['tracking.low_score']}) must be at most tracking.high_score "
                 f"({values['tracking.high_score']})")
+    if values["depth.min_range"] >= values["depth.max_range"]:
+        return (f"depth.min_range ({values['depth.min_range']}) must be below depth.max_range "
+                f"({values['depth.max_range']})")
     try:
         tracker_config(values)
     except ValueError as error:
         return str(error)
+    try:
+        depth_settings(values)
+    except ValueError as error:  # DepthSettings names its fields without the "depth." prefix
+        return f"depth.* parameters: {error}"
     return None
 
 

@@ -61,6 +61,12 @@ class _Counters:
     # people have been given an id since the node started (the highest id published).
     tracks: Any = None
     tracking: bool = False
+    # 3D keypoints (depth.enabled): images that got a depth image, images published in 2D because
+    # no depth image matched their stamp, depth images that could not be used (and why, last).
+    depth_matched: int = 0
+    depth_unmatched: int = 0
+    depth_rejected: int = 0
+    depth_problem: str = ""
     # Per processed image, seconds: estimator (preprocess + network + decoding), slot wait,
     # conversion of the message to pixels, everything after the estimator up to the last publish,
     # end-to-end (image stamp to persons published), transport in (stamp to callback), the
@@ -74,6 +80,7 @@ class _Counters:
     transport: deque = field(default_factory=_window)
     persons_message: deque = field(default_factory=_window)
     overhead: deque = field(default_factory=_window)
+    depth_step: deque = field(default_factory=_window)  # depth conversion + 3D positions, seconds
 
 
 class NodeStatistics:
@@ -105,6 +112,23 @@ class NodeStatistics:
                 # Stamp to callback: what is left of end-to-end once the time inside the node is removed.
                 stats.transport.append(end_to_end - (times.persons_published - times.arrival))
                 stats.overhead.append(end_to_end - inference - slot_wait)
+
+    def record_depth(self, seconds: float) -> None:
+        """An image whose keypoints got 3D positions from its depth image, in this many seconds."""
+        with self.lock:
+            self._counters.depth_matched += 1
+            self._counters.depth_step.append(seconds)
+
+    def record_depth_unmatched(self) -> None:
+        """An image published in 2D: no depth image had a stamp close enough."""
+        with self.lock:
+            self._counters.depth_unmatched += 1
+
+    def record_depth_rejected(self, problem: str) -> None:
+        """A depth image (or its camera_info) that could not be used; the image went out in 2D."""
+        with self.lock:
+            self._counters.depth_rejected += 1
+            self._counters.depth_problem = problem
 
     def record_bad_image(self, error: str) -> None:
         """An image that could not be used (its message names why)."""
@@ -152,6 +176,9 @@ class NodeStatistics:
                 "end_to_end_ms": median_ms(stats.end_to_end), "end_to_end_p95_ms": p95_ms(stats.end_to_end),
                 "overhead_ms": median_ms(stats.overhead), "overhead_p95_ms": p95_ms(stats.overhead),
                 "tracking": stats.tracking,
+                "depth_matched": stats.depth_matched, "depth_unmatched": stats.depth_unmatched,
+                "depth_rejected": stats.depth_rejected, "depth_problem": stats.depth_problem,
+                "depth_ms": median_ms(stats.depth_step),
                 "tracks_active": stats.tracks.active if stats.tracks is not None else 0,
                 "tracks_confirmed": stats.tracks.confirmed if stats.tracks is not None else 0,
                 "tracks_lost": stats.tracks.lost if stats.tracks is not None else 0,

@@ -15,7 +15,12 @@ slow machine never makes the node drop a frame the test expects):
 
 Message i is stamped with the current time (so the node can measure latency) and frame id
 ``--frame-id``; it uses bundled frame i modulo 48. With ``--camera-info``, a CameraInfo with the
-same header goes with every frame. Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
+same header goes with every frame. With ``--depth KIND`` a depth image of a wall ``--depth-distance``
+metres away (fronto-parallel) and its CameraInfo (``FOCAL_PX``, scaled to the depth image's size) go
+with every frame on ``depth/image`` and ``depth/camera_info``: ``16uc1`` (millimetres) or ``32fc1``
+(metres) at the colour size, ``half16uc1`` at half of it, ``rgb8`` (not a depth image),
+``other_frame`` (16UC1 with another frame_id: not registered); ``--depth-stamp-offset`` shifts the
+depth stamps. Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ RAW_KINDS = ("walk", "bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "b
              "bad_thin", "stale_bgr8")
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
+DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame")
 STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 # Pixels per message the walking person moves: 4 network pixels at the test model's 128 px input
 # (scale 2/3), so the blob keeps its sub-pixel phase and decodes the same way in every frame.
@@ -112,6 +118,21 @@ def camera_info(width: int, height: int) -> CameraInfo:
     return info
 
 
+def depth_image(kind: str, width: int, height: int, distance: float) -> Image:
+    """The depth image of a fronto-parallel wall ``distance`` metres away, in this kind's form."""
+    if kind == "half16uc1":
+        width, height = width // 2, height // 2
+    if kind == "32fc1":
+        pixels, encoding = np.full((height, width), distance, np.float32), "32FC1"
+    elif kind == "rgb8":
+        pixels, encoding = np.zeros((height, width, 3), np.uint8), "rgb8"
+    else:
+        pixels, encoding = np.full((height, width), round(distance * 1000.0), np.uint16), "16UC1"
+    message = Image(height=height, width=width, encoding=encoding, step=pixels.strides[0])
+    message.data = pixels.tobytes()
+    return message
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", required=True, help="comma-separated kinds, one message each")
@@ -120,6 +141,9 @@ def main() -> None:
     parser.add_argument("--camera-info", action="store_true")
     parser.add_argument("--broken-camera-info", action="store_true",
                         help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)")
+    parser.add_argument("--depth", choices=DEPTH_KINDS, help="also send a depth image of this kind")
+    parser.add_argument("--depth-distance", type=float, default=2.0, help="metres to the wall in the depth")
+    parser.add_argument("--depth-stamp-offset", type=float, default=0.0, help="seconds added to depth stamps")
     parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
     parser.add_argument("--stamp-offset", type=float, default=0.0,
                         help="seconds added to every stamp (negative: a clock behind, as a bag played again)")
@@ -147,13 +171,16 @@ def main() -> None:
                                                          qos_profile_sensor_data)
     info_publisher = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data) \
         if args.camera_info else None
+    depth_publishers = ((node.create_publisher(Image, "depth/image", qos_profile_sensor_data),
+                         node.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data))
+                        if args.depth else ())
     answered: set[tuple[int, int]] = set()
     if args.lockstep_timeout > 0:
         node.create_subscription(PersonArray, "persons",
                                  lambda m: answered.add((m.header.stamp.sec, m.header.stamp.nanosec)), 10)
     try:
         deadline = time.monotonic() + args.match_timeout
-        waiting = [*publishers.values(), *([info_publisher] if info_publisher else [])]
+        waiting = [*publishers.values(), *([info_publisher] if info_publisher else []), *depth_publishers]
         while any(p.get_subscription_count() == 0 for p in waiting):
             if time.monotonic() > deadline:
                 print(json.dumps({"error": "no subscriber matched"}), flush=True)
@@ -182,6 +209,18 @@ def main() -> None:
                     info.k[2], info.k[4] = float("nan"), 1e-300
                 info.header = message.header
                 info_publisher.publish(info)
+            if depth_publishers:
+                depth = depth_image(args.depth, bgr.shape[1], bgr.shape[0], args.depth_distance)
+                depth.header.stamp = (now + rclpy.duration.Duration(
+                    nanoseconds=round(args.depth_stamp_offset * 1e9))).to_msg()
+                depth.header.frame_id = "other_camera_frame" if args.depth == "other_frame" else args.frame_id
+                depth_info = camera_info(bgr.shape[1], bgr.shape[0])
+                if args.depth == "half16uc1":  # K of the half-size image (pixel-centre rule)
+                    depth_info = camera_info(depth.width, depth.height)
+                    depth_info.k[0] = depth_info.k[4] = FOCAL_PX / 2.0
+                depth_info.header = depth.header
+                depth_publishers[1].publish(depth_info)
+                depth_publishers[0].publish(depth)
             publisher.publish(message)
             print(json.dumps({"index": index, "kind": kind, "sec": message.header.stamp.sec,
                               "nanosec": message.header.stamp.nanosec}), flush=True)
