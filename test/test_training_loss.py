@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from litepose_ros.decoding.codec import joint_index_lists
 from litepose_ros.training.loss import LitePoseLoss, ae_loss, masked_heatmap_loss
-from litepose_ros.training.targets import joint_index_lists
 
 
 def test_masked_heatmap_loss_averages_over_channels_and_pixels_inside_the_mask():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from litepose_ros.training.targets import joint_index_lists, render_heatmaps
+from litepose_ros.decoding.codec import joint_index_lists, render_heatmaps
 
 
 def test_gaussian_on_a_pixel_centre_peaks_at_one_with_sigma_2():
@@ -76,3 +76,25 @@ def test_no_people_gives_empty_targets():
     visible = np.zeros((0, 17), dtype=bool)
     assert not render_heatmaps(joints, visible, (8, 8)).any()
     assert not joint_index_lists(joints, visible, (8, 8)).any()
+
+
+def test_the_output_codec_renders_every_target_of_a_sample_at_the_network_strides():
+    from litepose_ros.decoding.codec import OUTPUT_STRIDES, TAG_STRIDE, OutputCodec
+    from litepose_ros.decoding.config import DECODE_STRIDE
+
+    assert OUTPUT_STRIDES == (4, 2) and TAG_STRIDE == 4 and DECODE_STRIDE == 2
+    joints = np.array([[[8.0, 10.0], [20.0, 4.0]]])  # one person, two joints, at stride 4
+    visible = np.array([[True, True]])
+    points = {4: joints, 2: joints * 2 + 0.5}  # the same joints on the stride-2 grid (pixel centres)
+    codec = OutputCodec(sigma=1.5, max_people=3)
+    targets = codec.targets(points, visible, input_size=128)
+    assert set(targets) == {"heatmaps_s4", "heatmaps_s2", "joints"}
+    assert targets["heatmaps_s4"].shape == (2, 32, 32) and targets["heatmaps_s2"].shape == (2, 64, 64)
+    np.testing.assert_array_equal(targets["heatmaps_s4"], render_heatmaps(joints, visible, (32, 32), 1.5))
+    np.testing.assert_array_equal(targets["heatmaps_s2"],
+                                  render_heatmaps(points[2], visible, (64, 64), 1.5))
+    np.testing.assert_array_equal(targets["joints"], joint_index_lists(joints, visible, (32, 32), 3))
+    with pytest.raises(ValueError, match="sigma"):
+        OutputCodec(sigma=0.0)
+    with pytest.raises(ValueError, match="max_people"):
+        OutputCodec(max_people=0)

@@ -22,8 +22,8 @@ Reproduces the reference test pipeline (LITEPOSE.md section 5), vectorised:
 One module per step, around one configuration (``config.DecoderConfig``: every constant of the
 decoding) and the memory the steps reuse (``memory``): ``maps`` (1), ``peaks`` (2),
 ``grouping`` (3), ``refine`` (4), ``pipeline`` (the whole, 5). The OKS similarity of step 5 is the
-evaluation's (``litepose_ros.evaluation.oks``). The encode side (training targets) is in
-``litepose_ros.training.targets``.
+evaluation's (``litepose_ros.evaluation.oks``). What the two outputs mean, for the encode
+side (training targets) and this decode side alike, is ``codec`` (strides, tags, Gaussian sigma).
 
 All map coordinates here are pixel centres of the stride-2 maps; ``decode_people`` maps them to
 source-image pixels with a ``preprocess.ResizeTransform`` (conventions in preprocess.py). Where the

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from litepose_ros.decoding.codec import OUTPUT_STRIDES
 from litepose_ros.layouts import KeypointLayout
 
-# Stride of the maps that grouping runs on (the network's stride-2 output).
-DECODE_STRIDE = 2
+# Stride of the maps that grouping runs on (the network's finest output, stride 2).
+DECODE_STRIDE = min(OUTPUT_STRIDES)
 # The strides grouping can run at: the network's stride 2, or 1 (maps upsampled to the input).
 DECODE_STRIDES = (1, 2)
 # Joint order of the grouping: the reference visits the head and torso (most reliable tags) before

@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from litepose_ros.decoding.codec import OUTPUT_STRIDES, OutputCodec
 from litepose_ros.evaluation import duplicated_annotation_ids
 from litepose_ros.image_encodings import IMAGE_SUFFIXES
 from litepose_ros.layouts import KeypointLayout
@@ -45,10 +46,7 @@ from litepose_ros.training.augment import (
 )
 from litepose_ros.training.composite import OPAQUE, CutOut, cut_out, draw_paste, occlude, paste, person_box
 from litepose_ros.training.config import AugmentConfig, SourceConfig, TrainConfig
-from litepose_ros.training.targets import joint_index_lists, render_heatmaps
 
-# Output strides of the two network outputs, in the order the network returns them.
-OUTPUT_STRIDES = (4, 2)
 # Fourth word of the per-sample seeds (seed, epoch, index, stream); the affine draw keeps the
 # three-word seed it always had. (seed, epoch, 0, 0) seeds the epoch's list of samples.
 PLAN_STREAM, PASTE_STREAM, PHOTOMETRIC_STREAM = 0, 1, 2
@@ -162,8 +160,7 @@ class KeypointDataset:
         self.layout = layout
         self.input_size = int(input_size)
         self.augment = augment
-        self.sigma = float(sigma)
-        self.max_people = int(max_people)
+        self.codec = OutputCodec(sigma=float(sigma), max_people=int(max_people))
         self.seed = int(seed)
         self.epoch = 0
         # Each image appears `repeat` times per epoch, with its own augmentation each time.
@@ -508,13 +505,11 @@ class KeypointDataset:
         if params.flip:
             joints = flip_joints(joints, self.layout)
         visible = joints[..., 2] > 0
+        points = {stride: apply_to_points(downscale_matrix(matrix, stride), joints[..., :2])
+                  for stride in OUTPUT_STRIDES}
+        sample.update(self.codec.targets(points, visible, self.input_size))
         for stride in OUTPUT_STRIDES:
             out_size = self.input_size // stride
-            out_matrix = downscale_matrix(matrix, stride)
-            points = apply_to_points(out_matrix, joints[..., :2])
-            sample[f"heatmaps_s{stride}"] = render_heatmaps(points, visible, (out_size, out_size), self.sigma)
             sample[f"mask_s{stride}"] = (np.ones((out_size, out_size), dtype=np.float32) if mask is None
-                                         else warp_mask(mask, out_matrix, out_size))
-            if stride == 4:
-                sample["joints"] = joint_index_lists(points, visible, (out_size, out_size), self.max_people)
+                                         else warp_mask(mask, downscale_matrix(matrix, stride), out_size))
         return sample

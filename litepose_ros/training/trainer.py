@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from litepose_ros.decoding.codec import OUTPUT_STRIDES
 from litepose_ros.layouts import get_layout
 from litepose_ros.model.architecture import resolve_architecture
 from litepose_ros.model.checkpoint import load_checkpoint, save_checkpoint
@@ -85,10 +86,8 @@ def _collate_to_device(batch: dict[str, torch.Tensor], device: torch.device,
                        memory_format: torch.memory_format = torch.contiguous_format):
     non_blocking = device.type == "cuda"
     images = batch["image"].to(device, non_blocking=non_blocking, memory_format=memory_format)
-    heatmaps = [batch["heatmaps_s4"].to(device, non_blocking=non_blocking),
-                batch["heatmaps_s2"].to(device, non_blocking=non_blocking)]
-    masks = [batch["mask_s4"].to(device, non_blocking=non_blocking),
-             batch["mask_s2"].to(device, non_blocking=non_blocking)]
+    heatmaps = [batch[f"heatmaps_s{s}"].to(device, non_blocking=non_blocking) for s in OUTPUT_STRIDES]
+    masks = [batch[f"mask_s{s}"].to(device, non_blocking=non_blocking) for s in OUTPUT_STRIDES]
     joints = batch["joints"].to(device, non_blocking=non_blocking)
     return images, heatmaps, masks, joints
 

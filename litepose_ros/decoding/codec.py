@@ -1,12 +1,55 @@
-"""Training targets: Gaussian keypoint heatmaps and the joint index lists of the tag loss.
+"""What the network's outputs mean, in one place for both directions: the training targets
+(encode) and the decoder's reading of the outputs (decode).
 
-Coordinates are output-map pixels with pixel centres at integers (see augment.py). A joint is
-used when it is labelled (v > 0) and its nearest output pixel lies inside the map.
+LitePose has two outputs, in this order (``OUTPUT_STRIDES``): at stride 4, K keypoint heatmaps
+followed by K associative-embedding tag maps (``TAG_STRIDE``); at stride 2, K heatmaps. A keypoint
+is a Gaussian of ``sigma`` output pixels on its heatmap at both strides; a person's tags are pulled
+together and pushed from other people's at stride 4 (the joint index lists below). The decoder
+(``litepose_ros.decoding``) reads the same outputs back: heatmaps merged on the stride-2 grid,
+tags from the stride-4 output. ``OutputCodec`` carries the encode settings a training recipe
+states (``data.sigma``, ``data.max_people``).
+
+Coordinates are output-map pixels with pixel centres at integers (see training/augment.py). A
+joint is used when it is labelled (v > 0) and its nearest output pixel lies inside the map.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+# Strides of the network's two outputs, in the order the network returns them.
+OUTPUT_STRIDES = (4, 2)
+# The output that carries the tag maps (after its K heatmaps).
+TAG_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class OutputCodec:
+    """The encode settings: Gaussian sigma (output pixels, both strides) and the people per image
+    the tag loss sees. ``targets`` renders every training target of one sample."""
+
+    sigma: float = 2.0
+    max_people: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.sigma > 0:
+            raise ValueError(f"the heatmap sigma must be > 0 output pixels, got {self.sigma}")
+        if self.max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {self.max_people}")
+
+    def targets(self, points_by_stride: dict[int, np.ndarray], visible: np.ndarray,
+                input_size: int) -> dict[str, np.ndarray]:
+        """``heatmaps_s{stride}`` (K, S, S) for each output and ``joints`` (the tag loss's index
+        lists at TAG_STRIDE) from the joints (P, K, 2) already mapped to each output's pixels."""
+        targets: dict[str, np.ndarray] = {}
+        for stride in OUTPUT_STRIDES:
+            points, size = points_by_stride[stride], (input_size // stride, input_size // stride)
+            targets[f"heatmaps_s{stride}"] = render_heatmaps(points, visible, size, self.sigma)
+            if stride == TAG_STRIDE:
+                targets["joints"] = joint_index_lists(points, visible, size, self.max_people)
+        return targets
 
 
 def _nearest_pixels(joints_xy: np.ndarray, visible: np.ndarray,
