@@ -68,6 +68,7 @@ $(STAMP_DEV): $(STAMP_MSGS) setup.py package.xml
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # make test also runs the ROS tests on ROS 2 Jazzy, in .venv-jazzy (set up on first use): about
 # 3 minutes more from scratch (1 min 45 s set-up, 1 min 25 s tests), 1.5 minutes once set up.

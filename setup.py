@@ -32,6 +32,7 @@ def _refuse(command_class):
     class Refused(command_class):
         def run(self):
             raise SystemExit(f"error: {REFUSAL}")
+
     Refused.__name__ = f"Refused_{command_class.__name__}"
     return Refused
 
@@ -58,14 +59,25 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["litepose_ros", "litepose_ros.*"]),
     include_package_data=False,
-    package_data={"litepose_ros": ["model/architectures/*.json", "dds/*.xml",
-                                   "weights/*.onnx", "weights/*.pth", "weights/*.md", "samples/**/*"]},
+    package_data={
+        "litepose_ros": [
+            "model/architectures/*.json",
+            "dds/*.xml",
+            "weights/*.onnx",
+            "weights/*.pth",
+            "weights/*.md",
+            "samples/**/*",
+        ]
+    },
     install_requires=_requirements("runtime.txt"),
-    extras_require={"train": _requirements("train.txt"), "ros": _requirements("ros.txt"),
-                    "dev": _requirements("dev.txt")},
-    entry_points={"console_scripts": ["litepose = litepose_ros.cli:main",
-                                      "litepose_node = litepose_ros.ros.node:main"]},
-    cmdclass={"bdist_wheel": _refuse(bdist_wheel), "install": _refuse(install),
-              "sdist": _refuse(sdist)},
+    extras_require={
+        "train": _requirements("train.txt"),
+        "ros": _requirements("ros.txt"),
+        "dev": _requirements("dev.txt"),
+    },
+    entry_points={
+        "console_scripts": ["litepose = litepose_ros.cli:main", "litepose_node = litepose_ros.ros.node:main"]
+    },
+    cmdclass={"bdist_wheel": _refuse(bdist_wheel), "install": _refuse(install), "sdist": _refuse(sdist)},
     zip_safe=False,
 )

@@ -36,8 +36,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 # 16UC1: millimetres, 0 = no measurement; 32FC1: metres, 0, NaN, +-inf or negative = no measurement.
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 _BYTES_PER_PIXEL = {"16UC1": 2, "32FC1": 4}
-_ALIGNED_DEPTH_HINT = ("use the depth image registered (aligned) to the colour camera, e.g. RealSense "
-                       "align_depth.enable:=true and its aligned_depth_to_color/image_raw")
+_ALIGNED_DEPTH_HINT = (
+    "use the depth image registered (aligned) to the colour camera, e.g. RealSense "
+    "align_depth.enable:=true and its aligned_depth_to_color/image_raw"
+)
 # Normal distribution: standard deviation = 1.4826 * median absolute deviation.
 _MAD_TO_SIGMA = 1.4826
 # Offsets of a window's inliers whose covariance determinant (px^4) is below this lie on a line:
@@ -51,7 +53,8 @@ class DepthFormatError(ValueError):
 
 
 def depth_to_metres(  # noqa: PLR0917 - the sensor_msgs/Image fields in message order, the agreed interface
-        data, encoding: str, height: int, width: int, step: int, is_bigendian: bool = False) -> np.ndarray:
+    data, encoding: str, height: int, width: int, step: int, is_bigendian: bool = False
+) -> np.ndarray:
     """sensor_msgs/Image fields of a depth image to ``(height, width)`` float32 metres, NaN where
     there is no measurement.
 
@@ -67,16 +70,20 @@ def depth_to_metres(  # noqa: PLR0917 - the sensor_msgs/Image fields in message 
             hint = " (mono16 is a 16-bit grey or infrared image, not depth)"
         raise DepthFormatError(
             f"depth encoding {encoding!r} is not a depth image{hint}: use 16UC1 (millimetres) or 32FC1 "
-            f"(metres), e.g. the driver's aligned_depth_to_color/image_raw")
+            f"(metres), e.g. the driver's aligned_depth_to_color/image_raw"
+        )
     height, width, step = int(height), int(width), int(step)
     if height <= 0 or width <= 0:
-        raise DepthFormatError(f"{encoding} depth image is empty ({width} x {height} pixels): "
-                               f"check that the depth camera is streaming")
+        raise DepthFormatError(
+            f"{encoding} depth image is empty ({width} x {height} pixels): "
+            f"check that the depth camera is streaming"
+        )
     row_bytes = width * _BYTES_PER_PIXEL[encoding]
     if step < row_bytes:
         raise DepthFormatError(
             f"{encoding} depth image of width {width} needs step >= {row_bytes} bytes per row, but step "
-            f"is {step}: the publisher fills in the step field wrongly")
+            f"is {step}: the publisher fills in the step field wrongly"
+        )
     if isinstance(data, np.ndarray):
         buffer = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     else:
@@ -85,7 +92,8 @@ def depth_to_metres(  # noqa: PLR0917 - the sensor_msgs/Image fields in message 
         raise DepthFormatError(
             f"{encoding} depth image data holds {buffer.size} bytes, but step x height = {step} x {height} "
             f"= {step * height}: the message is truncated or its step/height fields are wrong; check the "
-            f"publisher (or the bag it was recorded in)")
+            f"publisher (or the bag it was recorded in)"
+        )
     rows = buffer.reshape(height, step)
     if step != row_bytes:  # a padded row cannot be reinterpreted in place
         rows = np.ascontiguousarray(rows[:, :row_bytes])
@@ -114,14 +122,19 @@ class DepthIntrinsics:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fx) and math.isfinite(self.fy) and self.fx > 0 and self.fy > 0):
-            raise ValueError(f"depth intrinsics need positive finite focal lengths, got fx={self.fx}, "
-                             f"fy={self.fy}: take them from the depth camera's calibration (camera_info K)")
+            raise ValueError(
+                f"depth intrinsics need positive finite focal lengths, got fx={self.fx}, "
+                f"fy={self.fy}: take them from the depth camera's calibration (camera_info K)"
+            )
         if not (math.isfinite(self.cx) and math.isfinite(self.cy)):
-            raise ValueError(f"depth intrinsics need a finite principal point, got cx={self.cx}, "
-                             f"cy={self.cy}: take it from the depth camera's calibration (camera_info K)")
+            raise ValueError(
+                f"depth intrinsics need a finite principal point, got cx={self.cx}, "
+                f"cy={self.cy}: take it from the depth camera's calibration (camera_info K)"
+            )
         if int(self.width) <= 0 or int(self.height) <= 0:
-            raise ValueError(f"depth intrinsics need the image size they belong to, got "
-                             f"{self.width} x {self.height}")
+            raise ValueError(
+                f"depth intrinsics need the image size they belong to, got {self.width} x {self.height}"
+            )
 
     @classmethod
     def from_camera_info(cls, k: Sequence[float], width: int, height: int) -> DepthIntrinsics:
@@ -130,17 +143,29 @@ class DepthIntrinsics:
         if matrix.size != 9:
             raise ValueError(f"camera_info K must hold 9 numbers (row-major 3x3), got {matrix.size}")
         fx, cx, fy, cy = (float(matrix[i]) for i in (0, 2, 4, 5))
-        fix = ("calibrate the depth camera, or use the camera_info published with the aligned depth image "
-               "(e.g. aligned_depth_to_color/camera_info)")
+        fix = (
+            "calibrate the depth camera, or use the camera_info published with the aligned depth image "
+            "(e.g. aligned_depth_to_color/camera_info)"
+        )
         if not np.any(matrix):
             raise ValueError(f"depth camera_info has no calibration (K is zero): {fix}")
-        if not (math.isfinite(fx) and math.isfinite(fy) and fx > 0 and fy > 0
-                and math.isfinite(cx) and math.isfinite(cy)):
-            raise ValueError(f"depth camera_info has a broken calibration (fx={fx}, fy={fy}, cx={cx}, "
-                             f"cy={cy}; focal lengths must be positive and finite): {fix}")
+        if not (
+            math.isfinite(fx)
+            and math.isfinite(fy)
+            and fx > 0
+            and fy > 0
+            and math.isfinite(cx)
+            and math.isfinite(cy)
+        ):
+            raise ValueError(
+                f"depth camera_info has a broken calibration (fx={fx}, fy={fy}, cx={cx}, "
+                f"cy={cy}; focal lengths must be positive and finite): {fix}"
+            )
         if int(width) <= 0 or int(height) <= 0:
-            raise ValueError(f"depth camera_info gives the image size {width} x {height}: the driver must "
-                             f"fill in width and height; {fix}")
+            raise ValueError(
+                f"depth camera_info gives the image size {width} x {height}: the driver must "
+                f"fill in width and height; {fix}"
+            )
         return cls(fx, fy, cx, cy, int(width), int(height))
 
     def scaled_to(self, width: int, height: int) -> DepthIntrinsics:
@@ -148,36 +173,50 @@ class DepthIntrinsics:
         if (width, height) == (self.width, self.height):
             return self
         sx, sy = width / self.width, height / self.height
-        return DepthIntrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
-                               (self.cy + 0.5) * sy - 0.5, int(width), int(height))
+        return DepthIntrinsics(
+            self.fx * sx,
+            self.fy * sy,
+            (self.cx + 0.5) * sx - 0.5,
+            (self.cy + 0.5) * sy - 0.5,
+            int(width),
+            int(height),
+        )
 
 
 @dataclass(frozen=True)
 class DepthSettings:
     """How keypoint depths are read from the depth image (ranges in metres, windows in depth pixels)."""
 
-    min_range: float = 0.1         # nearer values are no measurement
-    max_range: float = 10.0        # farther values are no measurement
+    min_range: float = 0.1  # nearer values are no measurement
+    max_range: float = 10.0  # farther values are no measurement
     window_fraction: float = 0.02  # window half-size as a fraction of the person's height in depth pixels
-    max_window_radius: int = 7     # window half-size limit in depth pixels (the least is 1)
-    min_samples: int = 3           # valid pixels a window needs
+    max_window_radius: int = 7  # window half-size limit in depth pixels (the least is 1)
+    min_samples: int = 3  # valid pixels a window needs
     max_joint_offset: float = 0.8  # a joint farther than this from its person's median depth is rejected
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_range) and math.isfinite(self.max_range)
-                and 0 < self.min_range < self.max_range):
-            raise ValueError(f"min_range and max_range must satisfy 0 < min_range < max_range (metres), got "
-                             f"min_range={self.min_range}, max_range={self.max_range}")
+        if not (
+            math.isfinite(self.min_range)
+            and math.isfinite(self.max_range)
+            and 0 < self.min_range < self.max_range
+        ):
+            raise ValueError(
+                f"min_range and max_range must satisfy 0 < min_range < max_range (metres), got "
+                f"min_range={self.min_range}, max_range={self.max_range}"
+            )
         if not (math.isfinite(self.window_fraction) and self.window_fraction > 0):
             raise ValueError(f"window_fraction must be positive, got {self.window_fraction}")
         if int(self.max_window_radius) != self.max_window_radius or self.max_window_radius < 1:
-            raise ValueError(f"max_window_radius must be a whole number >= 1 (depth pixels), "
-                             f"got {self.max_window_radius}")
+            raise ValueError(
+                f"max_window_radius must be a whole number >= 1 (depth pixels), got {self.max_window_radius}"
+            )
         largest_window = (2 * int(self.max_window_radius) + 1) ** 2
         if int(self.min_samples) != self.min_samples or not 1 <= self.min_samples <= largest_window:
-            raise ValueError(f"min_samples must be a whole number from 1 to {largest_window} (the pixels of "
-                             f"the largest window, max_window_radius={self.max_window_radius}), "
-                             f"got {self.min_samples}")
+            raise ValueError(
+                f"min_samples must be a whole number from 1 to {largest_window} (the pixels of "
+                f"the largest window, max_window_radius={self.max_window_radius}), "
+                f"got {self.min_samples}"
+            )
         if not (math.isfinite(self.max_joint_offset) and self.max_joint_offset > 0):
             raise ValueError(f"max_joint_offset must be positive (metres), got {self.max_joint_offset}")
 
@@ -186,37 +225,49 @@ class DepthSettings:
 class KeypointPositions:
     """3D keypoints of N people with K keypoints, in the depth camera's optical frame (metres)."""
 
-    positions: np.ndarray         # (N, K, 3) float64 x right, y down, z forward; 0 where not valid
-    valid: np.ndarray             # (N, K) bool
-    spread: np.ndarray            # (N, K) float32: 1.4826 * median |depth - fitted surface| of the window
+    positions: np.ndarray  # (N, K, 3) float64 x right, y down, z forward; 0 where not valid
+    valid: np.ndarray  # (N, K) bool
+    spread: np.ndarray  # (N, K) float32: 1.4826 * median |depth - fitted surface| of the window
     person_positions: np.ndarray  # (N, 3) float64 per-axis median of the valid keypoints; 0 where not valid
-    person_valid: np.ndarray      # (N,) bool: at least one keypoint position is valid
+    person_valid: np.ndarray  # (N,) bool: at least one keypoint position is valid
 
     @classmethod
     def empty(cls, people: int, keypoints: int) -> KeypointPositions:
         """All invalid, all zeros."""
-        return cls(np.zeros((people, keypoints, 3)), np.zeros((people, keypoints), bool),
-                   np.zeros((people, keypoints), np.float32), np.zeros((people, 3)), np.zeros(people, bool))
+        return cls(
+            np.zeros((people, keypoints, 3)),
+            np.zeros((people, keypoints), bool),
+            np.zeros((people, keypoints), np.float32),
+            np.zeros((people, 3)),
+            np.zeros(people, bool),
+        )
 
 
-def registration_problem(colour_size: tuple[int, int], depth_size: tuple[int, int],
-                         colour_frame: str, depth_frame: str) -> str | None:
+def registration_problem(
+    colour_size: tuple[int, int], depth_size: tuple[int, int], colour_frame: str, depth_frame: str
+) -> str | None:
     """None when a depth image of ``depth_size`` (width, height) can be read at the pixels of the
     colour image of ``colour_size``: the same frame_id (an empty colour frame_id accepts any) and
     the same aspect ratio within 1 % (any scale). Otherwise a sentence naming the problem and the fix."""
     if colour_frame and colour_frame != depth_frame:
-        return (f"the depth image's frame_id {depth_frame!r} is not the colour image's {colour_frame!r}, "
-                f"so it is not registered to the colour camera: {_ALIGNED_DEPTH_HINT}")
+        return (
+            f"the depth image's frame_id {depth_frame!r} is not the colour image's {colour_frame!r}, "
+            f"so it is not registered to the colour camera: {_ALIGNED_DEPTH_HINT}"
+        )
     (colour_width, colour_height), (depth_width, depth_height) = colour_size, depth_size
-    sizes = (f"the depth image is {depth_width} x {depth_height} and the colour image "
-             f"{colour_width} x {colour_height}")
+    sizes = (
+        f"the depth image is {depth_width} x {depth_height} and the colour image "
+        f"{colour_width} x {colour_height}"
+    )
     if min(colour_width, colour_height, depth_width, depth_height) <= 0:
         return f"{sizes}: an empty image cannot be registered; check that both cameras are streaming"
     # Compare cross products rather than ratios: no division, the same 1 % either way round.
     if abs(depth_width * colour_height - colour_width * depth_height) > 0.01 * colour_width * depth_height:
-        return (f"{sizes}: their aspect ratios differ ({depth_width / depth_height:.3f} against "
-                f"{colour_width / colour_height:.3f}), so the depth image is not registered to the colour "
-                f"camera: {_ALIGNED_DEPTH_HINT}")
+        return (
+            f"{sizes}: their aspect ratios differ ({depth_width / depth_height:.3f} against "
+            f"{colour_width / colour_height:.3f}), so the depth image is not registered to the colour "
+            f"camera: {_ALIGNED_DEPTH_HINT}"
+        )
     return None
 
 
@@ -244,8 +295,13 @@ def _window_basis(size: int) -> np.ndarray:
 
 
 def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interface
-        keypoints: np.ndarray, valid: np.ndarray, colour_size: tuple[int, int], depth_m: np.ndarray,
-        intrinsics: DepthIntrinsics, settings: DepthSettings = DepthSettings()) -> KeypointPositions:
+    keypoints: np.ndarray,
+    valid: np.ndarray,
+    colour_size: tuple[int, int],
+    depth_m: np.ndarray,
+    intrinsics: DepthIntrinsics,
+    settings: DepthSettings = DepthSettings(),
+) -> KeypointPositions:
     """3D positions of colour-image keypoints from a registered depth image.
 
     ``keypoints`` (N, K, 2 or 3): x, y (and a score, not used) in colour-image pixels, pixel-centre
@@ -262,14 +318,18 @@ def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interf
     if keypoints.ndim != 3 or keypoints.shape[2] not in (2, 3):
         raise ValueError(f"keypoints must be (N, K, 2) or (N, K, 3), got shape {keypoints.shape}")
     if valid.shape != keypoints.shape[:2]:
-        raise ValueError(f"valid must be (N, K) = {keypoints.shape[:2]} like the keypoints "
-                         f"{keypoints.shape}, got shape {valid.shape}")
+        raise ValueError(
+            f"valid must be (N, K) = {keypoints.shape[:2]} like the keypoints "
+            f"{keypoints.shape}, got shape {valid.shape}"
+        )
     depth_m = np.asarray(depth_m)
     if depth_m.ndim != 2 or depth_m.size == 0:
         raise ValueError(f"depth_m must be a non-empty (height, width) image, got shape {depth_m.shape}")
     if not np.issubdtype(depth_m.dtype, np.floating):
-        raise ValueError(f"depth_m must be metres as floats, got {depth_m.dtype} values: convert the message "
-                         f"with depth_to_metres first (16UC1 holds millimetres)")
+        raise ValueError(
+            f"depth_m must be metres as floats, got {depth_m.dtype} values: convert the message "
+            f"with depth_to_metres first (16UC1 holds millimetres)"
+        )
     colour_width, colour_height = colour_size
     if not (colour_width > 0 and colour_height > 0):
         raise ValueError(f"colour_size must be a positive (width, height), got {colour_size}")
@@ -348,8 +408,9 @@ def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interf
     normal = np.stack([n, su, sv, su, suu, suv, sv, suv, svv], axis=1).reshape(-1, 3, 3)
     safe_n = np.maximum(n, 1.0)
     mean_u, mean_v = su / safe_n, sv / safe_n
-    offset_spread = ((suu / safe_n - mean_u ** 2) * (svv / safe_n - mean_v ** 2)
-                     - (suv / safe_n - mean_u * mean_v) ** 2)
+    offset_spread = (suu / safe_n - mean_u**2) * (svv / safe_n - mean_v**2) - (
+        suv / safe_n - mean_u * mean_v
+    ) ** 2
     solvable = (n >= 3) & (offset_spread > _MIN_OFFSET_SPREAD)
     normal[~solvable] = np.eye(3)  # placeholders: np.linalg.solve must not meet a singular matrix
     coefficients = np.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
@@ -359,8 +420,9 @@ def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interf
     inverse_at = coefficients[:, 0] + coefficients[:, 1] * sub_u + coefficients[:, 2] * sub_v
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         fitted = 1.0 / inverse_at
-        fit_ok = (solvable & np.isfinite(fitted)
-                  & (fitted >= settings.min_range) & (fitted <= settings.max_range))
+        fit_ok = (
+            solvable & np.isfinite(fitted) & (fitted >= settings.min_range) & (fitted <= settings.max_range)
+        )
         depth = np.where(fit_ok, fitted, median)
         # Where the fit is not used, the surface is the constant median depth.
         coefficients[~fit_ok] = 0.0
@@ -374,8 +436,9 @@ def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interf
     spread = _MAD_TO_SIGMA * _row_medians(np.where(inlier, residual, np.float32(np.inf)), inliers)
 
     # 6. Back-projection through the (rescaled) depth camera at the sub-pixel position.
-    points = np.stack([(u_at - camera.cx) * depth / camera.fx, (v_at - camera.cy) * depth / camera.fy,
-                       depth], axis=1)
+    points = np.stack(
+        [(u_at - camera.cx) * depth / camera.fx, (v_at - camera.cy) * depth / camera.fy, depth], axis=1
+    )
 
     # 7. Joints far from their person's median depth hit another surface: rejected.
     z = np.full(people * joints, np.nan)

@@ -25,10 +25,17 @@ def default_thickness(image_shape: tuple[int, ...]) -> int:
     return max(1, int(round(min(image_shape[0], image_shape[1]) / 240)))
 
 
-def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None = None,
-                layout: KeypointLayout | str = "coco17", *, keypoint_threshold: float = 0.3,
-                draw_scores: bool = True, thickness: int | None = None,
-                ids: np.ndarray | None = None) -> np.ndarray:
+def draw_people(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray | None = None,
+    layout: KeypointLayout | str = "coco17",
+    *,
+    keypoint_threshold: float = 0.3,
+    draw_scores: bool = True,
+    thickness: int | None = None,
+    ids: np.ndarray | None = None,
+) -> np.ndarray:
     """Draw every person of ``keypoints`` (N, K, 3: x, y, score in image pixels, pixel centres)
     on ``image`` (H, W, 3 uint8, BGR) in place, and return it.
 
@@ -42,8 +49,10 @@ def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | N
     _check_canvas(image)
     keypoints = np.asarray(keypoints, dtype=np.float64)
     if keypoints.ndim != 3 or keypoints.shape[1:] != (layout.num_keypoints, 3):
-        raise ValueError(f"keypoints must have shape (N, {layout.num_keypoints}, 3) for layout "
-                         f"{layout.name}, got {keypoints.shape}")
+        raise ValueError(
+            f"keypoints must have shape (N, {layout.num_keypoints}, 3) for layout "
+            f"{layout.name}, got {keypoints.shape}"
+        )
     if scores is not None:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if scores.shape[0] != keypoints.shape[0]:
@@ -81,8 +90,9 @@ def draw_people(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | N
     return image
 
 
-def _label(image: np.ndarray, text: str, points: np.ndarray, color: tuple[int, int, int],
-           thickness: int) -> None:
+def _label(
+    image: np.ndarray, text: str, points: np.ndarray, color: tuple[int, int, int], thickness: int
+) -> None:
     """Score text on a filled box just above the person's top-most visible keypoint."""
     font_scale = 0.35 + 0.15 * thickness
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
@@ -94,8 +104,12 @@ def _label(image: np.ndarray, text: str, points: np.ndarray, color: tuple[int, i
 
 def _check_canvas(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be an (H, W, 3) uint8 BGR array, got "
-                         f"{getattr(image, 'shape', type(image).__name__)} {getattr(image, 'dtype', '')}")
+        raise ValueError(
+            f"image must be an (H, W, 3) uint8 BGR array, got "
+            f"{getattr(image, 'shape', type(image).__name__)} {getattr(image, 'dtype', '')}"
+        )
     if not image.flags.c_contiguous or not image.flags.writeable:
-        raise ValueError("image must be writable and C-contiguous (it is drawn on in place): pass "
-                         "np.ascontiguousarray(image) or image.copy()")
+        raise ValueError(
+            "image must be writable and C-contiguous (it is drawn on in place): pass "
+            "np.ascontiguousarray(image) or image.copy()"
+        )

@@ -114,8 +114,10 @@ class EstimatorConfig:
         decoder_settings = {k: settings.pop(k) for k in list(settings) if k in _DECODER_FIELDS}
         unknown = sorted(set(settings) - own)
         if unknown:
-            raise TypeError(f"unknown estimator setting(s) {unknown}; known: "
-                            f"{sorted((own | _DECODER_FIELDS | {'fast'}) - {'model_path', 'decoder'})}")
+            raise TypeError(
+                f"unknown estimator setting(s) {unknown}; known: "
+                f"{sorted((own | _DECODER_FIELDS | {'fast'}) - {'model_path', 'decoder'})}"
+            )
         decoder = settings.pop("decoder", None) or (DecoderConfig.fast() if fast else DecoderConfig())
         decoder = decoder.replace(**decoder_settings) if decoder_settings else decoder
         return cls(model_path=Path(model_path), decoder=decoder, **settings)
@@ -170,10 +172,18 @@ class Estimator:
             from litepose_ros.engine import create_engine
 
             layout_joints = get_layout(config.layout).num_keypoints if config.layout else None
-            engine = create_engine(config.model_path, engine=config.engine, providers=config.providers,
-                                   threads=config.threads, variant=config.variant, num_joints=layout_joints,
-                                   fp16=config.fp16, trt_cache_dir=config.trt_cache_dir,
-                                   input_size=config.input_size, allow_spinning=config.allow_spinning)
+            engine = create_engine(
+                config.model_path,
+                engine=config.engine,
+                providers=config.providers,
+                threads=config.threads,
+                variant=config.variant,
+                num_joints=layout_joints,
+                fp16=config.fp16,
+                trt_cache_dir=config.trt_cache_dir,
+                input_size=config.input_size,
+                allow_spinning=config.allow_spinning,
+            )
         self.engine = engine
         metadata = dict(getattr(engine, "metadata", {}) or {})
         self.layout = _resolve_layout(config.layout, metadata, int(engine.num_joints))
@@ -196,13 +206,19 @@ class Estimator:
     def describe(self) -> str:
         """One line for logs: engine, input size, layout and decoder mode."""
         d = self.decoder
-        mode = ("fast" if d == DecoderConfig.fast() else
-                " ".join(f"{name}={'on' if getattr(d, name) else 'off'}"
-                         for name in ("flip_test", "adjust", "refine")))
+        mode = (
+            "fast"
+            if d == DecoderConfig.fast()
+            else " ".join(
+                f"{name}={'on' if getattr(d, name) else 'off'}" for name in ("flip_test", "adjust", "refine")
+            )
+        )
         if d.decode_stride != DecoderConfig().decode_stride:
             mode += f", grouping at stride {d.decode_stride}"
-        return (f"{self.engine.describe()}; input short side {self.input_size}, layout {self.layout.name}, "
-                f"decoder {mode}")
+        return (
+            f"{self.engine.describe()}; input short side {self.input_size}, layout {self.layout.name}, "
+            f"decoder {mode}"
+        )
 
     def transform_for(self, width: int, height: int) -> ResizeTransform:
         """The resize transform for an image size (cached)."""
@@ -239,18 +255,34 @@ class Estimator:
                 out4, out2 = self.engine.run(batch)
                 flipped = self.engine.run(mirrored) if mirrored is not None else (None, None)
         inferred = time.perf_counter()
-        people = decode_people(out4, out2, self.layout, config=self.decoder, transform=transform,
-                               flipped_out4=flipped[0], flipped_out2=flipped[1])
+        people = decode_people(
+            out4,
+            out2,
+            self.layout,
+            config=self.decoder,
+            transform=transform,
+            flipped_out4=flipped[0],
+            flipped_out2=flipped[1],
+        )
         keypoints, scores = people.keypoints, people.scores
         if self.config.max_persons is not None:
-            keypoints, scores = keypoints[:self.config.max_persons], scores[:self.config.max_persons]
+            keypoints, scores = keypoints[: self.config.max_persons], scores[: self.config.max_persons]
         boxes = keypoint_boxes(keypoints, keypoints[..., 2] >= np.float32(self.config.keypoint_threshold))
         boxes = boxes.astype(np.float32)
         decoded = time.perf_counter()
-        timing = Timing(preprocess_ms=(prepared - started) * 1e3, inference_ms=(inferred - prepared) * 1e3,
-                        decode_ms=(decoded - inferred) * 1e3)
-        return PoseResult(keypoints=keypoints, scores=scores, boxes=boxes, layout=self.layout,
-                          image_size=(width, height), timing=timing)
+        timing = Timing(
+            preprocess_ms=(prepared - started) * 1e3,
+            inference_ms=(inferred - prepared) * 1e3,
+            decode_ms=(decoded - inferred) * 1e3,
+        )
+        return PoseResult(
+            keypoints=keypoints,
+            scores=scores,
+            boxes=boxes,
+            layout=self.layout,
+            image_size=(width, height),
+            timing=timing,
+        )
 
 
 def runs_on_accelerator(engine: Any) -> bool:
@@ -275,8 +307,10 @@ def _resolve_layout(requested: str | None, metadata: dict[str, str], num_joints:
     if requested:
         layout = get_layout(requested)
         if layout.num_keypoints != num_joints:
-            raise ValueError(f"layout {layout.name} has {layout.num_keypoints} keypoints but the model has "
-                             f"{num_joints} joints; leave the layout unset to take the model's")
+            raise ValueError(
+                f"layout {layout.name} has {layout.num_keypoints} keypoints but the model has "
+                f"{num_joints} joints; leave the layout unset to take the model's"
+            )
         return layout
     name = metadata.get("layout")
     if name and name != "custom":
@@ -297,5 +331,7 @@ def _resolve_input_size(requested: int | None, metadata: dict[str, str], variant
         from litepose_ros.model.architecture import resolve_architecture
 
         return int(resolve_architecture(variant).img_size)
-    raise ValueError("the model file does not record its input size (no litepose.input_size metadata): "
-                     "pass input_size (e.g. 256 for XS, 448 for S/M, 512 for L) or the variant")
+    raise ValueError(
+        "the model file does not record its input size (no litepose.input_size metadata): "
+        "pass input_size (e.g. 256 for XS, 448 for S/M, 512 for L) or the variant"
+    )

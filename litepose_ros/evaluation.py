@@ -28,8 +28,7 @@ import numpy as np
 from litepose_ros.layouts import KeypointLayout, get_layout
 from litepose_ros.people import coco_results
 
-COCO_METRICS = ("AP", "AP50", "AP75", "AP_medium", "AP_large",
-                "AR", "AR50", "AR75", "AR_medium", "AR_large")
+COCO_METRICS = ("AP", "AP50", "AP75", "AP_medium", "AP_large", "AR", "AR50", "AR75", "AR_medium", "AR_large")
 CROWDPOSE_METRICS = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium", "AP_hard")
 # CrowdPose difficulty splits by the image's crowdIndex.
 CROWD_INDEX_EASY_BELOW = 0.2
@@ -52,8 +51,13 @@ def keypoint_areas(keypoints: np.ndarray) -> np.ndarray:
     return size[:, 0] * size[:, 1]
 
 
-def oks(reference: np.ndarray, others: np.ndarray, sigmas: np.ndarray,
-        reference_area: float, other_areas: np.ndarray) -> np.ndarray:
+def oks(
+    reference: np.ndarray,
+    others: np.ndarray,
+    sigmas: np.ndarray,
+    reference_area: float,
+    other_areas: np.ndarray,
+) -> np.ndarray:
     """Object keypoint similarity of one person (K, 3) to others (M, K, 3), over the joints with a
     positive score in both; people sharing no such joint have similarity 0."""
     variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
@@ -132,20 +136,31 @@ def _check_predictions(predictions: Sequence[dict], num_keypoints: int, image_id
     for i, pred in enumerate(predictions):
         for key in ("image_id", "keypoints", "score"):
             if key not in pred:
-                raise ValueError(f"prediction {i} has no {key!r}; predictions are COCO result dicts "
-                                 "(image_id, category_id, keypoints, score)")
+                raise ValueError(
+                    f"prediction {i} has no {key!r}; predictions are COCO result dicts "
+                    "(image_id, category_id, keypoints, score)"
+                )
         keypoints = np.asarray(pred["keypoints"], dtype=np.float64).ravel()
         if keypoints.size != 3 * num_keypoints:
-            raise ValueError(f"prediction {i} has {keypoints.size} keypoint values, expected "
-                             f"{3 * num_keypoints} (x, y, score for {num_keypoints} keypoints)")
+            raise ValueError(
+                f"prediction {i} has {keypoints.size} keypoint values, expected "
+                f"{3 * num_keypoints} (x, y, score for {num_keypoints} keypoints)"
+            )
         if int(pred["image_id"]) not in image_ids:
-            raise ValueError(f"prediction {i} is for image id {pred['image_id']}, which is not in "
-                             "the annotation file")
+            raise ValueError(
+                f"prediction {i} is for image id {pred['image_id']}, which is not in the annotation file"
+            )
         # Like xtcocotools, a detection whose keypoint scores are all zero is no detection.
         if not np.any(keypoints[2::3] > 0):
             continue
-        kept.append({"image_id": int(pred["image_id"]), "category_id": int(pred.get("category_id", 1)),
-                     "keypoints": keypoints.tolist(), "score": float(pred["score"])})
+        kept.append(
+            {
+                "image_id": int(pred["image_id"]),
+                "category_id": int(pred.get("category_id", 1)),
+                "keypoints": keypoints.tolist(),
+                "score": float(pred["score"]),
+            }
+        )
     return kept
 
 
@@ -170,9 +185,14 @@ def _mean_valid(values: np.ndarray) -> float:
     return float(valid.mean()) if valid.size else -1.0
 
 
-def evaluate_keypoints(annotations: str | Path | dict, predictions: Sequence[dict], *,
-                       layout: KeypointLayout | None = None, crowdpose: bool = False,
-                       image_ids: Iterable[int] | None = None) -> dict[str, float | None]:
+def evaluate_keypoints(
+    annotations: str | Path | dict,
+    predictions: Sequence[dict],
+    *,
+    layout: KeypointLayout | None = None,
+    crowdpose: bool = False,
+    image_ids: Iterable[int] | None = None,
+) -> dict[str, float | None]:
     """AP / AR of keypoint predictions against COCO-format ground truth.
 
     annotations: the ground-truth file (or its dict); predictions: COCO result dicts;
@@ -189,8 +209,11 @@ def evaluate_keypoints(annotations: str | Path | dict, predictions: Sequence[dic
     if unknown:
         raise ValueError(f"image ids {sorted(unknown)[:5]} are not in the annotation file")
     id_set = set(ids)
-    predictions = [p for p in _check_predictions(predictions, layout.num_keypoints, set(all_ids))
-                   if p["image_id"] in id_set]
+    predictions = [
+        p
+        for p in _check_predictions(predictions, layout.num_keypoints, set(all_ids))
+        if p["image_id"] in id_set
+    ]
     gt_coco = _coco_from_dict(_prepare_ground_truth(dataset, crowdpose))
     evaluator = _run_cocoeval(gt_coco, predictions, layout.sigmas_array(), ids)
     names = CROWDPOSE_METRICS if crowdpose else COCO_METRICS
@@ -198,8 +221,14 @@ def evaluate_keypoints(annotations: str | Path | dict, predictions: Sequence[dic
         metrics: dict[str, float | None] = dict.fromkeys(names, 0.0)
     elif crowdpose:
         stats = evaluator.stats  # keypoint summary: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ...
-        metrics = {"AP": stats[0], "AP50": stats[1], "AP75": stats[2],
-                   "AR": stats[5], "AR50": stats[6], "AR75": stats[7]}
+        metrics = {
+            "AP": stats[0],
+            "AP50": stats[1],
+            "AP75": stats[2],
+            "AR": stats[5],
+            "AR50": stats[6],
+            "AR75": stats[7],
+        }
     else:
         metrics = dict(zip(COCO_METRICS, evaluator.stats[:10], strict=True))
     if crowdpose:
@@ -207,8 +236,9 @@ def evaluate_keypoints(annotations: str | Path | dict, predictions: Sequence[dic
     return {name: (None if metrics[name] is None else float(metrics[name])) for name in names}
 
 
-def _crowdpose_splits(dataset: dict, gt_coco, predictions: list[dict], layout: KeypointLayout,
-                      ids: Sequence[int]) -> dict[str, float | None]:
+def _crowdpose_splits(
+    dataset: dict, gt_coco, predictions: list[dict], layout: KeypointLayout, ids: Sequence[int]
+) -> dict[str, float | None]:
     crowd_index = {int(img["id"]): img.get("crowdIndex") for img in dataset["images"]}
     splits: dict[str, list[int]] = {"AP_easy": [], "AP_medium": [], "AP_hard": []}
     for image_id in ids:
@@ -254,8 +284,12 @@ def duplicated_people_as_crowd(dataset: dict) -> dict:
     """A copy of a COCO-format dict where the duplicated_annotation_ids are crowd (ignore) regions:
     detections on them count neither as hits nor as false positives."""
     duplicated = duplicated_annotation_ids(dataset["annotations"])
-    return {**dataset, "annotations": [dict(a, iscrowd=1) if int(a["id"]) in duplicated else a
-                                       for a in dataset["annotations"]]}
+    return {
+        **dataset,
+        "annotations": [
+            dict(a, iscrowd=1) if int(a["id"]) in duplicated else a for a in dataset["annotations"]
+        ],
+    }
 
 
 def predictions_from_result(image_id: int, result: Any, category_id: int = 1) -> list[dict]:
@@ -263,8 +297,14 @@ def predictions_from_result(image_id: int, result: Any, category_id: int = 1) ->
     return coco_results(image_id, result, category_id=category_id)
 
 
-def predict_dataset(estimator: Any, annotations: str | Path | dict, image_dir: str | Path, *,
-                    max_images: int | None = None, progress: bool = True) -> tuple[list[dict], list[int]]:
+def predict_dataset(
+    estimator: Any,
+    annotations: str | Path | dict,
+    image_dir: str | Path,
+    *,
+    max_images: int | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], list[int]]:
     """Run ``estimator.predict(image_bgr)`` on the images of an annotation file.
 
     Returns (COCO result dicts, ids of the images used). max_images takes the first images in
@@ -290,28 +330,42 @@ def predict_dataset(estimator: Any, annotations: str | Path | dict, image_dir: s
     return predictions, [int(img["id"]) for img in images]
 
 
-def evaluate_estimator(estimator: Any, annotations: str | Path | dict, image_dir: str | Path, *,
-                       crowdpose: bool = False, max_images: int | None = None,
-                       output: str | Path | None = None, progress: bool = True,
-                       details: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_estimator(
+    estimator: Any,
+    annotations: str | Path | dict,
+    image_dir: str | Path,
+    *,
+    crowdpose: bool = False,
+    max_images: int | None = None,
+    output: str | Path | None = None,
+    progress: bool = True,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Predict on every image of an annotation file, evaluate, optionally write results JSON.
 
     The JSON holds the metrics, the number of images, ``details`` (e.g. the model and settings)
     and the predictions themselves.
     """
     dataset = load_annotations(annotations)
-    predictions, image_ids = predict_dataset(estimator, dataset, image_dir, max_images=max_images,
-                                             progress=progress)
+    predictions, image_ids = predict_dataset(
+        estimator, dataset, image_dir, max_images=max_images, progress=progress
+    )
     metrics = evaluate_keypoints(dataset, predictions, crowdpose=crowdpose, image_ids=image_ids)
-    report = {"metrics": metrics, "mode": "crowdpose" if crowdpose else "coco",
-              "images": len(image_ids), "detections": len(predictions), **(details or {})}
+    report = {
+        "metrics": metrics,
+        "mode": "crowdpose" if crowdpose else "coco",
+        "images": len(image_ids),
+        "detections": len(predictions),
+        **(details or {}),
+    }
     if output is not None:
         write_results(output, report, predictions)
     return report
 
 
-def write_results(path: str | Path, report: dict[str, Any],
-                  predictions: Sequence[dict] | None = None) -> None:
+def write_results(
+    path: str | Path, report: dict[str, Any], predictions: Sequence[dict] | None = None
+) -> None:
     """Write the evaluation report (and the predictions, when given) as JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,8 @@ def _check_size(width: int, height: int, max_pixels: int, what: str) -> None:
         raise ImageFormatError(
             f"{what} is {width} x {height} = {width * height} pixels, above the limit of {max_pixels} "
             f"pixels: downscale it before sending it (e.g. image_proc resize), or raise the limit "
-            f"(node parameter max_image_pixels)")
+            f"(node parameter max_image_pixels)"
+        )
 
 
 def unsupported_encoding_message(encoding: str) -> str:
@@ -125,9 +126,17 @@ def unsupported_encoding_message(encoding: str) -> str:
     return text + f"; supported: {', '.join(SUPPORTED_ENCODINGS)}"
 
 
-def raw_image_to_array(data, encoding: str, height: int, width: int, step: int, *,
-                       is_bigendian: bool = False, color_order: str | None = "bgr",
-                       max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+def raw_image_to_array(
+    data,
+    encoding: str,
+    height: int,
+    width: int,
+    step: int,
+    *,
+    is_bigendian: bool = False,
+    color_order: str | None = "bgr",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, str]:
     """Convert sensor_msgs/Image fields to an ``(height, width, 3)`` uint8 colour image.
 
     ``data`` is any buffer (bytes, array.array as rclpy delivers it, numpy array). Returns
@@ -143,13 +152,14 @@ def raw_image_to_array(data, encoding: str, height: int, width: int, step: int, 
     row_bytes = width * bytes_per_pixel
     if step < row_bytes:
         raise ImageFormatError(
-            f"{encoding} image of width {width} needs step >= {row_bytes} bytes per row, "
-            f"but step is {step}")
+            f"{encoding} image of width {width} needs step >= {row_bytes} bytes per row, but step is {step}"
+        )
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size != step * height:
         raise ImageFormatError(
             f"{encoding} image data holds {buffer.size} bytes, but step x height = {step} x {height} "
-            f"= {step * height}: the message is truncated or its step/height fields are wrong")
+            f"= {step * height}: the message is truncated or its step/height fields are wrong"
+        )
     if kind in ("uyvy", "yuyv") and width % 2:
         raise ImageFormatError(f"{encoding} image has odd width {width}; YUV 4:2:2 needs an even width")
 
@@ -215,11 +225,11 @@ def compressed_image_size(data: bytes) -> tuple[str, int, int]:
             if marker in _JPEG_STANDALONE:
                 position += 2
                 continue
-            (length,) = struct.unpack(">H", data[position + 2:position + 4])
+            (length,) = struct.unpack(">H", data[position + 2 : position + 4])
             if marker in _JPEG_SOF_MARKERS:
                 if position + 9 > len(data):
                     break
-                height, width = struct.unpack(">HH", data[position + 5:position + 9])
+                height, width = struct.unpack(">HH", data[position + 5 : position + 9])
                 return "jpeg", width, height
             if marker == 0xDA or length < 2:  # scan data started before any frame header
                 break
@@ -230,8 +240,14 @@ def compressed_image_size(data: bytes) -> tuple[str, int, int]:
 
 
 # libjpeg's warnings (jerror.h) as it prints them to stderr while still decoding the image.
-_LIBJPEG_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Warning:", "Invalid SOS parameters",
-                     "Inconsistent progression sequence", "Unsupported marker type")
+_LIBJPEG_WARNINGS = (
+    "Corrupt JPEG data",
+    "Premature end of JPEG file",
+    "Warning:",
+    "Invalid SOS parameters",
+    "Inconsistent progression sequence",
+    "Unsupported marker type",
+)
 _STDERR_LOCK = threading.Lock()
 
 
@@ -263,9 +279,14 @@ def _libjpeg_warnings_collected(warnings: list[str]) -> Iterator[None]:
                 os.write(2, "".join(others).encode())
 
 
-def compressed_image_to_array(data, format: str = "", *, color_order: str | None = "bgr",
-                              max_pixels: int = DEFAULT_MAX_PIXELS,
-                              warnings: list[str] | None = None) -> tuple[np.ndarray, str]:
+def compressed_image_to_array(
+    data,
+    format: str = "",
+    *,
+    color_order: str | None = "bgr",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    warnings: list[str] | None = None,
+) -> tuple[np.ndarray, str]:
     """Decode sensor_msgs/CompressedImage fields (JPEG or PNG) to an ``(H, W, 3)`` uint8 image.
 
     ``format`` is the message's format string (e.g. "jpeg", "bgr8; jpeg compressed bgr8"); the
@@ -281,7 +302,8 @@ def compressed_image_to_array(data, format: str = "", *, color_order: str | None
     if "compresseddepth" in format.lower().replace(" ", ""):
         raise ImageFormatError(
             f"compressed format {format!r} is a compressed depth image: subscribe the node to a "
-            f"colour image instead")
+            f"colour image instead"
+        )
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageFormatError("compressed image is empty (0 bytes)")
@@ -298,7 +320,8 @@ def compressed_image_to_array(data, format: str = "", *, color_order: str | None
     if pixels is None or pixels.shape[:2] != (height, width):
         raise ImageFormatError(
             f"corrupt {kind.upper()} data ({buffer.size} bytes, header says {width} x {height}): "
-            f"it could not be decoded")
+            f"it could not be decoded"
+        )
     if color_order == "rgb":
         return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), "rgb"
     return pixels, "bgr"

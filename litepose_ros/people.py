@@ -27,8 +27,9 @@ _GOLDEN_RATIO = 0.618033988749895
 NO_ID = -1
 
 
-def select_people(keypoints: np.ndarray, scores: np.ndarray, score_threshold: float = 0.0,
-                  max_persons: int | None = None) -> np.ndarray:
+def select_people(
+    keypoints: np.ndarray, scores: np.ndarray, score_threshold: float = 0.0, max_persons: int | None = None
+) -> np.ndarray:
     """Indices of the people to publish: score >= score_threshold, best first, at most max_persons."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if keypoints.shape[0] != scores.shape[0]:
@@ -72,35 +73,53 @@ class PublishedPeople:
             return replace(self, ids=ids)
         keypoints = np.asarray(keypoints, dtype=np.float32)
         if keypoints.shape != self.keypoints.shape:
-            raise ValueError(f"tracked keypoints {keypoints.shape} differ from the people's "
-                             f"{self.keypoints.shape}")
+            raise ValueError(
+                f"tracked keypoints {keypoints.shape} differ from the people's {self.keypoints.shape}"
+            )
         return replace(self, ids=ids, keypoints=keypoints)
 
     def with_positions(self, positions: KeypointPositions) -> PublishedPeople:
         """The same people with the 3D positions of their keypoints (one row per person)."""
         if positions.valid.shape != self.valid.shape:
-            raise ValueError(f"3D positions for {positions.valid.shape} keypoints, but the people have "
-                             f"{self.valid.shape}")
+            raise ValueError(
+                f"3D positions for {positions.valid.shape} keypoints, but the people have {self.valid.shape}"
+            )
         return replace(self, positions=positions)
 
 
-def published_people(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
-                     keypoint_threshold: float, score_threshold: float = 0.0,
-                     max_persons: int | None = None) -> PublishedPeople:
+def published_people(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    layout: KeypointLayout | str,
+    *,
+    keypoint_threshold: float,
+    score_threshold: float = 0.0,
+    max_persons: int | None = None,
+) -> PublishedPeople:
     """The people to publish from (N, K, 3) keypoints and (N,) person scores: ``select_people``,
     then each keypoint's validity. Raises ValueError when the keypoints do not fit the layout."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     keypoints = np.asarray(keypoints, dtype=np.float32)
-    if keypoints.ndim != 3 or keypoints.shape[2] != 3 or (
-            keypoints.shape[0] and keypoints.shape[1] != layout.num_keypoints):
-        raise ValueError(f"keypoints must be (N, {layout.num_keypoints}, 3) for layout {layout.name}, "
-                         f"got {keypoints.shape}")
+    if (
+        keypoints.ndim != 3
+        or keypoints.shape[2] != 3
+        or (keypoints.shape[0] and keypoints.shape[1] != layout.num_keypoints)
+    ):
+        raise ValueError(
+            f"keypoints must be (N, {layout.num_keypoints}, 3) for layout {layout.name}, "
+            f"got {keypoints.shape}"
+        )
     chosen = select_people(keypoints, scores, score_threshold, max_persons)
     keypoints = keypoints[chosen]
     person_scores = np.asarray(scores, dtype=np.float32).reshape(-1)[chosen]
     threshold = np.float32(keypoint_threshold)
-    return PublishedPeople(layout=layout, keypoints=keypoints, scores=person_scores,
-                           valid=keypoints[:, :, 2] >= threshold, keypoint_threshold=threshold)
+    return PublishedPeople(
+        layout=layout,
+        keypoints=keypoints,
+        scores=person_scores,
+        valid=keypoints[:, :, 2] >= threshold,
+        keypoint_threshold=threshold,
+    )
 
 
 def keypoint_boxes(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -129,8 +148,10 @@ def colour_indices(count: int, ids: np.ndarray | None = None) -> list[int]:
     otherwise (tentative or untracked people; without ids, every person by rank as always)."""
     if ids is None:
         return list(range(count))
-    return [int(track_id) if track_id != NO_ID else rank
-            for rank, track_id in enumerate(np.asarray(ids).reshape(-1).tolist())]
+    return [
+        int(track_id) if track_id != NO_ID else rank
+        for rank, track_id in enumerate(np.asarray(ids).reshape(-1).tolist())
+    ]
 
 
 def person_label(score: float, track_id: int = NO_ID, *, show_score: bool = True) -> str:
@@ -142,8 +163,15 @@ def person_label(score: float, track_id: int = NO_ID, *, show_score: bool = True
     return " ".join(parts)
 
 
-def coco_results(image_id: int, result: Any, *, category_id: int = 1, score_threshold: float | None = None,
-                 keypoint_digits: int = 3, score_digits: int | None = None) -> list[dict]:
+def coco_results(
+    image_id: int,
+    result: Any,
+    *,
+    category_id: int = 1,
+    score_threshold: float | None = None,
+    keypoint_digits: int = 3,
+    score_digits: int | None = None,
+) -> list[dict]:
     """COCO keypoint result entries for the people of one PoseResult (``keypoints`` (N, K, 3) x, y,
     score; ``scores`` (N,)), in result order: every person, or those scoring at least
     ``score_threshold``. Keypoint values are rounded to ``keypoint_digits``, the score to
@@ -152,7 +180,12 @@ def coco_results(image_id: int, result: Any, *, category_id: int = 1, score_thre
     scores = np.asarray(result.scores).reshape(-1)
     # The threshold is compared in the scores' own type (float32 from the estimator).
     keep = range(len(scores)) if score_threshold is None else np.flatnonzero(scores >= score_threshold)
-    return [{"image_id": int(image_id), "category_id": category_id,
-             "keypoints": [round(float(v), keypoint_digits) for v in keypoints[i].ravel()],
-             "score": float(scores[i]) if score_digits is None else round(float(scores[i]), score_digits)}
-            for i in keep]
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": category_id,
+            "keypoints": [round(float(v), keypoint_digits) for v in keypoints[i].ravel()],
+            "score": float(scores[i]) if score_digits is None else round(float(scores[i]), score_digits),
+        }
+        for i in keep
+    ]

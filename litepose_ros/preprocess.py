@@ -60,12 +60,17 @@ def check_aspect_ratio(width: int, height: int, input_size: int | None = None) -
     if short_side >= 1 and long_side <= MAX_ASPECT_RATIO * short_side:
         return
     ratio = f"{long_side / short_side:.0f}:1" if short_side >= 1 else "infinite"
-    bound = (f" (the network input long side would exceed {max_network_side(input_size)} px for input "
-             f"size {input_size})" if input_size else "")
+    bound = (
+        f" (the network input long side would exceed {max_network_side(input_size)} px for input "
+        f"size {input_size})"
+        if input_size
+        else ""
+    )
     raise ImageSizeError(
         f"image is {width} x {height} pixels: aspect ratio {ratio}, above the limit of {MAX_ASPECT_RATIO}:1"
         f"{bound}; crop or bin the image to at most {MAX_ASPECT_RATIO}:1 (check the camera's region of "
-        f"interest and driver settings: a line-scan or glitched frame is not a camera image)")
+        f"interest and driver settings: a line-scan or glitched frame is not a camera image)"
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,9 @@ def input_to_map(points: np.ndarray, stride: int) -> np.ndarray:
     return (_as_points(points) - (stride - 1) / 2.0) / stride
 
 
-def network_input_size(width: int, height: int, input_size: int,
-                       size_multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+def network_input_size(
+    width: int, height: int, input_size: int, size_multiple: int = SIZE_MULTIPLE
+) -> tuple[int, int]:
     """(width, height) of the network input for a source image of the given size.
 
     The short side becomes ``input_size`` (a multiple of 16, the network's stride; the released
@@ -142,32 +148,45 @@ def network_input_size(width: int, height: int, input_size: int,
     return _round_up(input_size * width, height * size_multiple) * size_multiple, input_size
 
 
-def make_transform(width: int, height: int, input_size: int,
-                   size_multiple: int = SIZE_MULTIPLE) -> ResizeTransform:
+def make_transform(
+    width: int, height: int, input_size: int, size_multiple: int = SIZE_MULTIPLE
+) -> ResizeTransform:
     """The resize transform for a ``width`` x ``height`` source image (see the module docstring)."""
     input_w, input_h = network_input_size(width, height, input_size, size_multiple)
     scale = input_size / min(width, height)
     # Centre the scaled image area in the input; the margin is only on the long axis.
     offset_x = 0.5 * scale - 0.5 + (input_w - scale * width) / 2.0
     offset_y = 0.5 * scale - 0.5 + (input_h - scale * height) / 2.0
-    return ResizeTransform(source_size=(int(width), int(height)), input_size=(input_w, input_h),
-                           scale=float(scale), offset=(float(offset_x), float(offset_y)))
+    return ResizeTransform(
+        source_size=(int(width), int(height)),
+        input_size=(input_w, input_h),
+        scale=float(scale),
+        offset=(float(offset_x), float(offset_y)),
+    )
 
 
 def check_image(image: np.ndarray) -> None:
     """Raise a clear error unless ``image`` is an (H, W, 3) uint8 array with H, W >= 1."""
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array (H, W, 3) of uint8, got {type(image).__name__}; "
-                        "read images with cv2.imread or convert with np.asarray")
+        raise TypeError(
+            f"image must be a numpy array (H, W, 3) of uint8, got {type(image).__name__}; "
+            "read images with cv2.imread or convert with np.asarray"
+        )
     if image.dtype != np.uint8:
-        raise TypeError(f"image must have dtype uint8, got {image.dtype}; convert 0..1 float images "
-                        "with (image * 255).round().astype(np.uint8)")
+        raise TypeError(
+            f"image must have dtype uint8, got {image.dtype}; convert 0..1 float images "
+            "with (image * 255).round().astype(np.uint8)"
+        )
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        raise ValueError(f"image has shape {image.shape} (one channel); the network needs 3 colour "
-                         "channels: convert with cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)")
+        raise ValueError(
+            f"image has shape {image.shape} (one channel); the network needs 3 colour "
+            "channels: convert with cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)"
+        )
     if image.ndim == 3 and image.shape[2] == 4:
-        raise ValueError(f"image has shape {image.shape} (4 channels); drop the alpha channel with "
-                         "cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) (or RGBA2RGB)")
+        raise ValueError(
+            f"image has shape {image.shape} (4 channels); drop the alpha channel with "
+            "cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) (or RGBA2RGB)"
+        )
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
@@ -178,10 +197,18 @@ def resize_image(image: np.ndarray, transform: ResizeTransform) -> np.ndarray:
     """Warp an (H, W, C) image into the network input frame; the margin is filled with black
     (zeros), bilinear interpolation, as the reference does."""
     if (image.shape[1], image.shape[0]) != transform.source_size:
-        raise ValueError(f"image size {image.shape[1]}x{image.shape[0]} does not match the transform's "
-                         f"source size {transform.source_size[0]}x{transform.source_size[1]}")
-    return cv2.warpAffine(image, transform.matrix, transform.input_size, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        raise ValueError(
+            f"image size {image.shape[1]}x{image.shape[0]} does not match the transform's "
+            f"source size {transform.source_size[0]}x{transform.source_size[1]}"
+        )
+    return cv2.warpAffine(
+        image,
+        transform.matrix,
+        transform.input_size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def _normalisation_table() -> np.ndarray:
@@ -215,8 +242,9 @@ def normalize_image(image: np.ndarray, color_order: str = "bgr") -> np.ndarray:
     return batch
 
 
-def preprocess_image(image: np.ndarray, input_size: int, color_order: str = "bgr",
-                     size_multiple: int = SIZE_MULTIPLE) -> tuple[np.ndarray, ResizeTransform]:
+def preprocess_image(
+    image: np.ndarray, input_size: int, color_order: str = "bgr", size_multiple: int = SIZE_MULTIPLE
+) -> tuple[np.ndarray, ResizeTransform]:
     """Resize and normalise one image for the network.
 
     Returns the (1, 3, H, W) float32 RGB batch and the transform that maps network-input (and,
@@ -248,11 +276,14 @@ def _check_sizes(width: int, height: int, input_size: int, size_multiple: int) -
     if int(width) < 1 or int(height) < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if int(size_multiple) < 1 or int(size_multiple) % NETWORK_MULTIPLE:
-        raise ValueError(f"size_multiple must be a positive multiple of {NETWORK_MULTIPLE}, "
-                         f"got {size_multiple!r}")
+        raise ValueError(
+            f"size_multiple must be a positive multiple of {NETWORK_MULTIPLE}, got {size_multiple!r}"
+        )
     if int(input_size) < NETWORK_MULTIPLE or int(input_size) % NETWORK_MULTIPLE:
-        raise ValueError(f"input size {input_size} must be a positive multiple of {NETWORK_MULTIPLE} "
-                         f"(e.g. 256 for XS, 448 for S and M, 512 for L)")
+        raise ValueError(
+            f"input size {input_size} must be a positive multiple of {NETWORK_MULTIPLE} "
+            f"(e.g. 256 for XS, 448 for S and M, 512 for L)"
+        )
 
 
 def _check_color_order(color_order: str) -> str:

@@ -42,8 +42,10 @@ def format_distribution(summary: dict[str, float] | None, unit: str = "ms") -> s
     """One line from ``distribution``'s dict: p50, p95, max and mean."""
     if not summary:
         return "n/a"
-    return (f"p50 {summary['p50']:.1f} {unit}, p95 {summary['p95']:.1f} {unit}, "
-            f"max {summary['max']:.1f} {unit} (mean {summary['mean']:.1f})")
+    return (
+        f"p50 {summary['p50']:.1f} {unit}, p95 {summary['p95']:.1f} {unit}, "
+        f"max {summary['max']:.1f} {unit} (mean {summary['mean']:.1f})"
+    )
 
 
 def persons_summary(counts: Sequence[int]) -> dict[str, Any] | None:
@@ -52,15 +54,22 @@ def persons_summary(counts: Sequence[int]) -> dict[str, Any] | None:
         return None
     array = np.asarray(counts)
     values, frequencies = np.unique(array, return_counts=True)
-    return {"mean": round(float(array.mean()), 3), "median": float(np.median(array)),
-            "min": int(array.min()), "max": int(array.max()), "total": int(array.sum()),
-            "histogram": {str(int(v)): int(f) for v, f in zip(values, frequencies, strict=True)}}
+    return {
+        "mean": round(float(array.mean()), 3),
+        "median": float(np.median(array)),
+        "min": int(array.min()),
+        "max": int(array.max()),
+        "total": int(array.sum()),
+        "histogram": {str(int(v)): int(f) for v, f in zip(values, frequencies, strict=True)},
+    }
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A Markdown table; float cells with two decimals, everything else as ``str`` gives it."""
+
     def cell(value: object) -> str:
         return f"{value:.2f}" if isinstance(value, float) else str(value)
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -26,8 +26,14 @@ ROS_SCRIPTS = TEST_DIR / "ros_scripts"
 
 def start_ros_script(name: str, *args: str, **popen_kwargs) -> subprocess.Popen:
     """Start test/ros_scripts/<name> in its own Python process with the loopback environment."""
-    return subprocess.Popen([sys.executable, str(ROS_SCRIPTS / name), *args], env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(ROS_SCRIPTS / name), *args],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen_kwargs,
+    )
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> tuple[str, str]:

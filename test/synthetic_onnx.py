@@ -21,18 +21,26 @@ STD = (0.229, 0.224, 0.225)
 
 
 def _const(name: str, values, dtype=np.float32) -> onnx.TensorProto:
-    return helper.make_tensor(name, TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
-                              np.shape(values), np.asarray(values, dtype).ravel().tolist())
+    return helper.make_tensor(
+        name,
+        TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64,
+        np.shape(values),
+        np.asarray(values, dtype).ravel().tolist(),
+    )
 
 
 def _red_and_green() -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
     """Initializers and nodes that undo the input normalisation: ``red`` in [0, 1] and ``green`` x 4."""
     initializers = [
-        _const("red_start", [0], np.int64), _const("red_end", [1], np.int64),
-        _const("green_start", [1], np.int64), _const("green_end", [2], np.int64),
+        _const("red_start", [0], np.int64),
+        _const("red_end", [1], np.int64),
+        _const("green_start", [1], np.int64),
+        _const("green_end", [2], np.int64),
         _const("axis1", [1], np.int64),
-        _const("red_std", [STD[0]]), _const("red_mean", [MEAN[0]]),
-        _const("green_std4", [4 * STD[1]]), _const("green_mean4", [4 * MEAN[1]]),
+        _const("red_std", [STD[0]]),
+        _const("red_mean", [MEAN[0]]),
+        _const("green_std4", [4 * STD[1]]),
+        _const("green_mean4", [4 * MEAN[1]]),
     ]
     nodes = [
         helper.make_node("Slice", ["image", "red_start", "red_end", "axis1"], ["red_n"]),
@@ -45,15 +53,22 @@ def _red_and_green() -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
     return initializers, nodes
 
 
-def _save_pose_model(path: Path, name: str, k: int, *, initializers: list, nodes: list,
-                     metadata: dict[str, str]) -> Path:
+def _save_pose_model(
+    path: Path, name: str, k: int, *, initializers: list, nodes: list, metadata: dict[str, str]
+) -> Path:
     """Wrap the nodes in a graph with a pose network's input and two outputs, check and save it."""
     graph = helper.make_graph(
-        nodes, name,
+        nodes,
+        name,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]),
-         helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"])],
-        initializers)
+        [
+            helper.make_tensor_value_info(
+                "heatmaps_tags_stride4", TensorProto.FLOAT, ["N", 2 * k, "H4", "W4"]
+            ),
+            helper.make_tensor_value_info("heatmaps_stride2", TensorProto.FLOAT, ["N", k, "H2", "W2"]),
+        ],
+        initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     helper.set_model_props(model, metadata)
@@ -63,8 +78,9 @@ def _save_pose_model(path: Path, name: str, k: int, *, initializers: list, nodes
     return path
 
 
-def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 128,
-                     layout: str = "coco17") -> Path:
+def write_blob_model(
+    path: Path, num_joints: int = 17, input_size: int | None = 128, layout: str = "coco17"
+) -> Path:
     """Write the model to ``path`` and return it (``input_size`` None: no input size metadata)."""
     k = num_joints
 
@@ -82,15 +98,16 @@ def write_blob_model(path: Path, num_joints: int = 17, input_size: int | None = 
     metadata = {"litepose.num_joints": str(k), "litepose.layout": layout, "litepose.variant": "custom"}
     if input_size is not None:
         metadata["litepose.input_size"] = str(input_size)
-    return _save_pose_model(path, "blob_pose_model", k, initializers=initializers, nodes=nodes,
-                            metadata=metadata)
+    return _save_pose_model(
+        path, "blob_pose_model", k, initializers=initializers, nodes=nodes, metadata=metadata
+    )
 
 
 def draw_blob(image: np.ndarray, centre: tuple[float, float], sigma: float, green: float) -> None:
     """Add a red Gaussian blob (peak 255) with the given green level (0..1) to a BGR image."""
     height, width = image.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width]
-    weight = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma ** 2))
+    weight = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2))
     red = np.maximum(image[..., 2], np.round(255 * weight))
     image[..., 2] = red.astype(np.uint8)
     image[..., 1] = np.where(weight > 0.01, round(255 * green), image[..., 1]).astype(np.uint8)
@@ -108,23 +125,54 @@ def write_blob_set(folder: Path, people: dict[int, list[tuple[float, float]]]) -
         cv2.imwrite(str(Path(folder) / f"{image_id}.png"), image)
         images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 300, "height": 200})
         for x, y in centres:
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
-                                "iscrowd": 0, "num_keypoints": 17, "keypoints": [x, y, 2] * 17,
-                                "bbox": [x - 50, y - 50, 100, 100], "area": 10000.0})
-    return {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
-                            "skeleton": []}]}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "num_keypoints": 17,
+                    "keypoints": [x, y, 2] * 17,
+                    "bbox": [x - 50, y - 50, 100, 100],
+                    "area": 10000.0,
+                }
+            )
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)], "skeleton": []}
+        ],
+    }
 
 
 # Joint positions of the skeleton model's "person", in network input pixels from the blob's
 # centre (x right, y down): a stick figure 24 px tall, COCO order (nose, eyes, ears, shoulders,
 # elbows, wrists, hips, knees, ankles; left is the person's left, on the image's right).
-SKELETON_OFFSETS = ((0, -11), (1, -12), (-1, -12), (2, -11), (-2, -11), (4, -7), (-4, -7), (5, -3),
-                    (-5, -3), (6, 1), (-6, 1), (3, 2), (-3, 2), (3, 7), (-3, 7), (3, 12), (-3, 12))
+SKELETON_OFFSETS = (
+    (0, -11),
+    (1, -12),
+    (-1, -12),
+    (2, -11),
+    (-2, -11),
+    (4, -7),
+    (-4, -7),
+    (5, -3),
+    (-5, -3),
+    (6, 1),
+    (-6, 1),
+    (3, 2),
+    (-3, 2),
+    (3, 7),
+    (-3, 7),
+    (3, 12),
+    (-3, 12),
+)
 
 
-def write_skeleton_model(path: Path, input_size: int = 128,
-                         offsets: tuple[tuple[int, int], ...] = SKELETON_OFFSETS) -> Path:
+def write_skeleton_model(
+    path: Path, input_size: int = 128, offsets: tuple[tuple[int, int], ...] = SKELETON_OFFSETS
+) -> Path:
     """Like ``write_blob_model``, but joint j of a blob lies ``offsets[j]`` (dx, dy) network input
     pixels from the blob's centre: a red blob is one person with a body-sized skeleton (a box,
     joints spread out), so OKS and IoU between frames behave as for a real person. Each joint's
@@ -149,6 +197,16 @@ def write_skeleton_model(path: Path, input_size: int = 128,
         helper.make_node("AveragePool", ["green_k"], ["tag4_k"], kernel_shape=[4, 4], strides=[4, 4]),
         helper.make_node("Concat", ["heat4_k", "tag4_k"], ["heatmaps_tags_stride4"], axis=1),
     ]
-    return _save_pose_model(path, "skeleton_pose_model", k, initializers=initializers, nodes=nodes,
-                            metadata={"litepose.num_joints": str(k), "litepose.layout": "coco17",
-                             "litepose.variant": "custom", "litepose.input_size": str(input_size)})
+    return _save_pose_model(
+        path,
+        "skeleton_pose_model",
+        k,
+        initializers=initializers,
+        nodes=nodes,
+        metadata={
+            "litepose.num_joints": str(k),
+            "litepose.layout": "coco17",
+            "litepose.variant": "custom",
+            "litepose.input_size": str(input_size),
+        },
+    )

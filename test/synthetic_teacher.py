@@ -51,39 +51,43 @@ OPSET = 17
 # COCO-17 order; a standing person facing the camera, so the person's left is on the image right.
 # Columns: u (across the box), v (down the box), score. Knees 0.45 and ankles 0.2: a 0.3 threshold
 # keeps 15 keypoints and leaves the ankles unlabelled.
-TEMPLATE = np.array([
-    [0.50, 0.08, 0.8],   # nose
-    [0.55, 0.06, 0.8],   # left eye
-    [0.45, 0.06, 0.8],   # right eye
-    [0.60, 0.07, 0.8],   # left ear
-    [0.40, 0.07, 0.8],   # right ear
-    [0.70, 0.20, 0.8],   # left shoulder
-    [0.30, 0.20, 0.8],   # right shoulder
-    [0.78, 0.35, 0.8],   # left elbow
-    [0.22, 0.35, 0.8],   # right elbow
-    [0.82, 0.50, 0.8],   # left wrist
-    [0.18, 0.50, 0.8],   # right wrist
-    [0.62, 0.52, 0.8],   # left hip
-    [0.38, 0.52, 0.8],   # right hip
-    [0.62, 0.72, 0.45],  # left knee
-    [0.38, 0.72, 0.45],  # right knee
-    [0.60, 0.92, 0.2],   # left ankle
-    [0.40, 0.92, 0.2],   # right ankle
-], dtype=np.float32)
+TEMPLATE = np.array(
+    [
+        [0.50, 0.08, 0.8],  # nose
+        [0.55, 0.06, 0.8],  # left eye
+        [0.45, 0.06, 0.8],  # right eye
+        [0.60, 0.07, 0.8],  # left ear
+        [0.40, 0.07, 0.8],  # right ear
+        [0.70, 0.20, 0.8],  # left shoulder
+        [0.30, 0.20, 0.8],  # right shoulder
+        [0.78, 0.35, 0.8],  # left elbow
+        [0.22, 0.35, 0.8],  # right elbow
+        [0.82, 0.50, 0.8],  # left wrist
+        [0.18, 0.50, 0.8],  # right wrist
+        [0.62, 0.52, 0.8],  # left hip
+        [0.38, 0.52, 0.8],  # right hip
+        [0.62, 0.72, 0.45],  # left knee
+        [0.38, 0.72, 0.45],  # right knee
+        [0.60, 0.92, 0.2],  # left ankle
+        [0.40, 0.92, 0.2],  # right ankle
+    ],
+    dtype=np.float32,
+)
 TEMPLATE.setflags(write=False)
 VISIBLE_AT_0_3 = TEMPLATE[:, 2] >= 0.3
 VISIBLE_AT_0_3.setflags(write=False)
 
 
 def draw_person(  # noqa: PLR0917 - positional box order is the agreed interface
-        image: np.ndarray, slot: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    image: np.ndarray, slot: int, x0: int, y0: int, x1: int, y1: int
+) -> np.ndarray:
     """Fill pixels x0..x1, y0..y1 (inclusive) of an HxWx3 RGB uint8 image with slot's colour."""
     if not 0 <= slot < NUM_SLOTS:
         raise ValueError(f"slot must be in 0..{NUM_SLOTS - 1}, got {slot}")
     height, width = image.shape[:2]
     if not (0 <= x0 <= x1 < width and 0 <= y0 <= y1 < height):
         raise ValueError(f"rectangle ({x0}, {y0})-({x1}, {y1}) outside a {width}x{height} image")
-    image[y0:y1 + 1, x0:x1 + 1] = (255, 0, SLOT_BLUE[slot])
+    image[y0 : y1 + 1, x0 : x1 + 1] = (255, 0, SLOT_BLUE[slot])
     return image
 
 
@@ -164,10 +168,12 @@ def _keypoint_triples(g: _Graph, y: str, x: str, scores: str) -> str:
 
 def _save(g: _Graph, name: str, path: Path, *, input_shape: list, output_shape: list) -> Path:
     graph = helper.make_graph(
-        g.nodes, name,
+        g.nodes,
+        name,
         [helper.make_tensor_value_info("input", TensorProto.INT32, input_shape)],
         [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, output_shape)],
-        g.initializers)
+        g.initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     helper.set_model_props(model, {"source": "synthetic MoveNet stand-in (test/synthetic_teacher.py)"})
@@ -185,25 +191,38 @@ def write_multipose(path: Path) -> Path:
     red, blue = _channel(g, image, 0), _channel(g, image, 2)
     bright = g.op("GreaterOrEqual", red, g.const(float(RED_THRESHOLD)))  # (H, W)
     slot_blue = g.const(np.array(SLOT_BLUE, np.float32).reshape(NUM_SLOTS, 1, 1))
-    near = g.op("LessOrEqual", g.op("Abs", g.op("Sub", blue, slot_blue)),
-                g.const(float(BLUE_TOLERANCE)))  # (6, H, W) by broadcasting
+    near = g.op(
+        "LessOrEqual", g.op("Abs", g.op("Sub", blue, slot_blue)), g.const(float(BLUE_TOLERANCE))
+    )  # (6, H, W) by broadcasting
     mask = g.op("Cast", g.op("And", bright, near), to=TensorProto.FLOAT)
     ymin, xmin, ymax, xmax, present, y, x = _box_keypoints(g, mask)
     # An empty mask's box is the whole tensor (first max 0, last max H - 1), hence the presence test.
-    tall = g.op("Cast", g.op("GreaterOrEqual", g.op("Sub", ymax, ymin), g.const(float(MIN_PERSON_HEIGHT))),
-                to=TensorProto.FLOAT)
+    tall = g.op(
+        "Cast",
+        g.op("GreaterOrEqual", g.op("Sub", ymax, ymin), g.const(float(MIN_PERSON_HEIGHT))),
+        to=TensorProto.FLOAT,
+    )
     detected = g.op("Mul", tall, present)  # (6, 1)
     height, width = _input_size(g, "input")
     scores = g.op("Mul", g.const(TEMPLATE[None, :, 2]), detected)
     keypoints = _keypoint_triples(g, g.op("Div", y, height), g.op("Div", x, width), scores)
     keypoints = g.op("Reshape", keypoints, g.const([NUM_SLOTS, 17 * 3], np.int64))
-    box = [g.op("Div", ymin, height), g.op("Div", xmin, width),
-           g.op("Div", ymax, height), g.op("Div", xmax, width),
-           g.op("Mul", detected, g.const(BOX_SCORE))]
+    box = [
+        g.op("Div", ymin, height),
+        g.op("Div", xmin, width),
+        g.op("Div", ymax, height),
+        g.op("Div", xmax, width),
+        g.op("Mul", detected, g.const(BOX_SCORE)),
+    ]
     rows = g.op("Concat", keypoints, *box, axis=1)  # (6, 56)
     g.op("Unsqueeze", rows, g.const([0], np.int64), output="output_0")
-    return _save(g, "synthetic_movenet_multipose", path, input_shape=[1, "height", "width", 3],
-                 output_shape=[1, NUM_SLOTS, 56])
+    return _save(
+        g,
+        "synthetic_movenet_multipose",
+        path,
+        input_shape=[1, "height", "width", 3],
+        output_shape=[1, NUM_SLOTS, 56],
+    )
 
 
 def write_thunder(path: Path) -> Path:
@@ -219,16 +238,23 @@ def write_thunder(path: Path) -> Path:
     scores = g.op("Mul", g.const(thunder_scores), present)
     keypoints = _keypoint_triples(g, g.op("Div", y, size), g.op("Div", x, size), scores)  # (1, 17, 3)
     g.op("Unsqueeze", keypoints, g.const([0], np.int64), output="output_0")
-    return _save(g, "synthetic_movenet_thunder", path, input_shape=[1, THUNDER_SIZE, THUNDER_SIZE, 3],
-                 output_shape=[1, 1, 17, 3])
+    return _save(
+        g,
+        "synthetic_movenet_thunder",
+        path,
+        input_shape=[1, THUNDER_SIZE, THUNDER_SIZE, 3],
+        output_shape=[1, 1, 17, 3],
+    )
 
 
 def write_teacher(folder: Path) -> dict[str, Path]:
     """Write movenet-multipose.onnx and movenet-thunder.onnx into ``folder`` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return {"multipose": write_multipose(folder / "movenet-multipose.onnx"),
-            "thunder": write_thunder(folder / "movenet-thunder.onnx")}
+    return {
+        "multipose": write_multipose(folder / "movenet-multipose.onnx"),
+        "thunder": write_thunder(folder / "movenet-thunder.onnx"),
+    }
 
 
 def write_wrong_interface_model(path: Path) -> Path:
@@ -237,9 +263,11 @@ def write_wrong_interface_model(path: Path) -> Path:
     g = _Graph()
     g.op("Identity", "image", output="heatmaps")
     graph = helper.make_graph(
-        g.nodes, "wrong_interface",
+        g.nodes,
+        "wrong_interface",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "H", "W"])],
-        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, 3, "H", "W"])])
+        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, 3, "H", "W"])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     onnx.checker.check_model(model)

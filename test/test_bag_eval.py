@@ -46,8 +46,9 @@ class BrightnessEstimator:
         self.calls += 1
         level = float(image.mean())
         joints = np.arange(COCO_17.num_keypoints)
-        keypoints = np.stack([20 + 3.0 * joints + level / 20, 10 + 3.5 * joints,
-                              np.full(joints.shape, 0.9)], axis=1)[None].astype(np.float32)
+        keypoints = np.stack(
+            [20 + 3.0 * joints + level / 20, 10 + 3.5 * joints, np.full(joints.shape, 0.9)], axis=1
+        )[None].astype(np.float32)
         return StubResult(keypoints, np.array([0.2 + level / 500], dtype=np.float32))
 
 
@@ -65,8 +66,9 @@ def make_image_bag(path, count: int, storage: str = "sqlite3", compressed: bool 
         for index in range(count):
             stamp = START_NS + index * PERIOD_NS
             if compressed:
-                data = compressed_image_cdr(typestore, cv2.imencode(".png", frame(index))[1].tobytes(),
-                                            stamp, "cam_optical", "png")
+                data = compressed_image_cdr(
+                    typestore, cv2.imencode(".png", frame(index))[1].tobytes(), stamp, "cam_optical", "png"
+                )
             else:
                 data = raw_image_cdr(typestore, frame(index), stamp, "cam_optical")
             writer.write(topic, stamp + 7_000_000, data)
@@ -83,15 +85,22 @@ def test_output_bag_holds_the_nodes_messages_with_source_stamps(tmp_path, storag
     stamps = make_image_bag(tmp_path / "in", 6, storage, compressed=compressed)
     topic = "/cam/image_raw/compressed" if compressed else "/cam/image_raw"
     estimator = BrightnessEstimator()
-    result = evaluate_bag(tmp_path / "in", estimator, tmp_path / "report",
-                          BagEvalOptions(topic=topic, storage=storage, sample_frames=0), progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "report",
+        BagEvalOptions(topic=topic, storage=storage, sample_frames=0),
+        progress=False,
+    )
     assert estimator.calls == 6
     with BagReader(tmp_path / "report" / "bag") as reader:
         assert {n: (t.msgtype, t.count) for n, t in reader.topics.items()} == {
             "/persons": ("litepose_ros/msg/PersonArray", 6),
-            "/markers": ("visualization_msgs/msg/MarkerArray", 6)}
-        persons = [(m.log_time_ns, deserialize_message(m.data, PersonArray))
-                   for m in reader.messages(["/persons"])]
+            "/markers": ("visualization_msgs/msg/MarkerArray", 6),
+        }
+        persons = [
+            (m.log_time_ns, deserialize_message(m.data, PersonArray)) for m in reader.messages(["/persons"])
+        ]
         markers = [deserialize_message(m.data, MarkerArray) for m in reader.messages(["/markers"])]
     for (log_time, message), stamp, index in zip(persons, stamps, range(6), strict=True):
         assert message.header.stamp.sec * 10**9 + message.header.stamp.nanosec == stamp
@@ -110,8 +119,13 @@ def test_output_bag_holds_the_nodes_messages_with_source_stamps(tmp_path, storag
     assert report["persons_per_frame"]["histogram"] == {"1": 6}
     assert report["bag_frame_rate_hz"] == pytest.approx(10.0)
     assert report["latency_ms"]["p50"] >= 0 and report["throughput_fps"] > 0
-    for name in ("latency_over_time.png", "latency_histogram.png", "persons_per_frame.png",
-                 "report.md", "frames.csv"):
+    for name in (
+        "latency_over_time.png",
+        "latency_histogram.png",
+        "persons_per_frame.png",
+        "report.md",
+        "frames.csv",
+    ):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert result.files["bag"] == tmp_path / "report" / "bag"
 
@@ -125,12 +139,21 @@ def test_two_runs_write_identical_messages(tmp_path):
     types = {"/persons": PersonArray, "/markers": MarkerArray}
     contents = []
     for run in ("a", "b"):
-        evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / run,
-                     BagEvalOptions(topic="/cam/image_raw", sample_frames=0), progress=False)
+        evaluate_bag(
+            tmp_path / "in",
+            BrightnessEstimator(),
+            tmp_path / run,
+            BagEvalOptions(topic="/cam/image_raw", sample_frames=0),
+            progress=False,
+        )
         with BagReader(tmp_path / run / "bag") as reader:
             # Compared as messages: rclpy's serialiser leaves CDR alignment padding uninitialised.
-            contents.append([(m.topic, m.log_time_ns, deserialize_message(m.data, types[m.topic]))
-                             for m in reader.messages()])
+            contents.append(
+                [
+                    (m.topic, m.log_time_ns, deserialize_message(m.data, types[m.topic]))
+                    for m in reader.messages()
+                ]
+            )
     assert contents[0] == contents[1] and len(contents[0]) == 8
 
 
@@ -144,17 +167,34 @@ def ground_truth_from(estimator, count: int, moved: set[int], with_stamps: bool)
             keypoints[:, 0] += 500.0
         image = {"id": 100 + index, "file_name": f"frame_{index}.png", "width": WIDTH, "height": HEIGHT}
         if with_stamps:
-            image["stamp"] = {"sec": (START_NS + index * PERIOD_NS) // 10**9,
-                              "nanosec": (START_NS + index * PERIOD_NS) % 10**9}
+            image["stamp"] = {
+                "sec": (START_NS + index * PERIOD_NS) // 10**9,
+                "nanosec": (START_NS + index * PERIOD_NS) % 10**9,
+            }
         images.append(image)
         x0, y0 = keypoints[:, 0].min(), keypoints[:, 1].min()
         w, h = np.ptp(keypoints[:, 0]), np.ptp(keypoints[:, 1])
         flat = np.concatenate([keypoints[:, :2], np.full((len(keypoints), 1), 2.0)], axis=1).ravel()
-        annotations.append({"id": 1000 + index, "image_id": 100 + index, "category_id": 1, "iscrowd": 0,
-                            "keypoints": [float(v) for v in flat], "num_keypoints": len(keypoints),
-                            "bbox": [x0, y0, w, h], "area": float(w * h)})
-    categories = [{"id": 1, "name": "person", "keypoints": list(COCO_17.keypoint_names),
-                   "skeleton": [[a + 1, b + 1] for a, b in COCO_17.edges]}]
+        annotations.append(
+            {
+                "id": 1000 + index,
+                "image_id": 100 + index,
+                "category_id": 1,
+                "iscrowd": 0,
+                "keypoints": [float(v) for v in flat],
+                "num_keypoints": len(keypoints),
+                "bbox": [x0, y0, w, h],
+                "area": float(w * h),
+            }
+        )
+    categories = [
+        {
+            "id": 1,
+            "name": "person",
+            "keypoints": list(COCO_17.keypoint_names),
+            "skeleton": [[a + 1, b + 1] for a, b in COCO_17.edges],
+        }
+    ]
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
@@ -165,9 +205,13 @@ def test_ground_truth_ap_is_one_on_own_output_and_drops_as_expected(tmp_path, wi
     estimator = BrightnessEstimator()
     exact = tmp_path / "exact.json"
     exact.write_text(json.dumps(ground_truth_from(estimator, count, set(), with_stamps)))
-    result = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r1",
-                          BagEvalOptions(topic="/cam/image_raw", ground_truth=exact, sample_frames=0),
-                          progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "r1",
+        BagEvalOptions(topic="/cam/image_raw", ground_truth=exact, sample_frames=0),
+        progress=False,
+    )
     accuracy = result.report["accuracy"]
     assert accuracy["match_by"] == ("stamp" if with_stamps else "index")
     assert accuracy["matched_frames"] == count
@@ -179,9 +223,13 @@ def test_ground_truth_ap_is_one_on_own_output_and_drops_as_expected(tmp_path, wi
     moved = set(range(4))  # frame brightness, hence score, grows with the index
     perturbed = tmp_path / "moved.json"
     perturbed.write_text(json.dumps(ground_truth_from(estimator, count, moved, with_stamps)))
-    result = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r2",
-                          BagEvalOptions(topic="/cam/image_raw", ground_truth=perturbed, sample_frames=0),
-                          progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "r2",
+        BagEvalOptions(topic="/cam/image_raw", ground_truth=perturbed, sample_frames=0),
+        progress=False,
+    )
     metrics = result.report["accuracy"]["metrics"]
     assert metrics["AP"] == pytest.approx(61 / 101, abs=1e-6)
     assert metrics["AR"] == pytest.approx(0.6, abs=1e-6)
@@ -207,14 +255,24 @@ def test_match_ground_truth_by_stamp_tolerance_and_index():
 def test_missing_topic_and_existing_output_are_refused_before_writing(tmp_path):
     make_image_bag(tmp_path / "in", 2)
     with pytest.raises(BagError) as missing:
-        evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
-                     BagEvalOptions(topic="/camera/image_raw"), progress=False)
+        evaluate_bag(
+            tmp_path / "in",
+            BrightnessEstimator(),
+            tmp_path / "r",
+            BagEvalOptions(topic="/camera/image_raw"),
+            progress=False,
+        )
     assert "/cam/image_raw (sensor_msgs/msg/Image, 2 messages)" in str(missing.value)
     assert not (tmp_path / "r" / "bag").exists()
     (tmp_path / "taken").mkdir()
     with pytest.raises(BagError, match="already exists"):
-        evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
-                     BagEvalOptions(topic="/cam/image_raw", output_bag=tmp_path / "taken"), progress=False)
+        evaluate_bag(
+            tmp_path / "in",
+            BrightnessEstimator(),
+            tmp_path / "r",
+            BagEvalOptions(topic="/cam/image_raw", output_bag=tmp_path / "taken"),
+            progress=False,
+        )
 
 
 def test_truncated_bag_keeps_the_frames_before_the_cut(tmp_path):
@@ -226,8 +284,13 @@ def test_truncated_bag_keeps_the_frames_before_the_cut(tmp_path):
     data = next((tmp_path / "in").glob("*.mcap")).read_bytes()
     (tmp_path / "cut.mcap").write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(BagError, match="truncated") as error:
-        evaluate_bag(tmp_path / "cut.mcap", BrightnessEstimator(), tmp_path / "r",
-                     BagEvalOptions(topic="/cam/image_raw", sample_frames=0), progress=False)
+        evaluate_bag(
+            tmp_path / "cut.mcap",
+            BrightnessEstimator(),
+            tmp_path / "r",
+            BagEvalOptions(topic="/cam/image_raw", sample_frames=0),
+            progress=False,
+        )
     assert "report.md" in str(error.value)
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     read = report["frames"]["processed"]
@@ -245,10 +308,18 @@ def test_undecodable_frames_are_counted_not_fatal(tmp_path):
         writer.add_topic("/cam/image_raw/compressed", COMPRESSED_IMAGE_TYPE)
         for index in range(3):
             payload = b"not a jpeg" if index == 1 else cv2.imencode(".png", frame(index))[1].tobytes()
-            writer.write("/cam/image_raw/compressed", START_NS + index,
-                         compressed_image_cdr(typestore, payload, START_NS + index, "cam"))
-    result = evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
-                          BagEvalOptions(topic="/cam/image_raw/compressed", sample_frames=0), progress=False)
+            writer.write(
+                "/cam/image_raw/compressed",
+                START_NS + index,
+                compressed_image_cdr(typestore, payload, START_NS + index, "cam"),
+            )
+    result = evaluate_bag(
+        tmp_path / "in",
+        BrightnessEstimator(),
+        tmp_path / "r",
+        BagEvalOptions(topic="/cam/image_raw/compressed", sample_frames=0),
+        progress=False,
+    )
     frames = result.report["frames"]
     assert (frames["processed"], frames["failed"]) == (2, 1)
     assert frames["failures"][0]["index"] == 1 and frames["failures"][0]["error"]
@@ -267,12 +338,18 @@ def test_tracking_ids_and_figures_and_against_track_id_ground_truth(tmp_path):
         annotation["track_id"] = 5
     path = tmp_path / "tracks.json"
     path.write_text(json.dumps(truth))
-    result = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r",
-                          BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
-                          progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "r",
+        BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
+        progress=False,
+    )
     with BagReader(tmp_path / "r" / "bag") as reader:
-        ids = [[p.id for p in deserialize_message(m.data, PersonArray).persons]
-               for m in reader.messages(["/persons"])]
+        ids = [
+            [p.id for p in deserialize_message(m.data, PersonArray).persons]
+            for m in reader.messages(["/persons"])
+        ]
     # The one person scores 0.2 + brightness / 500: from 0.3 (tracking.high_score) at frame 2 a
     # track starts, confirmed at its 3rd frame (tracking.min_hits), then one id to the end.
     assert ids[:4] == [[-1]] * 4 and ids[4:] == [[1]] * (count - 4), ids
@@ -289,17 +366,28 @@ def test_tracking_ids_and_figures_and_against_track_id_ground_truth(tmp_path):
     for annotation in truth["annotations"]:
         del annotation["track_id"]
     path.write_text(json.dumps(truth))
-    plain = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r2",
-                         BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
-                         progress=False).report["tracking"]
+    plain = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "r2",
+        BagEvalOptions(topic="/cam/image_raw", ground_truth=path, sample_frames=0),
+        progress=False,
+    ).report["tracking"]
     assert plain["tracks_started"] == 1 and plain["id_switches"] is None and "track_id" in plain["truth"]
-    off = evaluate_bag(tmp_path / "in", estimator, tmp_path / "r3",
-                       BagEvalOptions(topic="/cam/image_raw", sample_frames=0, tracking=False),
-                       progress=False)
+    off = evaluate_bag(
+        tmp_path / "in",
+        estimator,
+        tmp_path / "r3",
+        BagEvalOptions(topic="/cam/image_raw", sample_frames=0, tracking=False),
+        progress=False,
+    )
     assert off.report["tracking"] == {"enabled": False}
     with BagReader(tmp_path / "r3" / "bag") as reader:
-        assert all(p.id == -1 for m in reader.messages(["/persons"])
-                   for p in deserialize_message(m.data, PersonArray).persons)
+        assert all(
+            p.id == -1
+            for m in reader.messages(["/persons"])
+            for p in deserialize_message(m.data, PersonArray).persons
+        )
     assert "## Tracking" not in (tmp_path / "r3" / "report.md").read_text()
 
 
@@ -309,8 +397,14 @@ DEPTH_FOCAL = 80.0
 DEPTH_TOPIC, DEPTH_INFO_TOPIC = "/cam/depth/image_raw", "/cam/depth/camera_info"
 
 
-def make_rgbd_bag(path, count: int, *, skip_depth: tuple[int, ...] = (), depth_encoding: str = "16UC1",
-                  distance_mm: int = 2000) -> None:
+def make_rgbd_bag(
+    path,
+    count: int,
+    *,
+    skip_depth: tuple[int, ...] = (),
+    depth_encoding: str = "16UC1",
+    distance_mm: int = 2000,
+) -> None:
     """Colour frames plus a depth image of a wall ``distance_mm`` away per frame (written a little
     after its colour frame, as aligned depth arrives), and the depth camera_info."""
     from litepose_ros.bags.storage import CAMERA_INFO_TYPE, camera_info_cdr
@@ -322,19 +416,37 @@ def make_rgbd_bag(path, count: int, *, skip_depth: tuple[int, ...] = (), depth_e
         writer.add_topic(DEPTH_INFO_TOPIC, CAMERA_INFO_TYPE)
         for index in range(count):
             stamp = START_NS + index * PERIOD_NS
-            writer.write("/cam/image_raw", stamp + 7_000_000, raw_image_cdr(typestore, frame(index), stamp,
-                                                                             "cam_optical"))
-            writer.write(DEPTH_INFO_TOPIC, stamp + 8_000_000, camera_info_cdr(
-                typestore, WIDTH, HEIGHT, fx=DEPTH_FOCAL, fy=DEPTH_FOCAL, cx=(WIDTH - 1) / 2,
-                cy=(HEIGHT - 1) / 2, stamp=stamp, frame_id="cam_optical"))
+            writer.write(
+                "/cam/image_raw",
+                stamp + 7_000_000,
+                raw_image_cdr(typestore, frame(index), stamp, "cam_optical"),
+            )
+            writer.write(
+                DEPTH_INFO_TOPIC,
+                stamp + 8_000_000,
+                camera_info_cdr(
+                    typestore,
+                    WIDTH,
+                    HEIGHT,
+                    fx=DEPTH_FOCAL,
+                    fy=DEPTH_FOCAL,
+                    cx=(WIDTH - 1) / 2,
+                    cy=(HEIGHT - 1) / 2,
+                    stamp=stamp,
+                    frame_id="cam_optical",
+                ),
+            )
             if index in skip_depth:
                 continue
             if depth_encoding == "16UC1":
                 pixels = np.full((HEIGHT, WIDTH), distance_mm, "<u2").view(np.uint8).reshape(HEIGHT, WIDTH, 2)
             else:
                 pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-            writer.write(DEPTH_TOPIC, stamp + 9_000_000,
-                         raw_image_cdr(typestore, pixels, stamp, "cam_optical", encoding=depth_encoding))
+            writer.write(
+                DEPTH_TOPIC,
+                stamp + 9_000_000,
+                raw_image_cdr(typestore, pixels, stamp, "cam_optical", encoding=depth_encoding),
+            )
 
 
 def test_a_depth_topic_gives_the_keypoints_their_3d_positions(tmp_path):
@@ -343,9 +455,13 @@ def test_a_depth_topic_gives_the_keypoints_their_3d_positions(tmp_path):
     from visualization_msgs.msg import MarkerArray
 
     make_rgbd_bag(tmp_path / "in", 5, skip_depth=(3,))
-    result = evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
-                          BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
-                          progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        BrightnessEstimator(),
+        tmp_path / "r",
+        BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
+        progress=False,
+    )
     with BagReader(tmp_path / "r" / "bag") as reader:
         persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
         markers = [deserialize_message(m.data, MarkerArray) for m in reader.messages(["/markers"])]
@@ -359,13 +475,17 @@ def test_a_depth_topic_gives_the_keypoints_their_3d_positions(tmp_path):
         for keypoint in person.keypoints:
             assert keypoint.position_valid
             expected = ((keypoint.x - cx) * 2.0 / DEPTH_FOCAL, (keypoint.y - cy) * 2.0 / DEPTH_FOCAL, 2.0)
-            assert (keypoint.position.x, keypoint.position.y, keypoint.position.z) == \
-                pytest.approx(expected, abs=1e-3)
+            assert (keypoint.position.x, keypoint.position.y, keypoint.position.z) == pytest.approx(
+                expected, abs=1e-3
+            )
         joints = next(m for m in marker_array.markers if m.ns == "joints")
         assert [p.z for p in joints.points] == pytest.approx([2.0] * 17, abs=1e-3)
     depth = result.report["depth"]
-    assert (depth["frames_with_depth"], depth["frames_without_matching_depth"],
-            depth["depth_images_rejected"]) == (4, 1, 0)
+    assert (
+        depth["frames_with_depth"],
+        depth["frames_without_matching_depth"],
+        depth["depth_images_rejected"],
+    ) == (4, 1, 0)
     assert depth["camera_info_topic"] == DEPTH_INFO_TOPIC  # the depth topic's sibling, found by itself
     assert "3D keypoints (depth)" in (tmp_path / "r" / "report.md").read_text()
 
@@ -375,9 +495,13 @@ def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path):
     from rclpy.serialization import deserialize_message
 
     make_rgbd_bag(tmp_path / "in", 3, depth_encoding="rgb8")
-    result = evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r",
-                          BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
-                          progress=False)
+    result = evaluate_bag(
+        tmp_path / "in",
+        BrightnessEstimator(),
+        tmp_path / "r",
+        BagEvalOptions(topic="/cam/image_raw", depth_topic=DEPTH_TOPIC, sample_frames=0),
+        progress=False,
+    )
     depth = result.report["depth"]
     assert depth["depth_images_rejected"] == 3 and depth["frames_with_depth"] == 0
     assert "rgb8" in depth["problem"] and "16UC1" in depth["problem"] and DEPTH_TOPIC in depth["problem"]
@@ -385,5 +509,10 @@ def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path):
         persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
     assert len(persons) == 3 and not any(p.position_valid for m in persons for p in m.persons)
     with pytest.raises(BagError, match="/cam/nothing"):
-        evaluate_bag(tmp_path / "in", BrightnessEstimator(), tmp_path / "r2",
-                     BagEvalOptions(topic="/cam/image_raw", depth_topic="/cam/nothing"), progress=False)
+        evaluate_bag(
+            tmp_path / "in",
+            BrightnessEstimator(),
+            tmp_path / "r2",
+            BagEvalOptions(topic="/cam/image_raw", depth_topic="/cam/nothing"),
+            progress=False,
+        )

@@ -41,8 +41,11 @@ def make_bag(path, count: int, storage: str = "mcap"):
             stamp = start + index * PERIOD_NS
             payload = bytes([index]) * (100 + index)  # distinct bytes per message (not a real JPEG)
             writer.write(IMAGE_TOPIC, stamp, compressed_image_cdr(typestore, payload, stamp, "cam"))
-            writer.write(INFO_TOPIC, stamp + 1, camera_info_cdr(typestore, 4, 3, fx=1.0, fy=1.0, cx=1.5,
-                                                                cy=1.0, stamp=stamp, frame_id="cam"))
+            writer.write(
+                INFO_TOPIC,
+                stamp + 1,
+                camera_info_cdr(typestore, 4, 3, fx=1.0, fy=1.0, cx=1.5, cy=1.0, stamp=stamp, frame_id="cam"),
+            )
     with BagReader(path) as reader:
         return [m.data for m in reader.messages([IMAGE_TOPIC])]
 
@@ -52,8 +55,13 @@ LITEPOSE = [sys.executable, "-c", "import sys; from litepose_ros.cli import main
 
 def start_player(bag, *args: str) -> subprocess.Popen:
     """litepose bag-play in its own process; it inherits the loopback environment set by conftest."""
-    return subprocess.Popen([*LITEPOSE, "bag-play", str(bag), *args],
-                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*LITEPOSE, "bag-play", str(bag), *args],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def receive(context, topic: str, count: int, timeout: float, also: str | None = None):
@@ -65,8 +73,9 @@ def receive(context, topic: str, count: int, timeout: float, also: str | None = 
     received: list[tuple[bytes, float]] = []
     other: list[bytes] = []
     node = rclpy.create_node("bag_play_test_receiver", context=context)
-    node.create_subscription(CompressedImage, topic, lambda m: received.append((m, time.monotonic())),
-                             100, raw=True)
+    node.create_subscription(
+        CompressedImage, topic, lambda m: received.append((m, time.monotonic())), 100, raw=True
+    )
     if also:
         node.create_subscription(CameraInfo, also, other.append, 100, raw=True)
     executor = SingleThreadedExecutor(context=context)
@@ -84,8 +93,12 @@ def receive(context, topic: str, count: int, timeout: float, also: str | None = 
 
 def missing_indices(received: list[bytes], originals: list[bytes]) -> list[int]:
     """Positions in originals of the messages that did not arrive (for the failure message)."""
-    arrived = {bytes(data[:len(original)]) for data in received for original in originals
-               if data[:len(original)] == original}
+    arrived = {
+        bytes(data[: len(original)])
+        for data in received
+        for original in originals
+        if data[: len(original)] == original
+    }
     return [index for index, original in enumerate(originals) if original not in arrived]
 
 
@@ -96,15 +109,22 @@ def assert_same_messages(received: list[bytes], originals: list[bytes]) -> None:
 
     assert len(received) == len(originals), f"missing messages {missing_indices(received, originals)}"
     for data, original in zip(received, originals, strict=True):
-        assert data[:len(original)] == original and not data[len(original):].strip(b"\0")
+        assert data[: len(original)] == original and not data[len(original) :].strip(b"\0")
         assert len(data) - len(original) < 4
         assert deserialize_message(data, CompressedImage) == deserialize_message(original, CompressedImage)
 
 
 def test_replays_every_message_unchanged_with_original_timing(tmp_path, rclpy_context):
     originals = make_bag(tmp_path / "bag", 20, "sqlite3")
-    player = start_player(tmp_path / "bag", "--remap", f"{IMAGE_TOPIC}:=/played/image/compressed",
-                          "--wait-for-subscribers", "1", "--stats", str(tmp_path / "stats.json"))
+    player = start_player(
+        tmp_path / "bag",
+        "--remap",
+        f"{IMAGE_TOPIC}:=/played/image/compressed",
+        "--wait-for-subscribers",
+        "1",
+        "--stats",
+        str(tmp_path / "stats.json"),
+    )
     try:
         received, infos = receive(rclpy_context, "/played/image/compressed", 20, 30.0, also=INFO_TOPIC)
     finally:
@@ -135,8 +155,17 @@ def finish_player(player: subprocess.Popen, timeout: float = 20.0) -> tuple[str,
 def test_rate_offset_and_topic_selection(tmp_path, rclpy_context):
     originals = make_bag(tmp_path / "bag", 20)
     # 2x speed, starting 0.5 s in (message 10 on), images only.
-    player = start_player(tmp_path / "bag", "--rate", "2", "--start-offset", "0.5", "--topics", IMAGE_TOPIC,
-                          "--wait-for-subscribers", "1")
+    player = start_player(
+        tmp_path / "bag",
+        "--rate",
+        "2",
+        "--start-offset",
+        "0.5",
+        "--topics",
+        IMAGE_TOPIC,
+        "--wait-for-subscribers",
+        "1",
+    )
     try:
         received, infos = receive(rclpy_context, IMAGE_TOPIC, 10, 30.0, also=INFO_TOPIC)
     finally:
@@ -151,8 +180,9 @@ def test_rate_offset_and_topic_selection(tmp_path, rclpy_context):
 
 def test_loop_repeats_until_stopped(tmp_path, rclpy_context):
     originals = make_bag(tmp_path / "bag", 4)
-    player = start_player(tmp_path / "bag", "--loop", "--rate", "4", "--topics", IMAGE_TOPIC,
-                          "--wait-for-subscribers", "1")
+    player = start_player(
+        tmp_path / "bag", "--loop", "--rate", "4", "--topics", IMAGE_TOPIC, "--wait-for-subscribers", "1"
+    )
     try:
         received, _ = receive(rclpy_context, IMAGE_TOPIC, 10, 30.0)
     finally:
@@ -163,11 +193,22 @@ def test_loop_repeats_until_stopped(tmp_path, rclpy_context):
 
 def test_bad_options_and_topics_are_refused(tmp_path):
     make_bag(tmp_path / "bag", 2)
-    for bad in ({"rate": 0}, {"start_offset": -1}, {"reliability": "sometimes"}, {"depth": 0},
-                {"wait_for_subscribers": -1}, {"settle_time": -0.1}):
+    for bad in (
+        {"rate": 0},
+        {"start_offset": -1},
+        {"reliability": "sometimes"},
+        {"depth": 0},
+        {"wait_for_subscribers": -1},
+        {"settle_time": -0.1},
+    ):
         with pytest.raises(ValueError):
             PlayOptions(**bad)
-    result = subprocess.run([*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*LITEPOSE, "bag-play", str(tmp_path / "bag"), "--topics", "/nope"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "'/nope' is not in bag" in result.stderr and IMAGE_TOPIC in result.stderr

@@ -45,14 +45,22 @@ def write_test_bag(path, storage, typestore, frames, *, period_ns=50_000_000):
         writer.add_topic("/cam/camera_info", CAMERA_INFO_TYPE)
         for index, frame in enumerate(frames):
             stamp = start + index * period_ns
-            writer.write("/cam/image_raw", stamp + 1000,
-                         raw_image_cdr(typestore, frame, stamp, "cam_optical"))
+            writer.write(
+                "/cam/image_raw", stamp + 1000, raw_image_cdr(typestore, frame, stamp, "cam_optical")
+            )
             encoded = cv2.imencode(".png", frame)[1].tobytes()
-            writer.write("/cam/image_raw/compressed", stamp + 2000,
-                         compressed_image_cdr(typestore, encoded, stamp, "cam_optical", "png"))
-            writer.write("/cam/camera_info", stamp + 3000,
-                         camera_info_cdr(typestore, 32, 24, fx=30.0, fy=30.0, cx=15.5, cy=11.5, stamp=stamp,
-                                         frame_id="cam_optical"))
+            writer.write(
+                "/cam/image_raw/compressed",
+                stamp + 2000,
+                compressed_image_cdr(typestore, encoded, stamp, "cam_optical", "png"),
+            )
+            writer.write(
+                "/cam/camera_info",
+                stamp + 3000,
+                camera_info_cdr(
+                    typestore, 32, 24, fx=30.0, fy=30.0, cx=15.5, cy=11.5, stamp=stamp, frame_id="cam_optical"
+                ),
+            )
     return [start + i * period_ns for i in range(len(frames))]
 
 
@@ -66,8 +74,10 @@ def test_round_trip_keeps_stamps_pixels_and_types(tmp_path, typestore, storage):
     stamps = write_test_bag(tmp_path / "bag", storage, typestore, frames)
     with BagReader(tmp_path / "bag") as reader:
         assert {name: (t.msgtype, t.count) for name, t in reader.topics.items()} == {
-            "/cam/image_raw": (IMAGE_TYPE, 5), "/cam/image_raw/compressed": (COMPRESSED_IMAGE_TYPE, 5),
-            "/cam/camera_info": (CAMERA_INFO_TYPE, 5)}
+            "/cam/image_raw": (IMAGE_TYPE, 5),
+            "/cam/image_raw/compressed": (COMPRESSED_IMAGE_TYPE, 5),
+            "/cam/camera_info": (CAMERA_INFO_TYPE, 5),
+        }
         assert sorted(reader.image_topics()) == ["/cam/image_raw", "/cam/image_raw/compressed"]
         raw_images = list(reader.images("/cam/image_raw"))
         compressed = list(reader.images("/cam/image_raw/compressed"))
@@ -143,7 +153,7 @@ def test_corrupt_sqlite_reports_damage_after_the_intact_messages(tmp_path, types
     # sits in the file is sqlite's business): the messages before the damage must be intact.
     for start in range(len(original) // 2 // page * page, len(original), page):
         damaged = bytearray(original)
-        damaged[start:start + page] = bytes(page)
+        damaged[start : start + page] = bytes(page)
         database.write_bytes(bytes(damaged))
         read = []
         try:
@@ -231,10 +241,12 @@ def test_truncated_sqlite_keeps_the_frames_before_the_cut_and_reports(tmp_path, 
     stamps = write_test_bag(tmp_path / "bag", "sqlite3", typestore, frames)
     database = next((tmp_path / "bag").glob("*.db3"))
     original = database.read_bytes()
-    database.write_bytes(original[:int(len(original) * keep)])
+    database.write_bytes(original[: int(len(original) * keep)])
     read = []
-    with pytest.raises(BagError, match=r"truncated.*read the \d+ complete messages"), \
-            BagReader(tmp_path / "bag") as reader:
+    with (
+        pytest.raises(BagError, match=r"truncated.*read the \d+ complete messages"),
+        BagReader(tmp_path / "bag") as reader,
+    ):
         assert reader.truncated
         read.extend(reader.images("/cam/image_raw"))
     assert read, "the frames before the cut were lost"
@@ -256,15 +268,20 @@ def test_damaged_mcap_chunk_is_found_by_its_crc_and_reported(tmp_path, typestore
 
     frames = make_frames(5)
     path = tmp_path / "plain.mcap"
-    write_single_mcap(path, {"/img": IMAGE_TYPE},
-                      [("/img", 10 + i, raw_image_cdr(typestore, f, i, "cam")) for i, f in enumerate(frames)])
+    write_single_mcap(
+        path,
+        {"/img": IMAGE_TYPE},
+        [("/img", 10 + i, raw_image_cdr(typestore, f, i, "cam")) for i, f in enumerate(frames)],
+    )
     data = bytearray(path.read_bytes())
     pixels = frames[2].tobytes()[:64]
     position = bytes(data).find(pixels)
     if position < 0:
         pytest.skip("the writer compressed the chunk: the pixels are not in the file as such")
-    data[position:position + 64] = bytes(64)  # zeroed bytes inside message 2
+    data[position : position + 64] = bytes(64)  # zeroed bytes inside message 2
     path.write_bytes(bytes(data))
-    with pytest.raises(BagError, match=r"damaged: reading stopped after 0 messages.*CRC check"), \
-            BagReader(path) as reader:
+    with (
+        pytest.raises(BagError, match=r"damaged: reading stopped after 0 messages.*CRC check"),
+        BagReader(path) as reader,
+    ):
         list(reader.images("/img"))

@@ -24,15 +24,18 @@ def test_a_calibrated_k_is_accepted():
     assert camera_info_problem([0.0] * 9, 768, 576) is None  # uncalibrated: the documented fallback
 
 
-@pytest.mark.parametrize(("values", "reason"), [
-    ({"cx": math.nan}, "cx"),
-    ({"cy": math.inf}, "cy"),
-    ({"fx": math.inf}, "fx"),
-    ({"fx": 1e-300}, "fx"),
-    ({"fy": 1e300}, "fy"),
-    ({"fx": -600.0}, "fx"),
-    ({"cx": 1e9}, "cx"),
-])
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"cx": math.nan}, "cx"),
+        ({"cy": math.inf}, "cy"),
+        ({"fx": math.inf}, "fx"),
+        ({"fx": 1e-300}, "fx"),
+        ({"fy": 1e300}, "fy"),
+        ({"fx": -600.0}, "fx"),
+        ({"cx": 1e9}, "cx"),
+    ],
+)
 def test_broken_k_is_refused_with_the_reason(values, reason):
     problem = camera_info_problem(k_with(**values), 768, 576)
     assert problem is not None and reason in problem

@@ -65,8 +65,12 @@ def test_single_real_image_with_flip(model, tmp_path):
     source = tmp_path / "street.jpg"
     shutil.copy(IMAGES / "vtest_0200_small.jpg", source)
     output = tmp_path / "out"
-    assert litepose(["infer", str(source), "--model", str(model), "-o", str(output), "--flip",
-                     "--threshold", "0"]) == 0
+    assert (
+        litepose(
+            ["infer", str(source), "--model", str(model), "-o", str(output), "--flip", "--threshold", "0"]
+        )
+        == 0
+    )
     images = json.loads((output / "images.json").read_text())
     assert images == [{"id": 1, "file_name": "street.jpg", "width": 384, "height": 288}]
     assert cv2.imread(str(output / "street.jpg")).shape == (288, 384, 3)
@@ -120,6 +124,19 @@ def test_user_errors(model, tmp_path, capsys):
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     assert litepose(["infer", str(folder), "--model", str(model), "-o", str(tmp_path / "o")]) == 2
     assert "cannot read image" in capsys.readouterr().err
-    assert litepose(["infer", str(folder / "broken.jpg"), "--model", str(model), "--input-size", "100",
-                     "-o", str(tmp_path / "o")]) == 2
+    assert (
+        litepose(
+            [
+                "infer",
+                str(folder / "broken.jpg"),
+                "--model",
+                str(model),
+                "--input-size",
+                "100",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "multiple of 16" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def udp_local_addresses(pid: int) -> list[str]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     addresses = []
     for table in ("udp", "udp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
@@ -85,8 +85,9 @@ def test_started_ros_process_talks_on_loopback_only(rclpy_context):
             addresses = udp_local_addresses(pid)
             assert addresses, f"process {pid} has no UDP socket: is DDS running?"
             assert set(addresses) == {LOOPBACK_HEX}, f"process {pid} bound UDP outside loopback: {addresses}"
-        assert DDS_DISCOVERY_GROUP not in Path("/proc/net/igmp").read_text(), \
+        assert DDS_DISCOVERY_GROUP not in Path("/proc/net/igmp").read_text(), (
             "a process joined the DDS multicast discovery group"
+        )
     finally:
         node.destroy_node()
         stop_process(process)

@@ -31,14 +31,20 @@ from litepose_ros.preprocess import make_transform
 LAYOUTS = [COCO_17, CROWDPOSE_14]
 
 
-def render(people: np.ndarray, tags: np.ndarray, shape: tuple[int, int], *, sigma: float = 2.0,
-           peaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    people: np.ndarray,
+    tags: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    sigma: float = 2.0,
+    peaks: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (K, H, W): a Gaussian of height ``peaks[p, j]`` (default 1, 0 = absent) at each
     joint ``people[p, j]`` (x, y map pixel centres); tag maps (K, H, W): the tag of the person
     whose joint is nearest (Voronoi), 0 where nobody has that joint."""
     count, joints, _ = people.shape
     peaks = np.ones((count, joints)) if peaks is None else peaks
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
     heat = np.zeros((joints,) + shape, np.float32)
     tag = np.zeros((joints,) + shape, np.float32)
     for j in range(joints):
@@ -47,7 +53,7 @@ def render(people: np.ndarray, tags: np.ndarray, shape: tuple[int, int], *, sigm
             if peaks[p, j] <= 0:
                 continue
             d2 = (xs - people[p, j, 0]) ** 2 + (ys - people[p, j, 1]) ** 2
-            heat[j] = np.maximum(heat[j], peaks[p, j] * np.exp(-d2 / (2 * sigma ** 2)))
+            heat[j] = np.maximum(heat[j], peaks[p, j] * np.exp(-d2 / (2 * sigma**2)))
             tag[j][d2 < nearest] = tags[p]
             nearest = np.minimum(nearest, d2)
     return heat, tag
@@ -72,8 +78,9 @@ def match_people(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def test_well_separated_people_are_recovered(layout):
     # Joints sit a third of a pixel right/below a pixel centre: the adjust must move a quarter
     # pixel towards them, so every joint comes back within 0.1 map pixels.
-    people = np.stack([skeleton(layout, 14, 6, 40), skeleton(layout, 40, 10, 44),
-                       skeleton(layout, 62, 4, 50)])
+    people = np.stack(
+        [skeleton(layout, 14, 6, 40), skeleton(layout, 40, 10, 44), skeleton(layout, 62, 4, 50)]
+    )
     people = np.floor(people) + [0.33, 0.3]
     heat, tag = render(people, np.array([-2.0, 1.0, 4.0]), (64, 80))
     result = decode_maps(heat, tag, layout, DecoderConfig(flip_test=False))
@@ -139,14 +146,23 @@ def test_missing_joints_are_filled_by_refine(layout):
         np.testing.assert_allclose(refined.keypoints[order[p], j, :2], people[p, j], atol=0.1)
     # Scores are from grouping (before refine): the same with and without refine.
     np.testing.assert_allclose(np.sort(refined.scores), np.sort(plain.scores))
-    np.testing.assert_allclose(refined.scores[order[0]], (layout.num_keypoints - 2) * refined.keypoints[
-        order[0], [j for j in range(layout.num_keypoints) if (0, j) not in weak], 2].mean()
-        / layout.num_keypoints, rtol=1e-5)
+    np.testing.assert_allclose(
+        refined.scores[order[0]],
+        (layout.num_keypoints - 2)
+        * refined.keypoints[
+            order[0], [j for j in range(layout.num_keypoints) if (0, j) not in weak], 2
+        ].mean()
+        / layout.num_keypoints,
+        rtol=1e-5,
+    )
     # Unfilled joints are parked at the mean of the person's placed joints.
     mask = np.ones(layout.num_keypoints, bool)
     mask[[j for p, j in weak if p == 0]] = False
-    np.testing.assert_allclose(plain.keypoints[order_plain[0], 3, :2],
-                               plain.keypoints[order_plain[0], mask, :2].mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(
+        plain.keypoints[order_plain[0], 3, :2],
+        plain.keypoints[order_plain[0], mask, :2].mean(axis=0),
+        atol=1e-4,
+    )
 
 
 def test_refine_picks_the_joint_with_the_persons_tag():
@@ -162,8 +178,13 @@ def test_refine_picks_the_joint_with_the_persons_tag():
     np.testing.assert_allclose(result.keypoints[order[0], 9, :2], people[0, 9], atol=0.1)
 
 
-def network_outputs(people: np.ndarray, tags: np.ndarray, layout: KeypointLayout, input_hw: tuple[int, int],
-                    mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def network_outputs(
+    people: np.ndarray,
+    tags: np.ndarray,
+    layout: KeypointLayout,
+    input_hw: tuple[int, int],
+    mirrored: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(out4, out2) for people given in network-input pixels; ``mirrored``: the outputs for the
     horizontally mirrored input (positions mirrored, left/right channels swapped)."""
     height, width = input_hw
@@ -245,8 +266,9 @@ def test_half_resolution_tags_read_like_full_upsampled_tags():
     lazy = TagMaps(tags4, (3, 12, 18))
     joint, y, x = rng.integers(0, 3, 50), rng.integers(0, 12, 50), rng.integers(0, 18, 50)
     np.testing.assert_allclose(lazy.at(joint, y, x), full[joint, y, x], atol=1e-5)
-    np.testing.assert_allclose(lazy.full(np.array([2, 0]), decoding.Workspace()),
-                               np.moveaxis(full[[2, 0]], -1, 0), atol=1e-6)
+    np.testing.assert_allclose(
+        lazy.full(np.array([2, 0]), decoding.Workspace()), np.moveaxis(full[[2, 0]], -1, 0), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
@@ -269,8 +291,9 @@ def test_source_coordinates_round_trip_non_square(layout):
     error = np.abs(result.keypoints[order, :, :2] - people_source)
     assert error.max() <= tolerance
     adjusted = decode_people(out4, out2, layout, config=DecoderConfig(flip_test=False), transform=transform)
-    error_adjusted = np.abs(adjusted.keypoints[match_people(adjusted.keypoints, people_source), :, :2]
-                            - people_source)
+    error_adjusted = np.abs(
+        adjusted.keypoints[match_people(adjusted.keypoints, people_source), :, :2] - people_source
+    )
     assert error_adjusted.mean() < error.mean()
 
 
@@ -280,8 +303,11 @@ def test_source_coordinates_round_trip_non_square(layout):
 def test_matches_the_loop_reference(layout, people, preset):
     config = DecoderConfig() if preset == "reference" else DecoderConfig.fast()
     outputs = synthetic_outputs(people, layout, input_size=128, seed=people, missing_fraction=0.2)
-    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
-               if config.flip_test else {})
+    flipped = (
+        {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
+        if config.flip_test
+        else {}
+    )
     ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
     keypoints, scores = reference_decode(outputs, layout, config)
     assert len(ours) == len(scores) >= people * 0.8
@@ -306,8 +332,9 @@ def test_crowds_are_not_fragmented(layout, people, seed, flip):
     # more people here.
     config = DecoderConfig(flip_test=flip)
     outputs = synthetic_outputs(people, layout, input_size=256, seed=seed)
-    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
-               if flip else {})
+    flipped = (
+        {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]} if flip else {}
+    )
     ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
     _, reference_scores = reference_decode(outputs, layout, config.replace(tag_tie_break=0))
     assert len(ours) <= len(reference_scores)
@@ -350,7 +377,7 @@ def test_top_k_limits_candidates_per_joint():
 def test_nms_keeps_only_local_maxima():
     heat = np.zeros((14, 32, 32), np.float32)
     heat[0, 10, 10], heat[0, 10, 12] = 0.9, 0.8  # within 5x5: only the higher survives
-    heat[0, 10, 16] = 0.7                        # 6 pixels away: survives
+    heat[0, 10, 16] = 0.7  # 6 pixels away: survives
     tags = TagMaps(np.zeros_like(heat), heat.shape)
     candidates = find_candidates(heat, tags, DecoderConfig())
     assert list(zip(candidates.y.tolist(), candidates.x.tolist(), strict=True)) == [(10, 10), (10, 16)]
@@ -371,8 +398,9 @@ def test_peaks_match_a_dense_max_pool(kernel):
         config = DecoderConfig(nms_kernel=kernel, top_k=7, detection_threshold=0.3)
         ours = find_candidates(heat, tags, config)
         pooled = reference_max_pool(heat, kernel)
-        index, value = reference_top_k(np.where(heat == pooled, heat, 0.0), config.top_k,
-                                       config.detection_threshold)
+        index, value = reference_top_k(
+            np.where(heat == pooled, heat, 0.0), config.top_k, config.detection_threshold
+        )
         keep = value > config.detection_threshold
         joint = np.broadcast_to(np.arange(shape[0])[:, None], index.shape)[keep]
         y, x = np.divmod(index[keep], shape[2])
@@ -400,8 +428,9 @@ def test_empty_maps_give_no_people():
     result = decode_maps(heat, np.zeros_like(heat), COCO_17)
     assert result.keypoints.shape == (0, 17, 3) and result.scores.shape == (0,)
     out4, out2 = np.zeros((1, 34, 16, 16), np.float32), np.zeros((1, 17, 32, 32), np.float32)
-    result = decode_people(out4, out2, COCO_17, config=DecoderConfig.fast(),
-                           transform=make_transform(40, 40, 64))
+    result = decode_people(
+        out4, out2, COCO_17, config=DecoderConfig.fast(), transform=make_transform(40, 40, 64)
+    )
     assert len(result) == 0
 
 
@@ -451,8 +480,12 @@ def test_reused_workspace_restores_the_heatmap_margin():
     layout = COCO_17
     config = DecoderConfig(flip_test=False)
     cases = [synthetic_outputs(4, layout, input_size=size, seed=size, flip=False) for size in (128, 64)]
-    fresh = [decode_maps(*merge_outputs(case["out4"], case["out2"], layout), layout, config,
-                         workspace=decoding.Workspace()) for case in cases]
+    fresh = [
+        decode_maps(
+            *merge_outputs(case["out4"], case["out2"], layout), layout, config, workspace=decoding.Workspace()
+        )
+        for case in cases
+    ]
     border = np.zeros((layout.num_keypoints, 32, 32), np.float32)
     border[:, 0, 0] = 1.0  # a peak in the corner: a margin that is not -inf hides nothing here,
     border[:, 0, 2] = 0.9  # but a margin above 1 would suppress the corner peak
@@ -471,16 +504,27 @@ def test_reused_workspace_restores_the_heatmap_margin():
 def test_decoding_from_several_threads_gives_the_same_results():
     layout = COCO_17
     cases = [synthetic_outputs(n, layout, input_size=128, seed=n) for n in (2, 4, 6, 8)]
-    expected = [decode_people(c["out4"], c["out2"], layout, flipped_out4=c["flipped_out4"],
-                              flipped_out2=c["flipped_out2"]).keypoints for c in cases]
+    expected = [
+        decode_people(
+            c["out4"], c["out2"], layout, flipped_out4=c["flipped_out4"], flipped_out2=c["flipped_out2"]
+        ).keypoints
+        for c in cases
+    ]
     results: dict[int, list] = {}
 
     def work(index: int) -> None:
         out = []
         for _ in range(5):
             for c in cases:
-                out.append(decode_people(c["out4"], c["out2"], layout, flipped_out4=c["flipped_out4"],
-                                         flipped_out2=c["flipped_out2"]).keypoints)
+                out.append(
+                    decode_people(
+                        c["out4"],
+                        c["out2"],
+                        layout,
+                        flipped_out4=c["flipped_out4"],
+                        flipped_out2=c["flipped_out2"],
+                    ).keypoints
+                )
         results[index] = out
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
@@ -515,8 +559,9 @@ def test_bad_outputs_are_rejected():
     with pytest.raises(ValueError, match="both flipped outputs"):
         merge_outputs(out4, out2, COCO_17, out4, None)
     with pytest.raises(ValueError, match="differ in shape"):
-        merge_outputs(out4, out2, COCO_17, np.zeros((1, 34, 8, 8), np.float32),
-                      np.zeros((1, 17, 16, 16), np.float32))
+        merge_outputs(
+            out4, out2, COCO_17, np.zeros((1, 34, 8, 8), np.float32), np.zeros((1, 17, 16, 16), np.float32)
+        )
     with pytest.raises(ValueError, match="transform"):
         decode_people(out4, out2, COCO_17, config=fast, transform=make_transform(640, 480, 256))
 
@@ -557,8 +602,26 @@ def test_decode_benchmark_writes_its_page(tmp_path):
     from litepose_ros.cli import main as litepose
 
     page = tmp_path / "decode.md"
-    assert litepose(["bench", "decode", "--people", "1", "3", "--runs", "2", "--reference-runs", "1",
-                     "--input-size", "64", "--output", str(page)]) == 0
+    assert (
+        litepose(
+            [
+                "bench",
+                "decode",
+                "--people",
+                "1",
+                "3",
+                "--runs",
+                "2",
+                "--reference-runs",
+                "1",
+                "--input-size",
+                "64",
+                "--output",
+                str(page),
+            ]
+        )
+        == 0
+    )
     text = page.read_text()
     assert text.count("| people | people found") == 3  # one table per decoder mode
     assert "Load average" in text and "--input-size 64" in text
@@ -573,8 +636,10 @@ def test_refine_near_peaks_matches_the_whole_map_search():
     heat, tag = render(people, np.array([0.0, 3.0]), (64, 72), sigma=1.0)
     heat[0, 3, 20] = heat[0].max() * 0.9  # second nose peak, tag 0 (person 0's Voronoi cell)
     rng = np.random.default_rng(8)
-    cases = [(heat, tag)] + [(rng.random((17, 32, 32), dtype=np.float32) * 0.5,
-                              rng.normal(0, 2, (17, 32, 32)).astype(np.float32)) for _ in range(3)]
+    cases = [(heat, tag)] + [
+        (rng.random((17, 32, 32), dtype=np.float32) * 0.5, rng.normal(0, 2, (17, 32, 32)).astype(np.float32))
+        for _ in range(3)
+    ]
     narrowed = 0
     for case_heat, case_tag in cases:
         tags = TagMaps(case_tag, case_heat.shape)
@@ -616,9 +681,13 @@ def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatc
         tag_shape = (joints, height // 2, width // 2) if half_resolution else (joints, height, width)
         raw = np.round(rng.normal(0, 2, tag_shape + (tag_dim,)) * 2) / 2
         tags = TagMaps(raw.astype(np.float32), heat.shape)
-        full_tags = (np.stack([upsample2x(np.ascontiguousarray(raw[..., d], dtype=np.float32))
-                               for d in range(tag_dim)]) if half_resolution
-                     else np.moveaxis(raw, -1, 0).astype(np.float32))  # (L, K, H, W)
+        full_tags = (
+            np.stack(
+                [upsample2x(np.ascontiguousarray(raw[..., d], dtype=np.float32)) for d in range(tag_dim)]
+            )
+            if half_resolution
+            else np.moveaxis(raw, -1, 0).astype(np.float32)
+        )  # (L, K, H, W)
         config = DecoderConfig()
         candidates = find_candidates(heat, tags, config)
         people = 5
@@ -628,8 +697,9 @@ def test_refine_equals_a_brute_force_argmax(half_resolution, tag_dim, monkeypatc
             person_tags[p] = candidates.tag[candidates.starts[p]]
             found[p, p] = False
         unused = np.zeros((people, joints), np.int64)  # refine reads only found and tag
-        grouping = decoding.Grouping(y=unused, x=unused, score=unused.astype(np.float32), found=found,
-                                     tag=person_tags)
+        grouping = decoding.Grouping(
+            y=unused, x=unused, score=unused.astype(np.float32), found=found, tag=person_tags
+        )
         for given in (None, candidates):
             person, joint, y, x, value = decoding.refine_missing(heat, tags, grouping, candidates=given)
             assert person.size == (~found).sum()
@@ -658,18 +728,30 @@ def test_decoder_outputs_are_unchanged():
         transform = make_transform(640, 480, 256)
         w, h = transform.input_size
         for _ in range(4):
+
             def outputs(k=k, w=w, h=h):
                 heat4 = rng.random((k, h // 4, w // 4), dtype=np.float32) ** 6
                 tags4 = rng.normal(0, 3, (k, h // 4, w // 4)).astype(np.float32)
                 out2 = rng.random((k, h // 2, w // 2), dtype=np.float32) ** 6
                 return np.concatenate([heat4, tags4])[None], out2[None]
+
             out4, out2 = outputs()
             flipped4, flipped2 = outputs()
-            settings = ((DecoderConfig(), (flipped4, flipped2)), (DecoderConfig.fast(), (None, None)),
-                        (DecoderConfig(oks_nms_threshold=0.3, min_person_score=0.01), (flipped4, flipped2)))
+            settings = (
+                (DecoderConfig(), (flipped4, flipped2)),
+                (DecoderConfig.fast(), (None, None)),
+                (DecoderConfig(oks_nms_threshold=0.3, min_person_score=0.01), (flipped4, flipped2)),
+            )
             for config, flipped in settings:
-                people = decode_people(out4, out2, layout, config=config, transform=transform,
-                                       flipped_out4=flipped[0], flipped_out2=flipped[1])
+                people = decode_people(
+                    out4,
+                    out2,
+                    layout,
+                    config=config,
+                    transform=transform,
+                    flipped_out4=flipped[0],
+                    flipped_out2=flipped[1],
+                )
                 found += len(people)
                 digest.update(people.keypoints.tobytes())
                 digest.update(people.scores.tobytes())
@@ -687,11 +769,13 @@ def test_stride_1_decoding_matches_the_loop_reference_on_input_resolution_maps(l
 
     config = DecoderConfig(flip_test=flip, decode_stride=1)
     outputs = synthetic_outputs(6, layout, input_size=128, seed=6, missing_fraction=0.2)
-    flipped = ({"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
-               if flip else {})
+    flipped = (
+        {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]} if flip else {}
+    )
     ours = decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
-    heatmaps, tags = merge_full_resolution(outputs["out4"], outputs["out2"], layout,
-                                           flipped.get("flipped_out4"), flipped.get("flipped_out2"))
+    heatmaps, tags = merge_full_resolution(
+        outputs["out4"], outputs["out2"], layout, flipped.get("flipped_out4"), flipped.get("flipped_out2")
+    )
     assert heatmaps.shape == (layout.num_keypoints, 128, 128) and tags.shape[-1] == (2 if flip else 1)
     keypoints, scores = reference_group_maps(heatmaps, tags, layout, config)
     order = np.argsort(-scores, kind="stable")
@@ -703,8 +787,9 @@ def test_stride_1_decoding_matches_the_loop_reference_on_input_resolution_maps(l
     np.testing.assert_allclose(ours.keypoints[..., :2][placed], keypoints[..., :2][placed], atol=1e-4)
     # And it finds the synthetic people where they are (input pixels), as stride 2 does.
     truth = outputs["keypoints"]
-    stride2 = decode_people(outputs["out4"], outputs["out2"], layout, config=config.replace(decode_stride=2),
-                            **flipped)
+    stride2 = decode_people(
+        outputs["out4"], outputs["out2"], layout, config=config.replace(decode_stride=2), **flipped
+    )
     for decoded in (ours, stride2):
         matched = decoded.keypoints[match_people(decoded.keypoints, truth)]
         present = (truth[..., 2] > 0) & (matched[..., 2] > 0.3)
@@ -717,5 +802,10 @@ def test_decode_stride_is_checked():
     transform = make_transform(640, 480, 128)
     outputs = synthetic_outputs(1, COCO_17, input_size=128, seed=0, flip=False)
     with pytest.raises(ValueError, match="stride-1 maps"):
-        decode_people(outputs["out4"], outputs["out2"], COCO_17, config=DecoderConfig.fast(decode_stride=1),
-                      transform=transform)
+        decode_people(
+            outputs["out4"],
+            outputs["out2"],
+            COCO_17,
+            config=DecoderConfig.fast(decode_stride=1),
+            transform=transform,
+        )

@@ -56,9 +56,13 @@ def test_demo_leaves_frames_video_contact_sheet_summary_and_bag(tmp_path, model_
     from rclpy.serialization import deserialize_message
 
     output = tmp_path / "demo_output"
-    result = subprocess.run([*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path),
-                             "--bag", str(short_bag)], env=dict(os.environ), capture_output=True, text=True,
-                            timeout=240)
+    result = subprocess.run(
+        [*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path), "--bag", str(short_bag)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "contact sheet" in result.stdout and str(output) in result.stdout
 
@@ -96,40 +100,73 @@ def test_demo_leaves_frames_video_contact_sheet_summary_and_bag(tmp_path, model_
 
     # A second run into the same folder replaces the first one's results; without tracking,
     # every person has NO_ID and the summary no tracking figures.
-    again = subprocess.run([*LITEPOSE, "demo", "--output", str(output), "--model", str(model_path),
-                            "--bag", str(short_bag), "--no-tracking"], env=dict(os.environ),
-                           capture_output=True, text=True, timeout=240)
+    again = subprocess.run(
+        [
+            *LITEPOSE,
+            "demo",
+            "--output",
+            str(output),
+            "--model",
+            str(model_path),
+            "--bag",
+            str(short_bag),
+            "--no-tracking",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert again.returncode == 0, again.stderr
     assert not json.loads((output / "summary.json").read_text())["tracking"]["enabled"]
     with BagReader(output / "bag") as reader:
-        assert all(p.id == -1 for m in reader.messages(["/litepose/persons"])
-                   for p in deserialize_message(m.data, PersonArray).persons)
+        assert all(
+            p.id == -1
+            for m in reader.messages(["/litepose/persons"])
+            for p in deserialize_message(m.data, PersonArray).persons
+        )
 
 
 def test_demo_says_distinct_ids_against_the_eye_count_on_the_bundled_clip():
     from litepose_ros.cli.demo import clip_tracking, tracking_sentence
     from litepose_ros.samples import VTEST_PEDESTRIANS
 
-    figures = {"enabled": True, "tracks_started": 9, "median_track_frames": 12.0,
-               "median_track_seconds": 0.8, "mean_track_frames": 10.5}
+    figures = {
+        "enabled": True,
+        "tracks_started": 9,
+        "median_track_frames": 12.0,
+        "median_track_seconds": 0.8,
+        "mean_track_frames": 10.5,
+    }
     tracking = clip_tracking(figures, bundled=True)
     assert tracking["pedestrians_counted_by_eye"] == VTEST_PEDESTRIANS == 7
-    assert tracking_sentence(tracking) == ("tracking: 9 distinct ids over the clip (7 pedestrians in it, "
-                                           "counted by eye); track length median 12 frames (0.80 s), "
-                                           "mean 10.5 frames")
+    assert tracking_sentence(tracking) == (
+        "tracking: 9 distinct ids over the clip (7 pedestrians in it, "
+        "counted by eye); track length median 12 frames (0.80 s), "
+        "mean 10.5 frames"
+    )
     assert "counted by eye" not in tracking_sentence(clip_tracking(figures, bundled=False))
     assert clip_tracking({"enabled": False}, bundled=True) is None
 
 
 def test_demo_refuses_a_folder_with_other_files_and_a_missing_model(tmp_path, model_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    result = subprocess.run([*LITEPOSE, "demo", "--output", str(tmp_path), "--model", str(model_path)],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*LITEPOSE, "demo", "--output", str(tmp_path), "--model", str(model_path)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "did not write" in result.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"
-    result = subprocess.run([*LITEPOSE, "demo", "--output", str(tmp_path / "new"), "--model",
-                             str(tmp_path / "absent.onnx")], env=dict(os.environ), capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [*LITEPOSE, "demo", "--output", str(tmp_path / "new"), "--model", str(tmp_path / "absent.onnx")],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "absent.onnx does not exist" in result.stderr
 
 
@@ -139,9 +176,25 @@ def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
     from sensor_msgs.msg import CompressedImage
 
     output = tmp_path / "eval"
-    result = subprocess.run([*LITEPOSE, "bag-eval", str(short_bag), "--model", str(model_path),
-                             "-o", str(output), "--annotated", "--samples", "2", "--no-progress"],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [
+            *LITEPOSE,
+            "bag-eval",
+            str(short_bag),
+            "--model",
+            str(model_path),
+            "-o",
+            str(output),
+            "--annotated",
+            "--samples",
+            "2",
+            "--no-progress",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((output / "report.json").read_text())
     assert report["topic"] == IMAGE_TOPIC and report["camera_info_topic"] == "/camera/camera_info"
@@ -150,8 +203,10 @@ def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
     stamps = source_stamps(short_bag)
     with BagReader(output / "bag") as reader:
         persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
-        annotated = [deserialize_message(m.data, CompressedImage)
-                     for m in reader.messages(["/image_annotated/compressed"])]
+        annotated = [
+            deserialize_message(m.data, CompressedImage)
+            for m in reader.messages(["/image_annotated/compressed"])
+        ]
     assert [p.header.stamp.sec * 10**9 + p.header.stamp.nanosec for p in persons] == stamps
     assert len(annotated) == FRAMES and annotated[0].format.endswith("jpeg compressed bgr8")
     assert report["persons_per_frame"]["total"] == sum(len(p.persons) for p in persons)

@@ -58,7 +58,7 @@ def plane_points(xy: np.ndarray, normal: np.ndarray, point, camera: DepthIntrins
 
 def plane_depth(normal: np.ndarray, point, camera: DepthIntrinsics = CAMERA) -> np.ndarray:
     """(height, width) float64 depth of a plane at every pixel centre of the camera."""
-    v, u = np.mgrid[0:camera.height, 0:camera.width].astype(np.float64)
+    v, u = np.mgrid[0 : camera.height, 0 : camera.width].astype(np.float64)
     return plane_points(np.stack([u, v], axis=-1), normal, point, camera)[..., 2]
 
 
@@ -98,8 +98,11 @@ def test_fronto_parallel_plane_gives_the_ray_intersections(encoding: str, rng: n
     depth = plane_depth(FRONTAL, (0, 0, 2.0))
     data, step = encode(depth, encoding)
     depth_m = depth_to_metres(data, encoding, HEIGHT, WIDTH, step)
-    keypoints, valid = people(standing_person(320, 40, 400, rng), standing_person(120, 200, 150, rng),
-                              standing_person(520, 100, 250, rng))
+    keypoints, valid = people(
+        standing_person(320, 40, 400, rng),
+        standing_person(120, 200, 150, rng),
+        standing_person(520, 100, 250, rng),
+    )
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
     truth = plane_points(keypoints[..., :2], FRONTAL, (0, 0, 2.0))
     assert result.valid.all() and result.person_valid.all()
@@ -114,8 +117,11 @@ def test_sloped_plane_gives_the_ray_intersections(tilt: tuple[float, float], rng
     depth_m = plane_depth(normal, (0, 0, 2.5)).astype(np.float32)
     data, step = encode(depth_m, "32FC1")
     depth_m = depth_to_metres(data, "32FC1", HEIGHT, WIDTH, step)
-    keypoints, valid = people(standing_person(300, 30, 420, rng), standing_person(450, 150, 200, rng),
-                              standing_person(150, 250, 120, rng))
+    keypoints, valid = people(
+        standing_person(300, 30, 420, rng),
+        standing_person(450, 150, 200, rng),
+        standing_person(150, 250, 120, rng),
+    )
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
     truth = plane_points(keypoints[..., :2], normal, (0, 0, 2.5))
     assert result.valid.all()
@@ -134,26 +140,33 @@ def test_keypoints_at_the_image_border_use_windows_shifted_inside(rng: np.random
     valid[:, 0] = True  # one keypoint per person: the others never get a position
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
     assert np.array_equal(result.valid, valid)
-    np.testing.assert_allclose(result.positions[:, 0], plane_points(corners, normal, (0, 0, 2.5)),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions[:, 0], plane_points(corners, normal, (0, 0, 2.5)), rtol=0, atol=MM
+    )
     assert not result.positions[:, 1:].any()
 
 
-@pytest.mark.parametrize(("depth_camera", "given"), [
-    (HALF_CAMERA, HALF_CAMERA),  # depth at half resolution with its own camera_info
-    (HALF_CAMERA, CAMERA),       # camera_info of the full-size camera: scaled to the depth image
-    (CAMERA, HALF_CAMERA),       # camera_info of a half-size image for full-size depth
-], ids=["half-own-info", "half-full-info", "full-half-info"])
-def test_depth_at_another_resolution(depth_camera: DepthIntrinsics, given: DepthIntrinsics,
-                                     rng: np.random.Generator):
+@pytest.mark.parametrize(
+    ("depth_camera", "given"),
+    [
+        (HALF_CAMERA, HALF_CAMERA),  # depth at half resolution with its own camera_info
+        (HALF_CAMERA, CAMERA),  # camera_info of the full-size camera: scaled to the depth image
+        (CAMERA, HALF_CAMERA),  # camera_info of a half-size image for full-size depth
+    ],
+    ids=["half-own-info", "half-full-info", "full-half-info"],
+)
+def test_depth_at_another_resolution(
+    depth_camera: DepthIntrinsics, given: DepthIntrinsics, rng: np.random.Generator
+):
     normal = tilted_normal(40.0)
     depth_m = plane_depth(normal, (0, 0, 2.5), depth_camera).astype(np.float32)
     keypoints, valid = people(standing_person(300, 30, 420, rng), standing_person(480, 150, 200, rng))
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, given)
     assert result.valid.all()
     # The same answers as full-resolution depth: the colour camera's rays.
-    np.testing.assert_allclose(result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)), rtol=0, atol=MM
+    )
 
 
 def test_intrinsics_scale_with_the_pixel_centre_rule():
@@ -168,8 +181,9 @@ def test_colour_at_lower_resolution_than_depth(rng: np.random.Generator):
     xy = standing_person(160, 20, 200, rng)  # in 320 x 240 colour pixels
     result = keypoint_positions(*people(xy), (320, 240), depth_m, CAMERA)
     assert result.valid.all()
-    np.testing.assert_allclose(result.positions[0], plane_points(xy, normal, (0.2, 0, 3.0), HALF_CAMERA),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions[0], plane_points(xy, normal, (0.2, 0, 3.0), HALF_CAMERA), rtol=0, atol=MM
+    )
 
 
 # --- holes, invalid values, other surfaces --------------------------------------------------------------
@@ -179,8 +193,8 @@ def test_holes_in_16uc1(rng: np.random.Generator):
     depth = plane_depth(FRONTAL, (0, 0, 2.0))
     keypoints, valid = people(standing_person(320, 40, 400, rng))  # window radius 7 (0.02 * 380 px)
     nose, left_hip = np.rint(keypoints[0, 0, :2]).astype(int), np.rint(keypoints[0, 11, :2]).astype(int)
-    depth[nose[1] - 8:nose[1] + 9, nose[0] - 8:nose[0] + 9] = np.nan  # the nose's whole window
-    depth[left_hip[1] - 8:left_hip[1] + 2, left_hip[0] - 8:left_hip[0] + 9] = np.nan  # most of the hip's
+    depth[nose[1] - 8 : nose[1] + 9, nose[0] - 8 : nose[0] + 9] = np.nan  # the nose's whole window
+    depth[left_hip[1] - 8 : left_hip[1] + 2, left_hip[0] - 8 : left_hip[0] + 9] = np.nan  # most of the hip's
     data, step = encode(depth, "16UC1")
     depth_m = depth_to_metres(data, "16UC1", HEIGHT, WIDTH, step)
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
@@ -198,11 +212,12 @@ def test_nan_patches_on_a_sloped_plane(rng: np.random.Generator):
     keypoints, valid = people(standing_person(320, 40, 400, rng))
     # A NaN patch over a corner of every keypoint's window: the fit extrapolates from the rest.
     for x, y in np.rint(keypoints[0, :, :2]).astype(int):
-        depth_m[y - 7:y + 1, x - 3:x + 8] = np.nan
+        depth_m[y - 7 : y + 1, x - 3 : x + 8] = np.nan
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
     assert result.valid.all()
-    np.testing.assert_allclose(result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)), rtol=0, atol=MM
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -1.0, 0.0, 0.05, 12.0])
@@ -216,8 +231,9 @@ def test_values_out_of_range_are_no_measurement(bad: float, rng: np.random.Gener
     settings = DepthSettings(min_range=0.1, max_range=10.0)
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA, settings)
     assert result.valid.all()
-    np.testing.assert_allclose(result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions, plane_points(keypoints[..., :2], normal, (0, 0, 2.5)), rtol=0, atol=MM
+    )
 
 
 def test_range_limits_are_settings(rng: np.random.Generator):
@@ -251,14 +267,17 @@ def test_a_joint_on_the_background_wall_is_rejected(rng: np.random.Generator):
     expected[9] = False
     assert np.array_equal(result.valid[0], expected)
     assert not result.positions[0, 9].any()
-    np.testing.assert_allclose(result.positions[0, expected],
-                               plane_points(xy[expected], body_normal, body_point), rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions[0, expected], plane_points(xy[expected], body_normal, body_point), rtol=0, atol=MM
+    )
     # Without the check the wall's depth comes through (the window itself was fine).
-    loose = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA,
-                               DepthSettings(max_joint_offset=5.0))
+    loose = keypoint_positions(
+        keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA, DepthSettings(max_joint_offset=5.0)
+    )
     assert loose.valid.all()
-    np.testing.assert_allclose(loose.positions[0, 9], plane_points(xy[9], FRONTAL, (0, 0, 5.0)),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        loose.positions[0, 9], plane_points(xy[9], FRONTAL, (0, 0, 5.0)), rtol=0, atol=MM
+    )
 
 
 def test_a_window_with_a_minority_of_background_gives_the_body(rng: np.random.Generator):
@@ -268,8 +287,9 @@ def test_a_window_with_a_minority_of_background_gives_the_body(rng: np.random.Ge
     keypoints, valid = people(xy)
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
     assert result.valid.all()
-    np.testing.assert_allclose(result.positions[0], plane_points(xy, body_normal, body_point),
-                               rtol=0, atol=MM)
+    np.testing.assert_allclose(
+        result.positions[0], plane_points(xy, body_normal, body_point), rtol=0, atol=MM
+    )
     np.testing.assert_allclose(result.spread, 0.0, atol=1e-5)  # the wall pixels were no inliers
 
 
@@ -283,7 +303,7 @@ def test_each_person_masks_its_window_to_its_own_radius(rng: np.random.Generator
     small = np.full((K, 2), np.nan)
     small[0], small[15] = [100.2, 150.3], [99.8, 250.1]  # 100 px apart: radius round(0.02 * 100) = 2
     for x, y in np.rint(small[[0, 15]]).astype(int):
-        depth_m[y - 2:y + 3, x - 2:x + 3] = 2.0
+        depth_m[y - 2 : y + 3, x - 2 : x + 3] = 2.0
     keypoints, valid = people(small, tall)
     valid[0] = np.isfinite(small[:, 0])
     result = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA)
@@ -299,8 +319,9 @@ def test_too_few_samples_give_no_position():
     valid = np.zeros((1, K), bool)
     valid[0, 0] = True
     assert keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA).valid[0, 0]
-    fewer = keypoint_positions(keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA,
-                               DepthSettings(min_samples=4))
+    fewer = keypoint_positions(
+        keypoints, valid, (WIDTH, HEIGHT), depth_m, CAMERA, DepthSettings(min_samples=4)
+    )
     assert not fewer.valid.any() and not fewer.person_valid.any()
 
 
@@ -352,8 +373,9 @@ def test_person_positions_are_the_median_of_their_valid_joints(rng: np.random.Ge
     assert not result.valid[0, [3, 4]].any() and not result.positions[0, [3, 4]].any()
     assert not result.valid[0, 9]
     assert result.valid[0].sum() == K - 3  # an even count: the median is the mean of the middle two
-    np.testing.assert_array_equal(result.person_positions[0],
-                                  np.median(result.positions[0, result.valid[0]], axis=0))
+    np.testing.assert_array_equal(
+        result.person_positions[0], np.median(result.positions[0, result.valid[0]], axis=0)
+    )
     assert result.person_valid.tolist() == [True, False]
     assert not result.valid[1].any() and not result.person_positions[1].any()
 
@@ -385,8 +407,15 @@ def test_empty_result_shapes_and_types():
 def test_non_finite_and_outside_coordinates_get_no_position(rng: np.random.Generator):
     depth_m = plane_depth(FRONTAL, (0, 0, 2.0)).astype(np.float32)
     keypoints, valid = people(standing_person(320, 40, 400, rng))
-    bad = {0: (np.nan, 100.0), 1: (np.inf, 100.0), 2: (300.0, -np.inf), 3: (1e300, 1e300),
-           4: (-1e300, 50.0), 5: (640.2, 200.0), 6: (200.0, -0.7)}
+    bad = {
+        0: (np.nan, 100.0),
+        1: (np.inf, 100.0),
+        2: (300.0, -np.inf),
+        3: (1e300, 1e300),
+        4: (-1e300, 50.0),
+        5: (640.2, 200.0),
+        6: (200.0, -0.7),
+    }
     for joint, xy in bad.items():
         keypoints[0, joint, :2] = xy
     with warnings.catch_warnings():
@@ -399,32 +428,50 @@ def test_non_finite_and_outside_coordinates_get_no_position(rng: np.random.Gener
     np.testing.assert_allclose(result.positions[0, expected], truth, rtol=0, atol=MM)
 
 
-@pytest.mark.parametrize(("keypoints", "valid", "depth_shape", "words"), [
-    ((2, K, 3), (2, K - 1), (HEIGHT, WIDTH), ["(2, 17)", "(2, 16)"]),
-    ((2, K, 4), (2, K), (HEIGHT, WIDTH), ["(2, 17, 4)"]),
-    ((2, K), (2, K), (HEIGHT, WIDTH), ["(2, 17)"]),
-    ((2, K, 3), (2, K), (HEIGHT, WIDTH, 1), ["(480, 640, 1)"]),
-    ((2, K, 3), (2, K), (0, WIDTH), ["(0, 640)"]),
-])
+@pytest.mark.parametrize(
+    ("keypoints", "valid", "depth_shape", "words"),
+    [
+        ((2, K, 3), (2, K - 1), (HEIGHT, WIDTH), ["(2, 17)", "(2, 16)"]),
+        ((2, K, 4), (2, K), (HEIGHT, WIDTH), ["(2, 17, 4)"]),
+        ((2, K), (2, K), (HEIGHT, WIDTH), ["(2, 17)"]),
+        ((2, K, 3), (2, K), (HEIGHT, WIDTH, 1), ["(480, 640, 1)"]),
+        ((2, K, 3), (2, K), (0, WIDTH), ["(0, 640)"]),
+    ],
+)
 def test_input_shapes_are_checked(keypoints, valid, depth_shape, words):
     with pytest.raises(ValueError) as error:
-        keypoint_positions(np.zeros(keypoints), np.ones(valid, bool), (WIDTH, HEIGHT),
-                           np.ones(depth_shape, np.float32), CAMERA)
+        keypoint_positions(
+            np.zeros(keypoints),
+            np.ones(valid, bool),
+            (WIDTH, HEIGHT),
+            np.ones(depth_shape, np.float32),
+            CAMERA,
+        )
     for word in words:
         assert word in str(error.value)
 
 
 def test_depth_in_millimetres_is_refused():
     with pytest.raises(ValueError, match="depth_to_metres"):
-        keypoint_positions(np.zeros((1, K, 3)), np.ones((1, K), bool), (WIDTH, HEIGHT),
-                           np.full((HEIGHT, WIDTH), 2000, np.uint16), CAMERA)
+        keypoint_positions(
+            np.zeros((1, K, 3)),
+            np.ones((1, K), bool),
+            (WIDTH, HEIGHT),
+            np.full((HEIGHT, WIDTH), 2000, np.uint16),
+            CAMERA,
+        )
 
 
 @pytest.mark.parametrize("colour_size", [(0, 480), (640, -1)])
 def test_colour_size_is_checked(colour_size):
     with pytest.raises(ValueError, match="colour_size"):
-        keypoint_positions(np.zeros((1, K, 3)), np.ones((1, K), bool), colour_size,
-                           np.ones((HEIGHT, WIDTH), np.float32), CAMERA)
+        keypoint_positions(
+            np.zeros((1, K, 3)),
+            np.ones((1, K), bool),
+            colour_size,
+            np.ones((HEIGHT, WIDTH), np.float32),
+            CAMERA,
+        )
 
 
 # --- depth_to_metres --------------------------------------------------------------------------------
@@ -443,9 +490,18 @@ def test_16uc1_is_millimetres(bigendian: bool):
     assert depth[0, 2] == 2.0
 
 
-@pytest.mark.parametrize("make", [bytes, bytearray, memoryview, lambda b: array.array("B", b),
-                                  lambda b: np.frombuffer(b, np.uint8), lambda b: np.frombuffer(b, "<u2")],
-                         ids=["bytes", "bytearray", "memoryview", "array", "ndarray-u8", "ndarray-u16"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        bytes,
+        bytearray,
+        memoryview,
+        lambda b: array.array("B", b),
+        lambda b: np.frombuffer(b, np.uint8),
+        lambda b: np.frombuffer(b, "<u2"),
+    ],
+    ids=["bytes", "bytearray", "memoryview", "array", "ndarray-u8", "ndarray-u16"],
+)
 def test_buffer_types(make):
     data = MILLIMETRES.astype("<u2").tobytes()
     np.testing.assert_array_equal(depth_to_metres(make(data), "16UC1", 3, 4, 8), MILLIMETRES_IN_METRES)
@@ -456,8 +512,11 @@ def test_buffer_types(make):
 def test_padded_rows(encoding: str, bigendian: bool):
     rng = np.random.default_rng(3)
     order = ">" if bigendian else "<"
-    values = (MILLIMETRES.astype(f"{order}u2") if encoding == "16UC1"
-              else (MILLIMETRES / 1000.0).astype(f"{order}f4"))
+    values = (
+        MILLIMETRES.astype(f"{order}u2")
+        if encoding == "16UC1"
+        else (MILLIMETRES / 1000.0).astype(f"{order}f4")
+    )
     rows = values.view(np.uint8).reshape(3, -1)
     padded = np.concatenate([rows, rng.integers(1, 256, (3, 6), dtype=np.uint8)], axis=1)
     depth = depth_to_metres(padded.tobytes(), encoding, 3, 4, padded.shape[1], bigendian)
@@ -469,8 +528,9 @@ def test_padded_rows(encoding: str, bigendian: bool):
 @pytest.mark.parametrize("bigendian", [False, True])
 def test_32fc1_no_measurement_values(bigendian: bool):
     values = np.array([[2.5, 0.0, np.nan, np.inf], [-np.inf, -1.0, 1e-3, 7.25]], np.float32)
-    depth = depth_to_metres(values.astype(">f4" if bigendian else "<f4").tobytes(), "32FC1", 2, 4, 16,
-                            bigendian)
+    depth = depth_to_metres(
+        values.astype(">f4" if bigendian else "<f4").tobytes(), "32FC1", 2, 4, 16, bigendian
+    )
     expected = np.array([[2.5, np.nan, np.nan, np.nan], [np.nan, np.nan, 1e-3, 7.25]], np.float32)
     np.testing.assert_array_equal(depth, expected)
 
@@ -547,8 +607,11 @@ def test_intrinsics_from_camera_info():
     assert DepthIntrinsics.from_camera_info(np.array(k).reshape(3, 3), 640, 480).fy == 614.0
 
 
-@pytest.mark.parametrize("k", [[0.0] * 9, [-600.0, 0, 320, 0, 600, 240, 0, 0, 1],
-                               [600.0, 0, 320, 0, math.nan, 240, 0, 0, 1]], ids=["zero", "negative", "nan"])
+@pytest.mark.parametrize(
+    "k",
+    [[0.0] * 9, [-600.0, 0, 320, 0, 600, 240, 0, 0, 1], [600.0, 0, 320, 0, math.nan, 240, 0, 0, 1]],
+    ids=["zero", "negative", "nan"],
+)
 def test_uncalibrated_camera_info_is_refused(k):
     with pytest.raises(ValueError, match="calibration"):
         DepthIntrinsics.from_camera_info(k, 640, 480)
@@ -565,12 +628,23 @@ def test_camera_info_k_needs_nine_numbers():
         DepthIntrinsics.from_camera_info([600.0, 0, 320, 0, 600, 240], 640, 480)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("min_range", 0.0), ("min_range", -1.0), ("max_range", 0.1), ("max_range", math.nan),
-    ("window_fraction", 0.0), ("window_fraction", math.inf), ("max_window_radius", 0),
-    ("max_window_radius", 2.5), ("min_samples", 0), ("min_samples", 226), ("max_joint_offset", 0.0),
-    ("max_joint_offset", -0.5),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("min_range", 0.0),
+        ("min_range", -1.0),
+        ("max_range", 0.1),
+        ("max_range", math.nan),
+        ("window_fraction", 0.0),
+        ("window_fraction", math.inf),
+        ("max_window_radius", 0),
+        ("max_window_radius", 2.5),
+        ("min_samples", 0),
+        ("min_samples", 226),
+        ("max_joint_offset", 0.0),
+        ("max_joint_offset", -0.5),
+    ],
+)
 def test_settings_are_validated(field: str, value: float):
     with pytest.raises(ValueError, match=field):
         DepthSettings(**{field: value})
@@ -578,5 +652,11 @@ def test_settings_are_validated(field: str, value: float):
 
 def test_default_settings():
     settings = DepthSettings()
-    assert (settings.min_range, settings.max_range, settings.window_fraction, settings.max_window_radius,
-            settings.min_samples, settings.max_joint_offset) == (0.1, 10.0, 0.02, 7, 3, 0.8)
+    assert (
+        settings.min_range,
+        settings.max_range,
+        settings.window_fraction,
+        settings.max_window_radius,
+        settings.min_samples,
+        settings.max_joint_offset,
+    ) == (0.1, 10.0, 0.02, 7, 3, 0.8)

@@ -38,7 +38,7 @@ def test_people_drawn_in_their_colours(layout):
             if np.linalg.norm(people[index, a, :2] - people[index, b, :2]) < 20:
                 continue  # short limbs (the face) are covered by the joint dots
             middle = np.round((people[index, a, :2] + people[index, b, :2]) / 2).astype(int)
-            patch = canvas[middle[1] - 1:middle[1] + 2, middle[0] - 1:middle[0] + 2].reshape(-1, 3)
+            patch = canvas[middle[1] - 1 : middle[1] + 2, middle[0] - 1 : middle[0] + 2].reshape(-1, 3)
             distance = np.abs(patch.astype(int) - person_color(index)).sum(axis=1).min()
             assert distance <= 30, (index, a, b)
     # Away from the skeletons the image is untouched.
@@ -52,7 +52,7 @@ def test_low_score_keypoints_and_their_limbs_are_not_drawn():
     draw_people(canvas, people, None, COCO_17, keypoint_threshold=0.3)
     wrist, elbow = people[0, 9, :2], people[0, 7, :2]
     x, y = np.round(wrist).astype(int)
-    assert (canvas[y - 1:y + 2, x - 1:x + 2] == 0).all()
+    assert (canvas[y - 1 : y + 2, x - 1 : x + 2] == 0).all()
     # The forearm's far half (towards the hidden wrist) is empty too.
     far = np.round(elbow + 0.8 * (wrist - elbow)).astype(int)
     assert (canvas[far[1], far[0]] == 0).all()
@@ -68,7 +68,7 @@ def test_scores_are_labelled_and_thickness_scales():
     assert (labelled != plain).any(axis=2).sum() > 100  # the label adds a box with text
     # Above the head (the label's place) only the labelled image has ink.
     head_top = int(people[0, :, 1].min())
-    assert labelled[:head_top - 2].any() and not plain[:head_top - 4].any()
+    assert labelled[: head_top - 2].any() and not plain[: head_top - 4].any()
     assert default_thickness((480, 640, 3)) == 2 and default_thickness((1080, 1920, 3)) > 3
     thin = draw_people(base.copy(), people, None, COCO_17, thickness=1)
     thick = draw_people(base.copy(), people, None, COCO_17, thickness=4)
@@ -113,6 +113,7 @@ def test_bad_arguments_are_rejected():
 def test_tracked_people_take_the_colour_of_their_id_and_untracked_ones_are_drawn_as_before():
     people = np.stack([person(COCO_17, 40, 30, 100), person(COCO_17, 200, 30, 100)])
     scores = np.array([0.9, 0.8])
+
     def canvas() -> np.ndarray:
         return np.zeros((200, 320, 3), np.uint8)
 

@@ -75,8 +75,15 @@ def test_predict_equals_the_manual_pipeline(xs_model):
     batch, transform = preprocess_image(image, 128)
     out4, out2 = estimator.engine.run(batch)
     f4, f2 = estimator.engine.run(np.ascontiguousarray(batch[..., ::-1]))
-    manual = decode_people(out4, out2, COCO_17, config=DecoderConfig(detection_threshold=0.0),
-                           transform=transform, flipped_out4=f4, flipped_out2=f2)
+    manual = decode_people(
+        out4,
+        out2,
+        COCO_17,
+        config=DecoderConfig(detection_threshold=0.0),
+        transform=transform,
+        flipped_out4=f4,
+        flipped_out2=f2,
+    )
     np.testing.assert_allclose(result.keypoints, manual.keypoints, atol=1e-4)
     np.testing.assert_allclose(result.scores, manual.scores, atol=1e-6)
     expected_boxes = keypoint_boxes(manual.keypoints, manual.keypoints[..., 2] >= 0.3)
@@ -107,11 +114,14 @@ def test_known_people_come_back_in_source_pixels(blob_model):
         order = np.argsort(result.keypoints[:, 0, 0])
         for person, centre in zip(order, centres, strict=True):
             # Half a stride-2 map pixel is 1 input pixel = 1 / 0.64 source pixels.
-            np.testing.assert_allclose(result.keypoints[person, :, :2],
-                                       np.broadcast_to(centre, (17, 2)), atol=1.0 / 0.64)
+            np.testing.assert_allclose(
+                result.keypoints[person, :, :2], np.broadcast_to(centre, (17, 2)), atol=1.0 / 0.64
+            )
         assert (result.keypoints[..., 2] > 0.8).all()
-        np.testing.assert_allclose(result.boxes[order[0]], [*result.keypoints[order[0], :, :2].min(0),
-                                                            *result.keypoints[order[0], :, :2].max(0)])
+        np.testing.assert_allclose(
+            result.boxes[order[0]],
+            [*result.keypoints[order[0], :, :2].min(0), *result.keypoints[order[0], :, :2].max(0)],
+        )
     # The colour order matters: as RGB, the red blobs are blue and nobody is found.
     assert len(Estimator.from_model(blob_model, fast=True).predict(image, color_order="rgb")) == 0
 
@@ -126,11 +136,12 @@ def test_max_persons_and_keypoint_threshold(blob_model):
 
 
 def test_keypoint_boxes_rule():
-    keypoints = np.array([[[1, 2, 0.9], [5, 8, 0.8], [100, 100, 0.1]],
-                          [[1, 2, 0.1], [5, 8, 0.2], [9, 0, 0.1]]], np.float32)
+    keypoints = np.array(
+        [[[1, 2, 0.9], [5, 8, 0.8], [100, 100, 0.1]], [[1, 2, 0.1], [5, 8, 0.2], [9, 0, 0.1]]], np.float32
+    )
     boxes = keypoint_boxes(keypoints, keypoints[..., 2] >= np.float32(0.3))
-    np.testing.assert_array_equal(boxes[0], [1, 2, 5, 8])   # only the keypoints >= threshold
-    np.testing.assert_array_equal(boxes[1], [1, 0, 9, 8])   # none is: all keypoints
+    np.testing.assert_array_equal(boxes[0], [1, 2, 5, 8])  # only the keypoints >= threshold
+    np.testing.assert_array_equal(boxes[1], [1, 0, 9, 8])  # none is: all keypoints
     empty = np.zeros((0, 17, 3), np.float32)
     assert keypoint_boxes(empty, empty[..., 2] >= 0.3).shape == (0, 4)
 
@@ -145,8 +156,9 @@ def test_estimator_boxes_unchanged_by_the_shared_box_rule():
     valid = keypoints[..., 2] >= np.float32(threshold)
     use = np.where(valid.any(axis=1, keepdims=True), valid, True)[..., None]
     xy = keypoints[..., :2]
-    before = np.concatenate([np.where(use, xy, np.inf).min(axis=1), np.where(use, xy, -np.inf).max(axis=1)],
-                            axis=1).astype(np.float32)
+    before = np.concatenate(
+        [np.where(use, xy, np.inf).min(axis=1), np.where(use, xy, -np.inf).max(axis=1)], axis=1
+    ).astype(np.float32)
     after = keypoint_boxes(keypoints, valid).astype(np.float32)
     assert after.tobytes() == before.tobytes()
 

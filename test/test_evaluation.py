@@ -34,8 +34,14 @@ def _ground_truth_as_predictions(path: Path) -> list[dict]:
             continue
         keypoints = np.array(ann["keypoints"], dtype=float).reshape(-1, 3)
         keypoints[:, 2] = 1.0  # a confidence for every joint
-        predictions.append({"image_id": ann["image_id"], "category_id": 1,
-                            "keypoints": keypoints.ravel().tolist(), "score": 1.0})
+        predictions.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": 1,
+                "keypoints": keypoints.ravel().tolist(),
+                "score": 1.0,
+            }
+        )
     return predictions
 
 
@@ -71,17 +77,32 @@ def test_perturbed_predictions_score_lower(path, crowdpose):
 def _one_person_file(layout, bbox, area=None, crowd_index=None) -> dict:
     k = layout.num_keypoints
     rng = np.random.default_rng(1)
-    keypoints = np.column_stack([rng.uniform(bbox[0], bbox[0] + bbox[2], k),
-                                 rng.uniform(bbox[1], bbox[1] + bbox[3], k), np.full(k, 2.0)])
-    annotation = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "num_keypoints": k,
-                  "keypoints": keypoints.ravel().tolist(), "bbox": list(bbox)}
+    keypoints = np.column_stack(
+        [
+            rng.uniform(bbox[0], bbox[0] + bbox[2], k),
+            rng.uniform(bbox[1], bbox[1] + bbox[3], k),
+            np.full(k, 2.0),
+        ]
+    )
+    annotation = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "iscrowd": 0,
+        "num_keypoints": k,
+        "keypoints": keypoints.ravel().tolist(),
+        "bbox": list(bbox),
+    }
     if area is not None:
         annotation["area"] = area
     image = {"id": 1, "file_name": "a.jpg", "width": 640, "height": 480}
     if crowd_index is not None:
         image["crowdIndex"] = crowd_index
-    return {"images": [image], "annotations": [annotation],
-            "categories": [{"id": 1, "name": "person", "keypoints": list(layout.keypoint_names)}]}
+    return {
+        "images": [image],
+        "annotations": [annotation],
+        "categories": [{"id": 1, "name": "person", "keypoints": list(layout.keypoint_names)}],
+    }
 
 
 def _shift_for_oks(target: float, sigmas: np.ndarray, scale: float) -> float:
@@ -104,8 +125,12 @@ def test_one_person_at_oks_0_725_gives_ap_one_half(layout, crowdpose):
     scale = 0.53 * bbox[2] * bbox[3] if crowdpose else 20000.0
     d = _shift_for_oks(0.725, layout.sigmas_array(), scale)
     exact = np.array(data["annotations"][0]["keypoints"]).reshape(-1, 3)
-    prediction = {"image_id": 1, "category_id": 1, "score": 0.9,
-                  "keypoints": (exact + [d, 0.0, 0.0]).ravel().tolist()}
+    prediction = {
+        "image_id": 1,
+        "category_id": 1,
+        "score": 0.9,
+        "keypoints": (exact + [d, 0.0, 0.0]).ravel().tolist(),
+    }
     metrics = evaluate_keypoints(data, [prediction], crowdpose=crowdpose)
     assert metrics["AP"] == pytest.approx(0.5, abs=1e-6)
     assert metrics["AR"] == pytest.approx(0.5)
@@ -174,8 +199,9 @@ def test_evaluate_estimator_runs_over_the_images_and_writes_json(tmp_path):
 
 
 def test_predictions_from_result_flattens_people():
-    result = SimpleNamespace(keypoints=np.arange(2 * 17 * 3, dtype=float).reshape(2, 17, 3),
-                             scores=np.array([0.5, 0.25]))
+    result = SimpleNamespace(
+        keypoints=np.arange(2 * 17 * 3, dtype=float).reshape(2, 17, 3), scores=np.array([0.5, 0.25])
+    )
     predictions = predictions_from_result(9, result)
     assert [p["score"] for p in predictions] == [0.5, 0.25]
     assert predictions[1]["keypoints"][:3] == [51.0, 52.0, 53.0]
@@ -194,9 +220,26 @@ def test_eval_command_writes_crowdpose_results(tmp_path, capsys):
     torch.manual_seed(0)
     checkpoint = save_checkpoint(tmp_path / "random.pth", build_model("XS", 14), "XS", 14)
     output = tmp_path / "results.json"
-    code = litepose_main(["eval", "--model", str(checkpoint), "--annotations", str(CROWDPOSE_FILE),
-                          "--images", str(CROWDPOSE_FILE.parent), "--crowdpose", "--engine", "torch",
-                          "--input-size", "128", "--no-flip", "--no-progress", "--output", str(output)])
+    code = litepose_main(
+        [
+            "eval",
+            "--model",
+            str(checkpoint),
+            "--annotations",
+            str(CROWDPOSE_FILE),
+            "--images",
+            str(CROWDPOSE_FILE.parent),
+            "--crowdpose",
+            "--engine",
+            "torch",
+            "--input-size",
+            "128",
+            "--no-flip",
+            "--no-progress",
+            "--output",
+            str(output),
+        ]
+    )
     assert code == 0
     written = json.loads(output.read_text())
     assert written["mode"] == "crowdpose" and written["images"] == 2
@@ -208,8 +251,17 @@ def test_eval_command_writes_crowdpose_results(tmp_path, capsys):
 def test_eval_command_names_missing_files(tmp_path, capsys):
     from litepose_ros.cli import main as litepose_main
 
-    code = litepose_main(["eval", "--model", str(tmp_path / "none.onnx"), "--annotations", str(COCO_FILE),
-                          "--images", str(COCO_FILE.parent)])
+    code = litepose_main(
+        [
+            "eval",
+            "--model",
+            str(tmp_path / "none.onnx"),
+            "--annotations",
+            str(COCO_FILE),
+            "--images",
+            str(COCO_FILE.parent),
+        ]
+    )
     assert code == 2
     assert "model" in capsys.readouterr().err
 
@@ -233,7 +285,8 @@ def test_crowdpose_mode_matches_xtcocotools_including_the_splits():
     data = json.loads(CROWDPOSE_FILE.read_text())
     metrics = evaluate_keypoints(data, predictions, crowdpose=True)
     assert [metrics[n] for n in ("AP", "AP50", "AP75", "AR", "AR50", "AR75")] == pytest.approx(
-        XTCOCOTOOLS_CROWDPOSE, abs=1e-6)
+        XTCOCOTOOLS_CROWDPOSE, abs=1e-6
+    )
     assert metrics["AP_medium"] == pytest.approx(0.6834, abs=1e-4)  # both images: crowd index 0.33, 0.39
     data["images"][0]["crowdIndex"], data["images"][1]["crowdIndex"] = 0.1, 0.9
     split = evaluate_keypoints(data, predictions, crowdpose=True)

@@ -42,13 +42,18 @@ def pad_rows(rows: np.ndarray, padding: int) -> tuple[bytes, int]:
 @pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "bgra8", "rgba8", "8UC3"])
 def test_colour_encodings_give_the_same_pixels(frame_bgr, encoding, padding):
     height, width = frame_bgr.shape[:2]
-    source = {"bgr8": frame_bgr, "8UC3": frame_bgr, "rgb8": frame_bgr[:, :, ::-1],
-              "bgra8": np.dstack([frame_bgr, np.full((height, width), 77, np.uint8)]),
-              "rgba8": np.dstack([frame_bgr[:, :, ::-1], np.full((height, width), 77, np.uint8)])}[encoding]
+    source = {
+        "bgr8": frame_bgr,
+        "8UC3": frame_bgr,
+        "rgb8": frame_bgr[:, :, ::-1],
+        "bgra8": np.dstack([frame_bgr, np.full((height, width), 77, np.uint8)]),
+        "rgba8": np.dstack([frame_bgr[:, :, ::-1], np.full((height, width), 77, np.uint8)]),
+    }[encoding]
     data, step = pad_rows(np.ascontiguousarray(source).reshape(height, -1), padding)
     for wanted in ("bgr", "rgb", None):
-        pixels, order = raw_image_to_array(array.array("B", data), encoding, height, width, step,
-                                           color_order=wanted)
+        pixels, order = raw_image_to_array(
+            array.array("B", data), encoding, height, width, step, color_order=wanted
+        )
         assert pixels.shape == (height, width, 3) and pixels.dtype == np.uint8
         assert pixels.flags.c_contiguous
         expected_order = wanted or ("rgb" if encoding.startswith("rgb") else "bgr")
@@ -60,8 +65,9 @@ def test_colour_encodings_give_the_same_pixels(frame_bgr, encoding, padding):
 def test_native_order_of_unpadded_rgb8_is_a_view_without_copy(frame_bgr):
     rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
     data = rgb.tobytes()
-    pixels, order = raw_image_to_array(data, "rgb8", rgb.shape[0], rgb.shape[1], rgb.shape[1] * 3,
-                                       color_order=None)
+    pixels, order = raw_image_to_array(
+        data, "rgb8", rgb.shape[0], rgb.shape[1], rgb.shape[1] * 3, color_order=None
+    )
     assert order == "rgb"
     assert np.shares_memory(pixels, np.frombuffer(data, np.uint8))
 
@@ -119,8 +125,12 @@ def test_yuv422_packings_decode_with_bt601(encoding):
     data, step = pad_rows(rows, 4)
     pixels, order = raw_image_to_array(data, encoding, 3, 4, step)
     assert order == "bgr" and pixels.shape == (3, 4, 3)
-    expected = [bt601_to_bgr(60, 128, 128), bt601_to_bgr(200, 128, 128),
-                bt601_to_bgr(81, 90, 240), bt601_to_bgr(81, 90, 240)]
+    expected = [
+        bt601_to_bgr(60, 128, 128),
+        bt601_to_bgr(200, 128, 128),
+        bt601_to_bgr(81, 90, 240),
+        bt601_to_bgr(81, 90, 240),
+    ]
     for column, bgr in enumerate(expected):
         np.testing.assert_allclose(pixels[1, column], bgr, atol=2)
     assert pixels[0, 2, 2] > 150 > pixels[0, 2, 0]  # the V-heavy pixel is red, not blue
@@ -174,12 +184,25 @@ def test_bad_color_order_argument_is_a_value_error():
 
 
 def test_supported_list_covers_the_documented_encodings():
-    for name in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422", "uyvy",
-                 "yuv422_yuy2", "yuyv", "8UC3", "8UC1"):
+    for name in (
+        "rgb8",
+        "bgr8",
+        "rgba8",
+        "bgra8",
+        "mono8",
+        "mono16",
+        "yuv422",
+        "uyvy",
+        "yuv422_yuy2",
+        "yuyv",
+        "8UC3",
+        "8UC1",
+    ):
         assert name in SUPPORTED_ENCODINGS
 
 
 # --- compressed ----------------------------------------------------------------------------------
+
 
 def test_jpeg_of_the_bundled_footage_decodes():
     data = vtest_frame_paths()[3].read_bytes()
@@ -207,12 +230,15 @@ def test_truncated_jpeg_is_refused(cut):
         compressed_image_to_array(data[: int(len(data) * cut)], "jpeg")
 
 
-@pytest.mark.parametrize(("data", "pattern"), [
-    (b"", "empty"),
-    (b"this is not an image", "neither JPEG nor PNG"),
-    (b"\xff\xd8\xff\xe0\x00", "no valid frame header"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "IHDR header is missing"),
-])
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        (b"", "empty"),
+        (b"this is not an image", "neither JPEG nor PNG"),
+        (b"\xff\xd8\xff\xe0\x00", "no valid frame header"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "IHDR header is missing"),
+    ],
+)
 def test_garbage_compressed_data_is_refused(data, pattern):
     with pytest.raises(ImageFormatError, match=pattern):
         compressed_image_to_array(data, "jpeg")

@@ -20,19 +20,33 @@ import pytest
 from conftest import PROJECT_DIR
 
 LAUNCH_FILE = PROJECT_DIR / "launch" / "litepose.launch.py"
-DOCUMENTED_ARGUMENTS = {"image_topic", "camera_info_topic", "input_transport", "namespace", "params_file",
-                        "model", "use_sim_time", "rviz", "depth", "depth_topic", "depth_info_topic"}
+DOCUMENTED_ARGUMENTS = {
+    "image_topic",
+    "camera_info_topic",
+    "input_transport",
+    "namespace",
+    "params_file",
+    "model",
+    "use_sim_time",
+    "rviz",
+    "depth",
+    "depth_topic",
+    "depth_info_topic",
+}
 
 
 def real_launch_available() -> bool:
     try:
-        return (importlib.util.find_spec("launch_ros") is not None
-                and importlib.util.find_spec("launch.actions") is not None)
+        return (
+            importlib.util.find_spec("launch_ros") is not None
+            and importlib.util.find_spec("launch.actions") is not None
+        )
     except ModuleNotFoundError:  # `launch` resolved to this repository's launch/ folder
         return False
 
 
 # --- minimal stand-ins of the launch API ---------------------------------------------------------
+
 
 class Recorded:
     """Any launch entity: remembers its positional and keyword arguments."""
@@ -58,22 +72,32 @@ def stub_modules(share_dir: Path) -> dict[str, types.ModuleType]:
         created.__dict__.update(attributes)
         return created
 
-    kinds = {name: type(name, (Recorded,), {}) for name in
-             ("LaunchDescription", "DeclareLaunchArgument", "IfCondition", "Node", "LifecycleNode")}
+    kinds = {
+        name: type(name, (Recorded,), {})
+        for name in ("LaunchDescription", "DeclareLaunchArgument", "IfCondition", "Node", "LifecycleNode")
+    }
     return {
         "launch": module("launch", LaunchDescription=kinds["LaunchDescription"]),
-        "launch.actions": module("launch.actions", DeclareLaunchArgument=kinds["DeclareLaunchArgument"],
-                                 OpaqueFunction=StubOpaqueFunction),
+        "launch.actions": module(
+            "launch.actions",
+            DeclareLaunchArgument=kinds["DeclareLaunchArgument"],
+            OpaqueFunction=StubOpaqueFunction,
+        ),
         "launch.conditions": module("launch.conditions", IfCondition=kinds["IfCondition"]),
         "launch.substitutions": module("launch.substitutions", LaunchConfiguration=StubLaunchConfiguration),
         "launch_ros": module("launch_ros"),
-        "launch_ros.actions": module("launch_ros.actions", Node=kinds["Node"],
-                                     LifecycleNode=kinds["LifecycleNode"]),
+        "launch_ros.actions": module(
+            "launch_ros.actions", Node=kinds["Node"], LifecycleNode=kinds["LifecycleNode"]
+        ),
         "ament_index_python": module("ament_index_python"),
         "ament_index_python.packages": module(
             "ament_index_python.packages",
-            get_package_share_directory=lambda package: str(share_dir) if package == "litepose_ros"
-            else pytest.fail(f"the launch file looks up package {package}")),
+            get_package_share_directory=lambda package: (
+                str(share_dir)
+                if package == "litepose_ros"
+                else pytest.fail(f"the launch file looks up package {package}")
+            ),
+        ),
     }
 
 
@@ -107,10 +131,14 @@ def describe(monkeypatch, overrides: dict[str, str]) -> tuple[dict, dict, dict]:
 
 # --- the checks ----------------------------------------------------------------------------------
 
+
 def test_launch_file_parses_and_declares_the_documented_arguments():
     tree = ast.parse(LAUNCH_FILE.read_text())
-    declared = {node.args[0].value for node in ast.walk(tree)
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"}
+    declared = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"
+    }
     assert declared == DOCUMENTED_ARGUMENTS
     docstring = ast.get_docstring(tree)
     node_page = (PROJECT_DIR / "docs" / "node.md").read_text()
@@ -150,9 +178,12 @@ def test_launch_description_starts_the_installed_node_with_existing_files(monkey
     params_file, overrides = node["parameters"]
     assert Path(params_file) == PROJECT_DIR / "config" / "litepose.yaml" and Path(params_file).is_file()
     assert overrides == {"use_sim_time": False, "input_transport": "raw"}  # no model override by default
-    assert dict(node["remappings"]) == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info",
-                                        "depth/image": "/camera/aligned_depth_to_color/image_raw",
-                                        "depth/camera_info": "/camera/aligned_depth_to_color/camera_info"}
+    assert dict(node["remappings"]) == {
+        "image": "/camera/image_raw",
+        "camera_info": "/camera/camera_info",
+        "depth/image": "/camera/aligned_depth_to_color/image_raw",
+        "depth/camera_info": "/camera/aligned_depth_to_color/camera_info",
+    }
     assert node["namespace"] == "" and node["name"] == "litepose"
     assert rviz["namespace"].args[0] == "namespace"  # RViz beside the node: relative topics
     assert [(name, value.args[0]) for name, value in rviz["remappings"]] == [("image", "image_topic")]
@@ -163,19 +194,37 @@ def test_launch_description_starts_the_installed_node_with_existing_files(monkey
 
 def test_launch_arguments_reach_the_node(monkeypatch, tmp_path):
     params = tmp_path / "mine.yaml"
-    _, node, _ = describe(monkeypatch, {"image_topic": "/front/color/image_raw", "namespace": "robot1",
-                                        "model": "/models/xs.onnx", "use_sim_time": "true",
-                                        "input_transport": "compressed", "params_file": str(params),
-                                        "camera_info_topic": "/front/color/camera_info", "depth": "true",
-                                        "depth_topic": "/front/depth/image_rect",
-                                        "depth_info_topic": "/front/depth/camera_info"})
+    _, node, _ = describe(
+        monkeypatch,
+        {
+            "image_topic": "/front/color/image_raw",
+            "namespace": "robot1",
+            "model": "/models/xs.onnx",
+            "use_sim_time": "true",
+            "input_transport": "compressed",
+            "params_file": str(params),
+            "camera_info_topic": "/front/color/camera_info",
+            "depth": "true",
+            "depth_topic": "/front/depth/image_rect",
+            "depth_info_topic": "/front/depth/camera_info",
+        },
+    )
     assert node["namespace"] == "robot1"
-    assert node["parameters"] == [str(params), {"use_sim_time": True, "input_transport": "compressed",
-                                                "model_path": "/models/xs.onnx", "depth.enabled": True}]
-    assert dict(node["remappings"]) == {"image": "/front/color/image_raw",
-                                        "camera_info": "/front/color/camera_info",
-                                        "depth/image": "/front/depth/image_rect",
-                                        "depth/camera_info": "/front/depth/camera_info"}
+    assert node["parameters"] == [
+        str(params),
+        {
+            "use_sim_time": True,
+            "input_transport": "compressed",
+            "model_path": "/models/xs.onnx",
+            "depth.enabled": True,
+        },
+    ]
+    assert dict(node["remappings"]) == {
+        "image": "/front/color/image_raw",
+        "camera_info": "/front/color/camera_info",
+        "depth/image": "/front/depth/image_rect",
+        "depth/camera_info": "/front/depth/camera_info",
+    }
 
 
 def test_rviz_config_shows_camera_image_annotated_image_and_markers():

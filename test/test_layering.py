@@ -25,9 +25,20 @@ RANK = {CORE: 0, ROS: 1, TRAINING: 1, BENCHMARKS: 2, CLI: 3}
 # Modules of a higher layer that do not live in a package of their own.
 ROS_MODULES = {"litepose_ros.bags.evaluate", "litepose_ros.bags.player", "litepose_ros.bags.node_in_the_loop"}
 # Python packages that only exist where ROS 2 is installed.
-ROS_PACKAGES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "visualization_msgs", "diagnostic_msgs",
-                "builtin_interfaces", "lifecycle_msgs", "rcl_interfaces", "rosidl_runtime_py", "launch",
-                "launch_ros")
+ROS_PACKAGES = (
+    "rclpy",
+    "std_msgs",
+    "sensor_msgs",
+    "geometry_msgs",
+    "visualization_msgs",
+    "diagnostic_msgs",
+    "builtin_interfaces",
+    "lifecycle_msgs",
+    "rcl_interfaces",
+    "rosidl_runtime_py",
+    "launch",
+    "launch_ros",
+)
 
 
 def layer_of(module: str) -> str:
@@ -95,7 +106,8 @@ def test_no_module_imports_a_higher_layer():
                 continue  # the package itself (its __init__ joins the message half, imports nothing)
             source_layer, target_layer = layer_of(module), layer_of(target)
             if RANK[target_layer] > RANK[source_layer] or (
-                    RANK[target_layer] == RANK[source_layer] and target_layer != source_layer):
+                RANK[target_layer] == RANK[source_layer] and target_layer != source_layer
+            ):
                 wrong.append(f"{module}:{line} ({source_layer}) imports {target} ({target_layer})")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
 
@@ -111,7 +123,7 @@ def test_the_import_graph_has_no_loop():
             if target not in graph or target == "litepose_ros":
                 continue
             if state.get(target) == 1:
-                loops.append(" -> ".join([*path[path.index(target):], target]))
+                loops.append(" -> ".join([*path[path.index(target) :], target]))
             elif target not in state:
                 visit(target, [*path, target])
         state[module] = 2
@@ -142,8 +154,13 @@ def test_core_imports_with_ros_blocked(tmp_path):
         assert not leaked, leaked
         print(len({core!r}))
     """
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == len(core) >= 20
 
@@ -155,15 +172,24 @@ def test_core_modules_import_nothing_from_ros_not_even_deferred():
         if layer_of(name) != CORE:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            wrong += [f"{name}:{node.lineno} imports {imported}" for imported in names
-                      if imported.split(".")[0] in ROS_PACKAGES]
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            wrong += [
+                f"{name}:{node.lineno} imports {imported}"
+                for imported in names
+                if imported.split(".")[0] in ROS_PACKAGES
+            ]
     assert not wrong, "ROS imports in the core:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize("module", sorted(ROS_MODULES))
 def test_ros_modules_outside_ros_package_are_not_imported_by_the_core(module):
-    importers = [source for source, targets in import_graph().items()
-                 if module in targets and layer_of(source) == CORE]
+    importers = [
+        source for source, targets in import_graph().items() if module in targets and layer_of(source) == CORE
+    ]
     assert not importers

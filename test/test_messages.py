@@ -19,8 +19,11 @@ def receive_one_of_each(context, timeout: float = 20.0) -> dict:
 
     received: dict = {}
     node = rclpy.create_node("litepose_test_message_receiver", context=context)
-    for msg_type, topic in ((PersonArray, "test_person_array"), (Person, "test_person"),
-                            (Keypoint, "test_keypoint")):
+    for msg_type, topic in (
+        (PersonArray, "test_person_array"),
+        (Person, "test_person"),
+        (Keypoint, "test_keypoint"),
+    ):
         node.create_subscription(msg_type, topic, lambda m, t=topic: received.setdefault(t, m), 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)

@@ -49,9 +49,30 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
     model, annotations, images = blob_set
     card = _card(tmp_path / "README.md")
     examples = tmp_path / "examples.png"
-    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint",
-                     "--set", "blobs", str(annotations), str(images), "--card", str(card),
-                     "--examples", str(examples), "--sweep-sizes", "96", "128", "--no-progress"]) == 0
+    assert (
+        litepose(
+            [
+                "bench",
+                "card",
+                "--model",
+                str(model),
+                "--no-checkpoint",
+                "--set",
+                "blobs",
+                str(annotations),
+                str(images),
+                "--card",
+                str(card),
+                "--examples",
+                str(examples),
+                "--sweep-sizes",
+                "96",
+                "128",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
     text = card.read_text()
     assert text.startswith("# Card\n\nhand-written\n\n" + CARD_BEGIN)
@@ -60,8 +81,9 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
     rows = _table_rows(text, "blobs (")
     assert set(rows) == {"flip test", "no flip test (the node's default)"}
     for flip_test, label in ((True, "flip test"), (False, "no flip test (the node's default)")):
-        expected = evaluate_estimator(Estimator.from_model(model, flip_test=flip_test), annotations, images,
-                                      progress=False)["metrics"]
+        expected = evaluate_estimator(
+            Estimator.from_model(model, flip_test=flip_test), annotations, images, progress=False
+        )["metrics"]
         assert rows[label][:3] == [f"{expected[name]:.3f}" for name in ("AP", "AP50", "AP75")]
         # Two of the three people are found where the ground truth is, the third is 15 px off it
         # (OKS ~0.02): recall 2/3 at every threshold, 0.663 on COCO's 101-point precision curve.
@@ -70,8 +92,9 @@ def test_card_block_holds_the_measured_metrics_and_keeps_the_text_around(blob_se
     sweep = _table_rows(text, "blobs |")
     assert set(sweep) == {"96", "**128** (the model's)"}
     assert sweep["**128** (the model's)"][0] == rows["no flip test (the node's default)"][0]
-    expected_96 = evaluate_estimator(Estimator.from_model(model, flip_test=False, input_size=96), annotations,
-                                     images, progress=False)["metrics"]
+    expected_96 = evaluate_estimator(
+        Estimator.from_model(model, flip_test=False, input_size=96), annotations, images, progress=False
+    )["metrics"]
     assert sweep["96"] == [f"{expected_96[name]:.3f}" for name in ("AP", "AP50", "AR")]
     picture = cv2.imread(str(examples))
     assert picture is not None and picture.shape[0] == 2 * (300 + 6)  # one row per image, both images
@@ -85,9 +108,27 @@ def test_duplicated_people_are_counted_as_ignore_regions(blob_set, tmp_path):
     duplicated = tmp_path / "duplicated.json"
     duplicated.write_text(json.dumps(dataset))
     card = _card(tmp_path / "README.md")
-    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint",
-                     "--set", "blobs", str(duplicated), str(images), "--card", str(card),
-                     "--examples", str(tmp_path / "e.png"), "--no-progress"]) == 0
+    assert (
+        litepose(
+            [
+                "bench",
+                "card",
+                "--model",
+                str(model),
+                "--no-checkpoint",
+                "--set",
+                "blobs",
+                str(duplicated),
+                str(images),
+                "--card",
+                str(card),
+                "--examples",
+                str(tmp_path / "e.png"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "(2 images, 2 people, 2 ignore regions)" in card.read_text()
 
 
@@ -95,9 +136,27 @@ def test_card_without_markers_is_refused_and_left_unchanged(blob_set, tmp_path, 
     model, annotations, images = blob_set
     card = tmp_path / "README.md"
     card.write_text("# A card someone wrote by hand\n")
-    assert litepose(["bench", "card", "--model", str(model), "--no-checkpoint", "--set", "blobs",
-                     str(annotations), str(images),
-                     "--card", str(card), "--examples", str(tmp_path / "e.png"), "--no-progress"]) == 2
+    assert (
+        litepose(
+            [
+                "bench",
+                "card",
+                "--model",
+                str(model),
+                "--no-checkpoint",
+                "--set",
+                "blobs",
+                str(annotations),
+                str(images),
+                "--card",
+                str(card),
+                "--examples",
+                str(tmp_path / "e.png"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert CARD_BEGIN in capsys.readouterr().err
     assert card.read_text() == "# A card someone wrote by hand\n"
     assert not (tmp_path / "e.png").exists()
@@ -106,8 +165,11 @@ def test_card_without_markers_is_refused_and_left_unchanged(blob_set, tmp_path, 
 def test_training_log_summary_counts_up_to_the_snapshot_epoch(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("epoch,lr,seconds,val_AP\n1,0.004,50,\n2,0.004,70,\n3,0.004,3600,0.1\n4,0.0004,60,\n")
-    assert summarise_training_log(log, 2) == {"epochs": 2, "hours": pytest.approx(120 / 3600),
-                                              "median_seconds": 60.0}
+    assert summarise_training_log(log, 2) == {
+        "epochs": 2,
+        "hours": pytest.approx(120 / 3600),
+        "median_seconds": 60.0,
+    }
     whole = summarise_training_log(log, None)
     assert whole["epochs"] == 4 and whole["hours"] == pytest.approx(3780 / 3600)
     with pytest.raises(ValueError, match=re.escape("no epochs up to 0")):
@@ -118,8 +180,27 @@ def test_a_file_that_is_no_checkpoint_is_refused_and_the_card_left_unchanged(blo
     model, annotations, images = blob_set
     card = _card(tmp_path / "README.md")
     before = card.read_text()
-    assert litepose(["bench", "card", "--model", str(model), "--checkpoint", str(annotations),
-                     "--set", "blobs", str(annotations), str(images), "--card", str(card),
-                     "--examples", str(tmp_path / "e.jpg"), "--no-progress"]) == 2
+    assert (
+        litepose(
+            [
+                "bench",
+                "card",
+                "--model",
+                str(model),
+                "--checkpoint",
+                str(annotations),
+                "--set",
+                "blobs",
+                str(annotations),
+                str(images),
+                "--card",
+                str(card),
+                "--examples",
+                str(tmp_path / "e.jpg"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert str(annotations) in capsys.readouterr().err
     assert card.read_text() == before

@@ -10,12 +10,7 @@ from litepose_ros.model.cost import count_cost
 from litepose_ros.model.network import build_model
 
 # LITEPOSE.md section 2 (CrowdPose, 14 joints): params (M), true GMACs, published GMACs.
-TABLE = {
-    "XS": (1.68, 0.88, 1.2),
-    "S": (2.73, 3.61, 5.0),
-    "M": (3.53, 5.26, 7.8),
-    "L": (5.74, 9.96, 13.7),
-}
+TABLE = {"XS": (1.68, 0.88, 1.2), "S": (2.73, 3.61, 5.0), "M": (3.53, 5.26, 7.8), "L": (5.74, 9.96, 13.7)}
 
 
 @pytest.mark.parametrize("variant", sorted(TABLE))

@@ -67,8 +67,9 @@ def test_int8_calibrated_on_unrepresentative_frames_is_refused(blob_set):
 
 
 def test_accuracy_check_margin():
-    check = AccuracyCheck(ap_fp32=0.50, ap_int8=0.49, max_drop=0.01, annotations="a.json", images=3,
-                          decoding="no flip test")
+    check = AccuracyCheck(
+        ap_fp32=0.50, ap_int8=0.49, max_drop=0.01, annotations="a.json", images=3, decoding="no flip test"
+    )
     assert check.passed and abs(check.drop - 0.01) < 1e-12
     assert not AccuracyCheck(0.50, 0.485, 0.01, "a.json", 3, "no flip test").passed
     assert AccuracyCheck(0.50, 0.55, 0.0, "a.json", 3, "no flip test").passed  # INT8 better: fine
@@ -108,8 +109,17 @@ def test_export_command_int8_writes_or_refuses(tmp_path, blob_set, monkeypatch):
     torch.manual_seed(0)
     torch.save(build_model("XS", 17).state_dict(), checkpoint)
     output = tmp_path / "int8.onnx"
-    common = ["export", str(checkpoint), "-o", str(output), "--int8", "--calibration", str(folder),
-              "--input-size", "128"]
+    common = [
+        "export",
+        str(checkpoint),
+        "-o",
+        str(output),
+        "--int8",
+        "--calibration",
+        str(folder),
+        "--input-size",
+        "128",
+    ]
     # No accuracy set: refused unless forced.
     assert main(common) != 0 and not output.exists()
     assert main([*common, "--force"]) == 0 and output.exists()

@@ -64,8 +64,9 @@ def test_rewritten_export_gives_the_same_outputs(variant, layout, real_batch):
         for batch in (random_batch, real_batch):
             for got, expected in zip(rewritten.run(batch), plain.run(batch), strict=True):
                 assert got.shape == expected.shape
-                np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE,
-                                           err_msg=f"{variant} {layout.name} {rewrites}")
+                np.testing.assert_allclose(
+                    got, expected, rtol=0, atol=TOLERANCE, err_msg=f"{variant} {layout.name} {rewrites}"
+                )
 
 
 def test_rewrites_change_the_graph_as_described():
@@ -110,8 +111,11 @@ def test_export_command_rewrites_by_default_and_can_turn_them_off(tmp_path):
 
     checkpoint = tmp_path / "xs.pth"
     torch.save(randomised("XS", 17).state_dict(), checkpoint)
-    for extra, expected in (([], ",".join(DEFAULT_REWRITES)), (["--no-rewrites"], "none"),
-                            (["--rewrites", "deconv-as-conv"], "deconv-as-conv")):
+    for extra, expected in (
+        ([], ",".join(DEFAULT_REWRITES)),
+        (["--no-rewrites"], "none"),
+        (["--rewrites", "deconv-as-conv"], "deconv-as-conv"),
+    ):
         output = tmp_path / f"model{len(extra)}.onnx"
         assert main(["export", str(checkpoint), "-o", str(output), *extra]) == 0
         metadata = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
@@ -122,9 +126,31 @@ def test_model_benchmark_measures_the_rewrites_side_by_side(tmp_path):
     from litepose_ros.cli import main
 
     page = tmp_path / "model.md"
-    assert main(["bench", "model", "--variants", "XS", "--sizes", "64", "--engines", "onnxruntime",
-                 "onnxruntime-plain", "--threads", "1", "--runs", "3", "--warmup", "1", "--no-profile",
-                 "--output", str(page)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "model",
+                "--variants",
+                "XS",
+                "--sizes",
+                "64",
+                "--engines",
+                "onnxruntime",
+                "onnxruntime-plain",
+                "--threads",
+                "1",
+                "--runs",
+                "3",
+                "--warmup",
+                "1",
+                "--no-profile",
+                "--output",
+                str(page),
+            ]
+        )
+        == 0
+    )
     text = page.read_text()
     assert "## Export-time graph rewrites" in text and "| XS | 64x64 | 1 |" in text
     assert "ONNX Runtime vs PyTorch eager" not in text  # no torch rows: no empty table

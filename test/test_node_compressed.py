@@ -18,8 +18,14 @@ def probe(tmp_path_factory):
     path, _ = node_model_path(tmp_path_factory.getbasetemp())
     log_path = tmp_path_factory.mktemp("node_compressed") / "node.log"
     # Remapping `image` moves the compressed input with it, as image_transport names it.
-    yield from probe_running_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1",
-                                  "input_transport:=compressed", "use_camera_info:=false")
+    yield from probe_running_node(
+        log_path,
+        NAMESPACE,
+        f"model_path:={path}",
+        "threads:=1",
+        "input_transport:=compressed",
+        "use_camera_info:=false",
+    )
 
 
 def stamps_of(probe: NodeProbe) -> set[tuple[int, int]]:
@@ -38,8 +44,11 @@ def test_jpeg_frames_give_person_arrays_with_the_source_header(probe):
             assert len(message.keypoint_names) == COCO_17.num_keypoints
             assert all(len(p.keypoints) == COCO_17.num_keypoints for p in message.persons)
     # Markers without camera_info use the documented virtual camera, still on the 3 m plane.
-    arrays = [a for a in probe.markers if (a.markers[0].header.stamp.sec, a.markers[0].header.stamp.nanosec)
-              in stamps]
+    arrays = [
+        a
+        for a in probe.markers
+        if (a.markers[0].header.stamp.sec, a.markers[0].header.stamp.nanosec) in stamps
+    ]
     assert len(arrays) == len(stamps)
     assert all(p.z == pytest.approx(3.0) for a in arrays for m in a.markers for p in m.points)
 

@@ -28,8 +28,14 @@ CX, CY = (WALK_SIZE[0] - 1) / 2.0, (WALK_SIZE[1] - 1) / 2.0
 def probe(tmp_path_factory):
     folder = tmp_path_factory.mktemp("node_depth")
     model = write_skeleton_model(folder / "skeleton.onnx")
-    running = probe_running_node(folder / "node.log", NAMESPACE, f"model_path:={model}", "threads:=1",
-                                 "use_camera_info:=false", "depth.enabled:=true")
+    running = probe_running_node(
+        folder / "node.log",
+        NAMESPACE,
+        f"model_path:={model}",
+        "threads:=1",
+        "use_camera_info:=false",
+        "depth.enabled:=true",
+    )
     probe = next(running)
     if not probe.wait_for_log("active: listening", 30.0):
         running.close()
@@ -45,8 +51,9 @@ def stamp_of(message) -> tuple[int, int]:
 def send(probe: NodeProbe, frames: int, *extra: str) -> list:
     """Send ``frames`` standing-person frames with these publish_frames.py options; the
     PersonArray of each, in order."""
-    assert probe.wait_for(lambda: probe.node.count_subscribers(f"{NAMESPACE}/depth/image") > 0, 30.0), \
+    assert probe.wait_for(lambda: probe.node.count_subscribers(f"{NAMESPACE}/depth/image") > 0, 30.0), (
         f"the node does not subscribe to the depth images:\n{probe.log_text()}"
+    )
     sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), "--walk-step", "0", *extra, rate=10.0)
     stamps = [(s["sec"], s["nanosec"]) for s in sent]
     assert probe.wait_for(lambda: set(stamps) <= {stamp_of(m) for m in probe.persons}, 15.0), probe.log_text()
@@ -70,8 +77,11 @@ def assert_on_the_wall(message, distance: float) -> int:
             if not (keypoint.valid and inside):
                 continue
             assert keypoint.position_valid, keypoint
-            expected = ((keypoint.x - CX) * distance / FOCAL_PX, (keypoint.y - CY) * distance / FOCAL_PX,
-                        distance)
+            expected = (
+                (keypoint.x - CX) * distance / FOCAL_PX,
+                (keypoint.y - CY) * distance / FOCAL_PX,
+                distance,
+            )
             position = (keypoint.position.x, keypoint.position.y, keypoint.position.z)
             assert position == pytest.approx(expected, abs=1e-3), keypoint
             assert 0.0 <= keypoint.position_spread < 1e-3  # a flat wall
@@ -97,18 +107,24 @@ def test_markers_are_drawn_at_the_3d_positions(probe):
     assert probe.wait_for(lambda: any(stamp_of(a.markers[0]) == stamp for a in probe.markers), 10.0)
     markers = next(a for a in probe.markers if stamp_of(a.markers[0]) == stamp)
     joints = next(m for m in markers.markers if m.ns == "joints")
-    expected = sorted((k.position.x, k.position.y, k.position.z) for k in message.persons[0].keypoints
-                      if k.valid and k.position_valid)
+    expected = sorted(
+        (k.position.x, k.position.y, k.position.z)
+        for k in message.persons[0].keypoints
+        if k.valid and k.position_valid
+    )
     drawn = sorted((p.x, p.y, p.z) for p in joints.points)
     assert len(drawn) == len(expected) >= 5
     assert np.allclose(drawn, expected, atol=1e-9)
     assert [p.z for p in joints.points] == pytest.approx([2.0] * len(drawn), abs=1e-3)  # not the 3 m plane
 
 
-@pytest.mark.parametrize(("kind", "log_words", "counter"), [
-    ("rgb8", ("rgb8", "16UC1", "32FC1", f"{NAMESPACE}/depth/image"), "depth images rejected"),
-    ("other_frame", ("other_camera_frame", "vtest_camera_optical_frame"), "depth images rejected"),
-])
+@pytest.mark.parametrize(
+    ("kind", "log_words", "counter"),
+    [
+        ("rgb8", ("rgb8", "16UC1", "32FC1", f"{NAMESPACE}/depth/image"), "depth images rejected"),
+        ("other_frame", ("other_camera_frame", "vtest_camera_optical_frame"), "depth images rejected"),
+    ],
+)
 def test_wrong_depth_input_is_refused_with_the_reason_and_the_node_goes_on(probe, kind, log_words, counter):
     before = diagnostic_count(probe, counter)
     messages = send(probe, 2, "--depth", kind)
@@ -118,8 +134,9 @@ def test_wrong_depth_input_is_refused_with_the_reason_and_the_node_goes_on(probe
     entry = probe.wait_for_log(log_words[0], 10.0)
     assert entry is not None, probe.log_text()
     assert all(word in entry.msg for word in log_words), entry.msg
-    assert probe.wait_for_diagnostic(lambda v: int(v[counter]) >= before + 1
-                                     and log_words[0] in v["depth problem"], 10.0)
+    assert probe.wait_for_diagnostic(
+        lambda v: int(v[counter]) >= before + 1 and log_words[0] in v["depth problem"], 10.0
+    )
     # Good depth again: positions again (the node kept running).
     assert assert_on_the_wall(send(probe, 2, "--depth", "16uc1")[-1], 2.0) >= 5
 
@@ -155,21 +172,49 @@ def test_node_in_the_loop_replays_a_depth_topic_into_the_node(tmp_path):
     width, height = WALK_SIZE
     wall = np.full((height, width), 1800, "<u2").view(np.uint8).reshape(height, width, 2)  # 1.8 m
     with BagWriter(tmp_path / "rgbd", "mcap") as writer:
-        for topic, kind in (("/rgbd/color/image_raw", IMAGE_TYPE), ("/rgbd/depth/image_raw", IMAGE_TYPE),
-                            ("/rgbd/depth/camera_info", CAMERA_INFO_TYPE)):
+        for topic, kind in (
+            ("/rgbd/color/image_raw", IMAGE_TYPE),
+            ("/rgbd/depth/image_raw", IMAGE_TYPE),
+            ("/rgbd/depth/camera_info", CAMERA_INFO_TYPE),
+        ):
             writer.add_topic(topic, kind)
         for index in range(frames):
             stamp = start + index * period
-            writer.write("/rgbd/color/image_raw", stamp, raw_image_cdr(typestore, walk_frame(index, 0), stamp,
-                                                                        "rgbd_optical"))
-            writer.write("/rgbd/depth/camera_info", stamp + 1, camera_info_cdr(
-                typestore, width, height, fx=FOCAL_PX, fy=FOCAL_PX, cx=CX, cy=CY, stamp=stamp,
-                frame_id="rgbd_optical"))
-            writer.write("/rgbd/depth/image_raw", stamp + 2,
-                         raw_image_cdr(typestore, wall, stamp, "rgbd_optical", encoding="16UC1"))
-    options = LoopOptions(image_topic="/rgbd/color/image_raw", camera_info_topic="", model=model,
-                          node_namespace="/lp_depth_loop", record_annotated=False, rate=1.0,
-                          node_parameters={"threads": "1"}, depth_topic="/rgbd/depth/image_raw")
+            writer.write(
+                "/rgbd/color/image_raw",
+                stamp,
+                raw_image_cdr(typestore, walk_frame(index, 0), stamp, "rgbd_optical"),
+            )
+            writer.write(
+                "/rgbd/depth/camera_info",
+                stamp + 1,
+                camera_info_cdr(
+                    typestore,
+                    width,
+                    height,
+                    fx=FOCAL_PX,
+                    fy=FOCAL_PX,
+                    cx=CX,
+                    cy=CY,
+                    stamp=stamp,
+                    frame_id="rgbd_optical",
+                ),
+            )
+            writer.write(
+                "/rgbd/depth/image_raw",
+                stamp + 2,
+                raw_image_cdr(typestore, wall, stamp, "rgbd_optical", encoding="16UC1"),
+            )
+    options = LoopOptions(
+        image_topic="/rgbd/color/image_raw",
+        camera_info_topic="",
+        model=model,
+        node_namespace="/lp_depth_loop",
+        record_annotated=False,
+        rate=1.0,
+        node_parameters={"threads": "1"},
+        depth_topic="/rgbd/depth/image_raw",
+    )
     result = run_node_in_the_loop(tmp_path / "rgbd", tmp_path / "live", options, log=lambda _: None)
     processed = [f for f in result.frames if f.received is not None]
     assert len(processed) >= frames - 2, result.report["frames"]  # real time: the first may be early

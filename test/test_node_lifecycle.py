@@ -32,8 +32,9 @@ def stamps_of(probe: NodeProbe) -> set[tuple[int, int]]:
 
 def test_transitions_load_start_stop_and_free(rclpy_context, model, tmp_path):
     namespace = "/lp_lifecycle"
-    process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "auto_activate:=false",
-                         "threads:=1")
+    process = start_node(
+        tmp_path / "node.log", namespace, f"model_path:={model}", "auto_activate:=false", "threads:=1"
+    )
     probe = NodeProbe(rclpy_context, namespace)
     try:
         assert probe.get_state() == "unconfigured"
@@ -112,15 +113,22 @@ def test_model_of_the_wrong_variant_is_refused(rclpy_context, model, tmp_path):
     assert_exited_cleanly(process, output)
 
 
-@pytest.mark.parametrize(("parameter", "expected"), [
-    ("input_transport:=theora", "input_transport must be one of raw, compressed"),
-    ("score_threshold:=2.0", "score_threshold"),
-    ("qos_depth:=five", "qos_depth must be an integer, got the string 'five'"),
-    ("markers.depth:=3", "markers.depth must be a double, got the integer 3 (write 3.0)"),
-])
+@pytest.mark.parametrize(
+    ("parameter", "expected"),
+    [
+        ("input_transport:=theora", "input_transport must be one of raw, compressed"),
+        ("score_threshold:=2.0", "score_threshold"),
+        ("qos_depth:=five", "qos_depth must be an integer, got the string 'five'"),
+        ("markers.depth:=3", "markers.depth must be a double, got the integer 3 (write 3.0)"),
+    ],
+)
 def test_invalid_start_up_parameter_stops_the_node_with_the_reason(parameter, expected):
-    done = subprocess.run([node_executable(), "--ros-args", "-r", "__ns:=/lp_invalid", "-p", parameter],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [node_executable(), "--ros-args", "-r", "__ns:=/lp_invalid", "-p", parameter],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "litepose_node: invalid parameter" in done.stderr
     assert expected in done.stderr

@@ -43,8 +43,9 @@ def header() -> Header:
 def test_person_array_follows_the_message_documentation():
     keypoints, scores = random_people(6)
     scores[2] = scores[4]  # a tie keeps the estimator's order
-    message = person_array_from_arrays(keypoints, scores, COCO_17, header=header(), image_width=768,
-                                       image_height=576, keypoint_threshold=0.3)
+    message = person_array_from_arrays(
+        keypoints, scores, COCO_17, header=header(), image_width=768, image_height=576, keypoint_threshold=0.3
+    )
     assert message.header == header()
     assert (message.image_width, message.image_height) == (768, 576)
     assert message.layout == "coco17"
@@ -70,7 +71,8 @@ def test_person_array_follows_the_message_documentation():
                 ys.append(keypoint.y)
         assert xs, "random scores in [0, 1] leave some keypoint valid"
         assert (person.x_min, person.y_min, person.x_max, person.y_max) == pytest.approx(
-            (min(xs), min(ys), max(xs), max(ys)))
+            (min(xs), min(ys), max(xs), max(ys))
+        )
         assert person.x_min <= person.x_max and person.y_min <= person.y_max
 
 
@@ -88,26 +90,49 @@ def test_thresholds_and_max_persons_select_the_best_people():
     assert select_people(keypoints, scores).tolist() == [1, 4, 3, 0, 2]
     assert select_people(keypoints, scores, score_threshold=0.3).tolist() == [1, 4, 3]
     assert select_people(keypoints, scores, score_threshold=0.3, max_persons=2).tolist() == [1, 4]
-    message = person_array_from_arrays(keypoints, scores, "coco17", header=header(), image_width=10,
-                                       image_height=10, keypoint_threshold=0.5, score_threshold=0.3,
-                                       max_persons=2)
+    message = person_array_from_arrays(
+        keypoints,
+        scores,
+        "coco17",
+        header=header(),
+        image_width=10,
+        image_height=10,
+        keypoint_threshold=0.5,
+        score_threshold=0.3,
+        max_persons=2,
+    )
     assert [p.score for p in message.persons] == pytest.approx([0.9, 0.7])
 
 
 def test_no_people_still_gives_a_complete_message():
-    message = person_array_from_arrays(np.zeros((0, 14, 3)), np.zeros(0), CROWDPOSE_14, header=header(),
-                                       image_width=640, image_height=480, keypoint_threshold=0.25)
+    message = person_array_from_arrays(
+        np.zeros((0, 14, 3)),
+        np.zeros(0),
+        CROWDPOSE_14,
+        header=header(),
+        image_width=640,
+        image_height=480,
+        keypoint_threshold=0.25,
+    )
     assert message.persons == [] and message.layout == "crowdpose14"
     assert len(message.keypoint_names) == 14 and message.keypoint_threshold == 0.25
 
 
 def test_wrong_keypoint_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"keypoints must be \(N, 17, 3\) for layout coco17"):
-        person_array_from_arrays(np.zeros((2, 14, 3)), np.zeros(2), COCO_17, header=header(),
-                                 image_width=1, image_height=1, keypoint_threshold=0.3)
+        person_array_from_arrays(
+            np.zeros((2, 14, 3)),
+            np.zeros(2),
+            COCO_17,
+            header=header(),
+            image_width=1,
+            image_height=1,
+            keypoint_threshold=0.3,
+        )
 
 
 # --- markers -------------------------------------------------------------------------------------
+
 
 def test_back_projection_with_camera_info_is_the_pinhole_model():
     intrinsics = PinholeIntrinsics.from_camera_info([500, 0, 320, 0, 400, 240, 0, 0, 1], 640, 480, 640, 480)
@@ -163,8 +188,9 @@ def test_markers_per_person_with_stable_ids_and_only_valid_keypoints():
     valid = keypoints[:, :, 2] >= 0.3
     intrinsics = PinholeIntrinsics.virtual(768, 576)
     style = MarkerStyle(depth=2.5, joint_diameter=0.04, line_width=0.01, lifetime=0.5)
-    array = people_markers(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
-                           intrinsics=intrinsics, style=style)
+    array = people_markers(
+        keypoints, scores, valid, edges=COCO_17.edges, header=header(), intrinsics=intrinsics, style=style
+    )
     check_well_formed(array, "camera_optical_frame")
     by_key = {(m.ns, m.id): m for m in array.markers[1:]}
     for rank in range(4):
@@ -182,8 +208,10 @@ def test_markers_per_person_with_stable_ids_and_only_valid_keypoints():
         label = by_key[LABELS_NS, rank]
         assert label.text == f"{scores[rank]:.2f}"
         assert (label.lifetime.sec, label.lifetime.nanosec) == (0, 500_000_000)
-    colors = {(by_key["joints", r].color.r, by_key["joints", r].color.g, by_key["joints", r].color.b)
-              for r in range(4)}
+    colors = {
+        (by_key["joints", r].color.r, by_key["joints", r].color.g, by_key["joints", r].color.b)
+        for r in range(4)
+    }
     assert len(colors) == 4  # one colour per person
 
 
@@ -201,46 +229,62 @@ def test_no_people_gives_only_deleteall_and_builder_reuse_keeps_arrays_correct()
     builder = MarkerArrayBuilder()
     style = MarkerStyle(show_labels=False)
     intrinsics = PinholeIntrinsics.virtual(100, 100)
-    empty = builder.build(np.zeros((0, 17, 3)), np.zeros(0), np.zeros((0, 17), bool), edges=COCO_17.edges,
-                          header=header(), intrinsics=intrinsics, style=style)
+    empty = builder.build(
+        np.zeros((0, 17, 3)),
+        np.zeros(0),
+        np.zeros((0, 17), bool),
+        edges=COCO_17.edges,
+        header=header(),
+        intrinsics=intrinsics,
+        style=style,
+    )
     assert [m.action for m in empty.markers] == [Marker.DELETEALL]
     keypoints, scores = random_people(3, seed=1)
     valid = keypoints[:, :, 2] >= 0.2
-    first = builder.build(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
-                          intrinsics=intrinsics, style=style)
+    first = builder.build(
+        keypoints, scores, valid, edges=COCO_17.edges, header=header(), intrinsics=intrinsics, style=style
+    )
     check_well_formed(first, "camera_optical_frame")
     assert len(first.markers) == 7 and not any(m.ns == LABELS_NS for m in first.markers)
     # A fresh build from new Marker objects gives the same array as the reused ones.
-    again = builder.build(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
-                          intrinsics=intrinsics, style=style)
-    fresh = people_markers(keypoints, scores, valid, edges=COCO_17.edges, header=header(),
-                           intrinsics=intrinsics, style=style)
+    again = builder.build(
+        keypoints, scores, valid, edges=COCO_17.edges, header=header(), intrinsics=intrinsics, style=style
+    )
+    fresh = people_markers(
+        keypoints, scores, valid, edges=COCO_17.edges, header=header(), intrinsics=intrinsics, style=style
+    )
     assert again == fresh
 
 
 def test_markers_from_a_person_array_message():
     keypoints, scores = random_people(3, seed=2)
-    message = person_array_from_arrays(keypoints, scores, COCO_17, header=header(), image_width=768,
-                                       image_height=576, keypoint_threshold=0.3)
-    array = person_array_markers(message, PinholeIntrinsics.virtual(768, 576), MarkerStyle(),
-                                 frame_id="other_frame")
+    message = person_array_from_arrays(
+        keypoints, scores, COCO_17, header=header(), image_width=768, image_height=576, keypoint_threshold=0.3
+    )
+    array = person_array_markers(
+        message, PinholeIntrinsics.virtual(768, 576), MarkerStyle(), frame_id="other_frame"
+    )
     check_well_formed(array, "other_frame")
     assert sum(m.ns == "joints" for m in array.markers) == 3
 
 
-@pytest.mark.parametrize(("field", "value"), [("depth", 0.0), ("joint_diameter", -1.0), ("lifetime", -0.1),
-                                              ("alpha", 0.0)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("depth", 0.0), ("joint_diameter", -1.0), ("lifetime", -0.1), ("alpha", 0.0)]
+)
 def test_bad_marker_style_is_refused(field, value):
     with pytest.raises(ValueError, match=field):
         MarkerStyle(**{field: value})
 
 
-@pytest.mark.parametrize(("count", "layout", "frame_id", "selection"), [
-    (0, COCO_17, "camera_optical_frame", {}),
-    (1, COCO_17, "", {}),
-    (7, COCO_17, "kamera_optisch_ü", {"score_threshold": 0.3, "max_persons": 4}),
-    (5, CROWDPOSE_14, "cam", {"max_persons": 2}),
-])
+@pytest.mark.parametrize(
+    ("count", "layout", "frame_id", "selection"),
+    [
+        (0, COCO_17, "camera_optical_frame", {}),
+        (1, COCO_17, "", {}),
+        (7, COCO_17, "kamera_optisch_ü", {"score_threshold": 0.3, "max_persons": 4}),
+        (5, CROWDPOSE_14, "cam", {"max_persons": 2}),
+    ],
+)
 def test_direct_cdr_bytes_are_the_same_message_as_the_objects(count, layout, frame_id, selection):
     from litepose_ros.msg import PersonArray
     from rclpy.serialization import deserialize_message, serialize_message
@@ -261,8 +305,11 @@ def test_direct_cdr_bytes_are_the_same_message_as_the_objects(count, layout, fra
 
 # --- incoming images read from their serialized bytes ------------------------------------------------
 
-@pytest.mark.parametrize(("frame_id", "encoding", "width"), [
-    ("", "bgr8", 5), ("c", "mono8", 7), ("front_camera_optical_frame", "yuv422", 6), ("ü", "rgba8", 3)])
+
+@pytest.mark.parametrize(
+    ("frame_id", "encoding", "width"),
+    [("", "bgr8", 5), ("c", "mono8", 7), ("front_camera_optical_frame", "yuv422", 6), ("ü", "rgba8", 3)],
+)
 def test_serialized_images_are_read_without_building_messages(frame_id, encoding, width):
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
@@ -280,7 +327,12 @@ def test_serialized_images_are_read_without_building_messages(frame_id, encoding
     parsed = parse_image(serialize_message(message))
     assert parsed.header == message.header
     assert (parsed.height, parsed.width, parsed.encoding, parsed.is_bigendian, parsed.step) == (
-        4, width, encoding, True, pixels.shape[1])
+        4,
+        width,
+        encoding,
+        True,
+        pixels.shape[1],
+    )
     assert bytes(parsed.data) == pixels.tobytes()
     # The view feeds the converter directly.
     converted, _ = raw_image_to_array(parsed.data, parsed.encoding, parsed.height, parsed.width, parsed.step)
@@ -342,8 +394,14 @@ def test_published_bytes_are_unchanged():
             scores = rng.uniform(0, 1, n).astype(np.float32)
             stamped = Header(frame_id="camera_optical_frame")
             stamped.stamp.sec, stamped.stamp.nanosec = 1_700_000_123, 987_654_321
-            settings = dict(header=stamped, image_width=768, image_height=576, keypoint_threshold=0.3,
-                            score_threshold=0.1, max_persons=30)
+            settings = dict(
+                header=stamped,
+                image_width=768,
+                image_height=576,
+                keypoint_threshold=0.3,
+                score_threshold=0.1,
+                max_persons=30,
+            )
             data, count = person_array_cdr(keypoints, scores, layout, **settings)
             message = person_array_from_arrays(keypoints, scores, layout, **settings)
             assert deserialize_message(data, PersonArray) == message and count == len(message.persons)
@@ -352,6 +410,7 @@ def test_published_bytes_are_unchanged():
 
 
 # --- track ids --------------------------------------------------------------------------------------
+
 
 def test_track_ids_travel_in_both_serialisations_and_colour_and_label_the_markers():
     from litepose_ros.msg import PersonArray
@@ -370,8 +429,10 @@ def test_track_ids_travel_in_both_serialisations_and_colour_and_label_the_marker
     data, _ = person_array_cdr_bytes(tracked, **settings)
     assert deserialize_message(data, PersonArray) == message
     # Without ids: NO_ID everywhere, the bytes as before tracking existed.
-    assert person_array_cdr_bytes(people, **settings)[0] == person_array_cdr_bytes(
-        people.with_tracking(np.full(4, -1)), **settings)[0]
+    assert (
+        person_array_cdr_bytes(people, **settings)[0]
+        == person_array_cdr_bytes(people.with_tracking(np.full(4, -1)), **settings)[0]
+    )
 
     assert colour_indices(4, ids) == [7, 1, 12, 3]  # the id, or the rank without one
     array = person_array_markers(message, PinholeIntrinsics.virtual(768, 576), MarkerStyle())
@@ -401,6 +462,7 @@ def test_smoothed_keypoints_replace_positions_but_never_scores():
 
 # --- 3D positions (depth) ---------------------------------------------------------------------------
 
+
 def test_3d_positions_travel_in_both_serialisations_and_place_the_markers():
     from litepose_ros.msg import PersonArray
     from rclpy.serialization import deserialize_message, serialize_message
@@ -416,21 +478,30 @@ def test_3d_positions_travel_in_both_serialisations_and_place_the_markers():
     valid = people.valid & (rng.random(shape) < 0.7)
     valid[2] = False  # a person without any measured keypoint
     positions = KeypointPositions(
-        positions=np.where(valid[..., None], rng.uniform(-2, 4, shape + (3,)), 0.0), valid=valid,
+        positions=np.where(valid[..., None], rng.uniform(-2, 4, shape + (3,)), 0.0),
+        valid=valid,
         spread=np.where(valid, rng.uniform(0, 0.05, shape), 0.0).astype(np.float32),
         person_positions=np.array([[0.1, -0.2, 2.5], [1.0, 0.3, 3.75], [0.0, 0.0, 0.0]]),
-        person_valid=np.array([True, True, False]))
+        person_valid=np.array([True, True, False]),
+    )
     with_depth = people.with_positions(positions)
     settings = dict(header=header(), image_width=768, image_height=576)
     message = person_array_message(with_depth, **settings)
     for person, rows, row_valid, spreads, centre, centre_valid in zip(
-            message.persons, positions.positions, valid, positions.spread, positions.person_positions,
-            positions.person_valid, strict=True):
+        message.persons,
+        positions.positions,
+        valid,
+        positions.spread,
+        positions.person_positions,
+        positions.person_valid,
+        strict=True,
+    ):
         assert person.position_valid == centre_valid
         assert (person.position.x, person.position.y, person.position.z) == tuple(centre)
         assert [k.position_valid for k in person.keypoints] == row_valid.tolist()
-        assert [(k.position.x, k.position.y, k.position.z) for k in person.keypoints] == \
-            [tuple(xyz) for xyz in rows]
+        assert [(k.position.x, k.position.y, k.position.z) for k in person.keypoints] == [
+            tuple(xyz) for xyz in rows
+        ]
         assert [k.position_spread for k in person.keypoints] == pytest.approx(spreads.tolist())
     data, _ = person_array_cdr_bytes(with_depth, **settings)
     assert deserialize_message(data, PersonArray) == message
@@ -446,6 +517,7 @@ def test_3d_positions_travel_in_both_serialisations_and_place_the_markers():
         assert drawn == [tuple(xyz) for xyz in positions.positions[rank][valid[rank]]]
     assert 2 not in joints  # nothing measured: not drawn at a made-up depth
     # Without positions the plane as before.
-    plane = person_array_markers(person_array_message(people, **settings),
-                                 PinholeIntrinsics.virtual(768, 576), MarkerStyle(depth=3.0))
+    plane = person_array_markers(
+        person_array_message(people, **settings), PinholeIntrinsics.virtual(768, 576), MarkerStyle(depth=3.0)
+    )
     assert {p.z for m in plane.markers if m.ns == "joints" for p in m.points} == {3.0}

@@ -22,9 +22,24 @@ from litepose_ros.ros.parameters import (
 
 pytestmark = pytest.mark.ros
 
-REQUIRED = {"model_path", "variant", "input_size", "engine", "providers", "threads", "score_threshold",
-            "keypoint_threshold", "max_persons", "flip_test", "input_transport", "qos_reliability",
-            "qos_depth", "max_image_pixels", "diagnostics_rate", "auto_activate"}
+REQUIRED = {
+    "model_path",
+    "variant",
+    "input_size",
+    "engine",
+    "providers",
+    "threads",
+    "score_threshold",
+    "keypoint_threshold",
+    "max_persons",
+    "flip_test",
+    "input_transport",
+    "qos_reliability",
+    "qos_depth",
+    "max_image_pixels",
+    "diagnostics_rate",
+    "auto_activate",
+}
 
 
 def test_the_issue_parameters_are_all_declared_with_descriptions():
@@ -42,34 +57,45 @@ def test_the_issue_parameters_are_all_declared_with_descriptions():
         assert not PARAMETERS_BY_NAME[name].read_only
 
 
-@pytest.mark.parametrize(("name", "value", "problem"), [
-    ("score_threshold", 1.01, "score_threshold must be <= 1"),
-    ("keypoint_threshold", -0.1, "keypoint_threshold must be >= 0"),
-    ("score_threshold", float("nan"), "finite"),
-    ("max_persons", 0, "max_persons must be >= 1"),
-    ("max_persons", 2.5, "max_persons must be an integer"),
-    ("input_transport", "theora", "input_transport must be one of raw, compressed"),
-    ("qos_reliability", "sometimes", "must be one of best_effort, reliable"),
-    ("engine", "tensorflow", "engine must be one of onnxruntime, torch"),
-    ("variant", "XXL", "variant must be one of auto, XS, S, M, L"),
-    ("providers", "cuda, quantum", "unknown execution provider(s) quantum"),
-    ("providers", " , ", "at least one execution provider"),
-    ("input_size", 100, "multiple of 32"),
-    ("input_size", 32, "multiple of 32 of at least 64"),
-    ("markers.fallback_frame_id", "  ", "must not be empty"),
-    ("markers.depth", "far", "markers.depth must be a double"),
-    ("flip_test", 1, "flip_test must be a bool"),
-    ("no_such_parameter", 1, "unknown parameter"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("score_threshold", 1.01, "score_threshold must be <= 1"),
+        ("keypoint_threshold", -0.1, "keypoint_threshold must be >= 0"),
+        ("score_threshold", float("nan"), "finite"),
+        ("max_persons", 0, "max_persons must be >= 1"),
+        ("max_persons", 2.5, "max_persons must be an integer"),
+        ("input_transport", "theora", "input_transport must be one of raw, compressed"),
+        ("qos_reliability", "sometimes", "must be one of best_effort, reliable"),
+        ("engine", "tensorflow", "engine must be one of onnxruntime, torch"),
+        ("variant", "XXL", "variant must be one of auto, XS, S, M, L"),
+        ("providers", "cuda, quantum", "unknown execution provider(s) quantum"),
+        ("providers", " , ", "at least one execution provider"),
+        ("input_size", 100, "multiple of 32"),
+        ("input_size", 32, "multiple of 32 of at least 64"),
+        ("markers.fallback_frame_id", "  ", "must not be empty"),
+        ("markers.depth", "far", "markers.depth must be a double"),
+        ("flip_test", 1, "flip_test must be a bool"),
+        ("no_such_parameter", 1, "unknown parameter"),
+    ],
+)
 def test_invalid_values_are_explained(name, value, problem):
     assert problem in (validate_value(name, value) or "")
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("score_threshold", 0), ("score_threshold", 1.0), ("max_persons", 100), ("input_size", 256),
-    ("input_size", 0), ("providers", "tensorrt,cuda,cpu"), ("providers", "CPUExecutionProvider"),
-    ("markers.depth", 2),  # an integer for a double: accepted by the rule, as by `ros2 param set`
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("score_threshold", 0),
+        ("score_threshold", 1.0),
+        ("max_persons", 100),
+        ("input_size", 256),
+        ("input_size", 0),
+        ("providers", "tensorrt,cuda,cpu"),
+        ("providers", "CPUExecutionProvider"),
+        ("markers.depth", 2),  # an integer for a double: accepted by the rule, as by `ros2 param set`
+    ],
+)
 def test_valid_values_pass(name, value):
     assert validate_value(name, value) is None
 
@@ -107,7 +133,8 @@ def test_docs_table_equals_the_declarations(page_path):
     found = re.search(r"<!-- parameters:begin -->\n(.*?)\n<!-- parameters:end -->", page, re.DOTALL)
     assert found, f"{page_path} lost its parameter table markers"
     assert found.group(1) == markdown_table(), (
-        f"{page_path} is out of date: paste `python -m litepose_ros.ros.parameters --markdown`")
+        f"{page_path} is out of date: paste `python -m litepose_ros.ros.parameters --markdown`"
+    )
     assert len(found.group(1).splitlines()) == len(PARAMETERS) + 2
 
 
@@ -116,7 +143,8 @@ def test_config_file_equals_the_declarations_and_ros_reads_it():
 
     path = PROJECT_DIR / "config" / "litepose.yaml"
     assert path.read_text() == yaml_config(), (
-        "config/litepose.yaml is out of date: regenerate with `python -m litepose_ros.ros.parameters --yaml`")
+        "config/litepose.yaml is out of date: regenerate with `python -m litepose_ros.ros.parameters --yaml`"
+    )
     parsed = parameter_dict_from_yaml_file(str(path), use_wildcard=True)  # rclpy's own reader
     assert set(parsed) == {spec.name for spec in PARAMETERS}
     for spec in PARAMETERS:
@@ -133,28 +161,33 @@ def test_node_benchmark_takes_node_parameters_as_ros_would_and_refuses_bad_ones(
     from litepose_ros.benchmarks.node_speed import add_arguments, parse_node_parameters, run
     from litepose_ros.errors import UserError
 
-    assert parse_node_parameters(["refine:=false", "score_threshold:=0.25", "max_persons:=5",
-                                  "providers:=cuda,cpu"]) == {
-        "refine": False, "score_threshold": 0.25, "max_persons": 5, "providers": "cuda,cpu"}
+    assert parse_node_parameters(
+        ["refine:=false", "score_threshold:=0.25", "max_persons:=5", "providers:=cuda,cpu"]
+    ) == {"refine": False, "score_threshold": 0.25, "max_persons": 5, "providers": "cuda,cpu"}
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not used: the arguments are refused first")
-    for extra, message in ((["--node-param", "scor_threshold:=0.2"], "unknown parameter"),
-                           (["--node-param", "max_persons:=0"], "max_persons must be >= 1"),
-                           (["--seconds", "3"], "--seconds >= 10")):
+    for extra, message in (
+        (["--node-param", "scor_threshold:=0.2"], "unknown parameter"),
+        (["--node-param", "max_persons:=0"], "max_persons must be >= 1"),
+        (["--seconds", "3"], "--seconds >= 10"),
+    ):
         args = parser.parse_args(["--model", str(model), "--output", str(tmp_path / "page.md"), *extra])
         with pytest.raises(UserError, match=message):
             run(args)
     assert not (tmp_path / "page.md").exists()
 
 
-@pytest.mark.parametrize(("name", "value", "words"), [
-    ("markers.depth", "far", "markers.depth must be a double, got the string 'far'"),
-    ("max_persons", 2.5, "max_persons must be an integer, got the double 2.5"),
-    ("score_threshold", True, "score_threshold must be a double, got the bool True"),
-    ("markers.depth", 3, "markers.depth must be a double, got the integer 3 (write 3.0)"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("markers.depth", "far", "markers.depth must be a double, got the string 'far'"),
+        ("max_persons", 2.5, "max_persons must be an integer, got the double 2.5"),
+        ("score_threshold", True, "score_threshold must be a double, got the bool True"),
+        ("markers.depth", 3, "markers.depth must be a double, got the integer 3 (write 3.0)"),
+    ],
+)
 def test_wrong_types_at_run_time_are_explained_in_words(rclpy_context, name, value, words):
     from rclpy.parameter import Parameter
 

@@ -36,8 +36,14 @@ def probe(model, tmp_path_factory):
     path, _ = model
     log_path = tmp_path_factory.mktemp("node_raw") / "node.log"
     # The package's parameter file (every parameter at its default), as the launch file passes it.
-    yield from probe_running_node(log_path, NAMESPACE, f"model_path:={path}", "threads:=1", annotated=True,
-                                  params_file=PROJECT_DIR / "config" / "litepose.yaml")
+    yield from probe_running_node(
+        log_path,
+        NAMESPACE,
+        f"model_path:={path}",
+        "threads:=1",
+        annotated=True,
+        params_file=PROJECT_DIR / "config" / "litepose.yaml",
+    )
 
 
 def persons_by_stamp(probe: NodeProbe) -> dict[tuple[int, int], object]:
@@ -54,9 +60,10 @@ def good_frames(probe) -> set[tuple[int, int]]:
     kinds = ["bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bgr8"]
     sent = run_publisher(NAMESPACE, ",".join(kinds), "--camera-info", rate=5.0)
     stamps = {(s["sec"], s["nanosec"]) for s in sent}
-    assert probe.wait_for(lambda: stamps <= set(persons_by_stamp(probe))
-                          and stamps <= {stamp_of(m) for m in probe.annotated}, 15.0), (
-        f"persons missing for {sorted(stamps - set(persons_by_stamp(probe)))}; node log:\n{probe.log_text()}")
+    assert probe.wait_for(
+        lambda: stamps <= set(persons_by_stamp(probe)) and stamps <= {stamp_of(m) for m in probe.annotated},
+        15.0,
+    ), f"persons missing for {sorted(stamps - set(persons_by_stamp(probe)))}; node log:\n{probe.log_text()}"
     return stamps
 
 
@@ -131,9 +138,11 @@ def test_annotated_image_is_published_for_subscribers(probe, good_frames):
 
 
 def test_bad_images_are_reported_and_the_node_keeps_working(probe):
-    expected = {"bad_32fc1": "unsupported image encoding '32FC1'",
-                "bad_empty": "image is empty (0 x 0 pixels)",
-                "bad_step": "the message is truncated or its step/height fields are wrong"}
+    expected = {
+        "bad_32fc1": "unsupported image encoding '32FC1'",
+        "bad_empty": "image is empty (0 x 0 pixels)",
+        "bad_step": "the message is truncated or its step/height fields are wrong",
+    }
     sent = run_publisher(NAMESPACE, ",".join([*expected, "bgr8"]), rate=5.0)
     for text in expected.values():
         entry = probe.wait_for_log(text)
@@ -173,17 +182,36 @@ def test_very_thin_images_are_refused_at_once_and_the_node_keeps_working(probe):
 
 
 def test_several_cameras_on_one_topic_are_reported(probe):
-    publishers = [subprocess.Popen([sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames",
-                                    ",".join(["bgr8"] * 40), "--rate", "10", "--lockstep-timeout", "0",
-                                    "--frame-id", frame_id, "--ros-args", "-r", f"__ns:={NAMESPACE}"],
-                                   env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                  for frame_id in ("cam_left", "cam_right")]
+    publishers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROS_SCRIPTS / "publish_frames.py"),
+                "--frames",
+                ",".join(["bgr8"] * 40),
+                "--rate",
+                "10",
+                "--lockstep-timeout",
+                "0",
+                "--frame-id",
+                frame_id,
+                "--ros-args",
+                "-r",
+                f"__ns:={NAMESPACE}",
+            ],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for frame_id in ("cam_left", "cam_right")
+    ]
     try:
         entry = probe.wait_for_log("one node per camera", 20.0)
         assert entry is not None and entry.level == 30, probe.log_text()  # WARN
         assert "2 publishers" in entry.msg or "cam_left, cam_right" in entry.msg
-        assert probe.wait_for_diagnostic(lambda v: v.get("image sources (frame_id)") == "cam_left, cam_right",
-                                         10.0)
+        assert probe.wait_for_diagnostic(
+            lambda v: v.get("image sources (frame_id)") == "cam_left, cam_right", 10.0
+        )
     finally:
         for publisher in publishers:
             publisher.wait(timeout=30)
@@ -207,14 +235,17 @@ def test_results_for_stale_frames_are_dropped_and_counted(probe):
         assert probe.set_parameters({"max_frame_age": 0.0})[0].successful
 
 
-@pytest.mark.parametrize(("values", "reason"), [
-    ({"score_threshold": 1.5}, ""),               # outside the declared range
-    ({"max_persons": 0}, ""),
-    ({"threads": 2}, "read-only"),                # needs a reconfigure
-    ({"input_transport": "compressed"}, "read-only"),
-    ({"markers.fallback_frame_id": ""}, "must not be empty"),
-    ({"markers.depth": "far"}, ""),               # wrong type
-])
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"score_threshold": 1.5}, ""),  # outside the declared range
+        ({"max_persons": 0}, ""),
+        ({"threads": 2}, "read-only"),  # needs a reconfigure
+        ({"input_transport": "compressed"}, "read-only"),
+        ({"markers.fallback_frame_id": ""}, "must not be empty"),
+        ({"markers.depth": "far"}, ""),  # wrong type
+    ],
+)
 def test_invalid_parameter_changes_are_rejected(probe, values, reason):
     name = next(iter(values))
     before = probe.get_parameters([name])[0]
@@ -244,8 +275,15 @@ def test_diagnostics_report_rates_latency_and_the_model(probe, model, good_frame
     path, _ = model
     assert probe.wait_for_diagnostic(lambda v: int(v["images processed"]) > 0, 10.0)
     values = probe.latest_diagnostic_values()
-    for key in ("input rate (Hz)", "processed rate (Hz)", "frames dropped", "inference median (ms)",
-                "end-to-end latency median (ms)", "node overhead median (ms)", "engine"):
+    for key in (
+        "input rate (Hz)",
+        "processed rate (Hz)",
+        "frames dropped",
+        "inference median (ms)",
+        "end-to-end latency median (ms)",
+        "node overhead median (ms)",
+        "engine",
+    ):
         assert key in values, key
     assert values["model"] == str(path)
     assert "onnxruntime" in values["engine"]

@@ -26,10 +26,24 @@ def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, mod
     process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "threads:=1")
     probe = NodeProbe(rclpy_context, namespace)
     frames = ",".join(["bgr8"] * 600)  # 20 s at 30 Hz: still sending when the node stops
-    publisher = subprocess.Popen([sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames", frames,
-                                  "--rate", "30", "--lockstep-timeout", "0", "--ros-args", "-r",
-                                  f"__ns:={namespace}"], env=dict(os.environ), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+    publisher = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROS_SCRIPTS / "publish_frames.py"),
+            "--frames",
+            frames,
+            "--rate",
+            "30",
+            "--lockstep-timeout",
+            "0",
+            "--ros-args",
+            "-r",
+            f"__ns:={namespace}",
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert probe.wait_for(lambda: len(probe.persons) >= 3, 30.0), (tmp_path / "node.log").read_text()
         process.send_signal(signum)

@@ -27,8 +27,14 @@ MIN_HITS = 3  # the default tracking.min_hits
 def probe(tmp_path_factory):
     folder = tmp_path_factory.mktemp("node_tracking")
     model = write_skeleton_model(folder / "skeleton.onnx")
-    running = probe_running_node(folder / "node.log", NAMESPACE, f"model_path:={model}", "threads:=1",
-                                 "use_camera_info:=false", annotated=True)
+    running = probe_running_node(
+        folder / "node.log",
+        NAMESPACE,
+        f"model_path:={model}",
+        "threads:=1",
+        "use_camera_info:=false",
+        annotated=True,
+    )
     probe = next(running)
     # Connected once configured; subscribed to the images once active (a loaded machine takes a while).
     if not probe.wait_for_log("active: listening", 30.0):
@@ -46,8 +52,9 @@ def walk(probe: NodeProbe, frames: int, step: int = 6, *extra: str) -> list:
     """Send ``frames`` walk frames (``step`` pixels apart; 0: the person stands); the
     PersonArray of each, in order (all of them arrive)."""
     # The node subscribes when it activates: wait for that here (the publisher waits only 20 s).
-    assert probe.wait_for(lambda: probe.node.count_subscribers(f"{NAMESPACE}/image") > 0, 30.0), \
+    assert probe.wait_for(lambda: probe.node.count_subscribers(f"{NAMESPACE}/image") > 0, 30.0), (
         f"the node does not subscribe to the images:\n{probe.log_text()}"
+    )
     sent = run_publisher(NAMESPACE, ",".join(["walk"] * frames), "--walk-step", str(step), *extra, rate=10.0)
     stamps = [(s["sec"], s["nanosec"]) for s in sent]
 
@@ -69,7 +76,7 @@ def test_a_walking_person_keeps_one_id_after_the_tentative_frames(probe):
     assert all(len(frame) == 1 for frame in ids), ids  # the model sees the one person in every frame
     # Tentative for the first min_hits - 1 frames (NO_ID), then confirmed: one id, kept.
     assert [frame[0] for frame in ids[: MIN_HITS - 1]] == [NO_ID] * (MIN_HITS - 1), ids
-    confirmed = {frame[0] for frame in ids[MIN_HITS - 1:]}
+    confirmed = {frame[0] for frame in ids[MIN_HITS - 1 :]}
     assert len(confirmed) == 1 and min(confirmed) >= 1, ids
     # The person really moved: boxes from the first to the last frame 7 x 6 px to the right.
     first, last = messages[0].persons[0], messages[-1].persons[0]
@@ -83,8 +90,13 @@ def test_markers_and_annotated_image_show_the_same_colour_and_the_id(probe):
     person = last.persons[0]
     assert person.id >= 1, ids_of(messages)
     stamp = stamp_of(last)
-    assert probe.wait_for(lambda: any(stamp_of(a.markers[0]) == stamp for a in probe.markers)
-                          and any(stamp_of(i) == stamp for i in probe.annotated), 10.0)
+    assert probe.wait_for(
+        lambda: (
+            any(stamp_of(a.markers[0]) == stamp for a in probe.markers)
+            and any(stamp_of(i) == stamp for i in probe.annotated)
+        ),
+        10.0,
+    )
     markers = next(a for a in probe.markers if stamp_of(a.markers[0]) == stamp)
     joints = next(m for m in markers.markers if m.ns == "joints")
     label = next(m for m in markers.markers if m.ns == "labels")
@@ -100,12 +112,15 @@ def test_markers_and_annotated_image_show_the_same_colour_and_the_id(probe):
     assert person_color(person.id) != person_color(0)  # not the colour of rank 0: the id decided
 
 
-@pytest.mark.parametrize(("values", "reason"), [
-    ({"tracking.low_score": 0.5}, "at most tracking.high_score"),  # above high_score (0.3)
-    ({"tracking.min_hits": 0}, ""),                                 # outside the declared range
-    ({"tracking.max_age": 0.0}, ""),
-    ({"tracking.enabled": "yes"}, ""),                              # wrong type
-])
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"tracking.low_score": 0.5}, "at most tracking.high_score"),  # above high_score (0.3)
+        ({"tracking.min_hits": 0}, ""),  # outside the declared range
+        ({"tracking.max_age": 0.0}, ""),
+        ({"tracking.enabled": "yes"}, ""),  # wrong type
+    ],
+)
 def test_invalid_tracking_parameters_are_rejected(probe, values, reason):
     name = next(iter(values))
     before = probe.get_parameters([name])[0]

@@ -56,8 +56,16 @@ def test_worker_survives_a_failing_frame():
 
 def test_statistics_record_and_snapshot():
     stats = NodeStatistics()
-    times = FrameTimes(arrival=1.0, started=1.5, converted=1.6, estimated=2.6, persons_published=2.7,
-                       finished=2.9, stamp_ns=10_000_000_000, published_ns=12_000_000_000)
+    times = FrameTimes(
+        arrival=1.0,
+        started=1.5,
+        converted=1.6,
+        estimated=2.6,
+        persons_published=2.7,
+        finished=2.9,
+        stamp_ns=10_000_000_000,
+        published_ns=12_000_000_000,
+    )
     stats.record_frame(times, person_count=4)
     stats.record_bad_image("image: bad")
     snapshot = stats.snapshot(received=3, dropped=1)
@@ -69,8 +77,19 @@ def test_statistics_record_and_snapshot():
     assert math.isclose(snapshot["overhead_ms"], 500.0)  # end to end - inference - slot wait
     assert math.isclose(snapshot["transport_ms"], 300.0)  # end to end - (persons published - arrival)
     # a stamp from another clock is not a latency
-    stats.record_frame(FrameTimes(arrival=0, started=0, converted=0, estimated=0, persons_published=0,
-                                  finished=0, stamp_ns=0, published_ns=99_000_000_000), person_count=0)
+    stats.record_frame(
+        FrameTimes(
+            arrival=0,
+            started=0,
+            converted=0,
+            estimated=0,
+            persons_published=0,
+            finished=0,
+            stamp_ns=0,
+            published_ns=99_000_000_000,
+        ),
+        person_count=0,
+    )
     assert math.isclose(stats.snapshot(0, 0)["end_to_end_ms"], 2000.0)
 
 
@@ -113,8 +132,17 @@ def test_several_sources_on_one_topic_make_the_status_a_warning():
     stats = NodeStatistics()
     snapshot = stats.snapshot(10, 0)
     snapshot["last_error"] = ""
-    state = NodeState(name="n", hardware_id="/n", lifecycle="active", model_error="", model="m", engine="e",
-                      input_topic="/image", image_publishers=2, image_sources=("cam_a", "cam_b"))
+    state = NodeState(
+        name="n",
+        hardware_id="/n",
+        lifecycle="active",
+        model_error="",
+        model="m",
+        engine="e",
+        input_topic="/image",
+        image_publishers=2,
+        image_sources=("cam_a", "cam_b"),
+    )
     status = diagnostic_status(state, snapshot, [30.0, 10.0, 20.0])
     values = {kv.key: kv.value for kv in status.values}
     assert status.level == DiagnosticStatus.WARN and "2 publishers" in status.message

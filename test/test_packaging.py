@@ -14,19 +14,38 @@ from conftest import PROJECT_DIR
 
 VENV_PREFIX = Path(sys.prefix)
 # .venv-*: the other distributions' venvs (make setup ROS_DISTRO=...), whose share/ holds ROS packages.
-NOT_SOURCES = shutil.ignore_patterns(".venv", ".venv-*", "build", "install", "log", ".git", "__pycache__",
-                                     "demo_output", "runs", ".pytest_cache", ".ruff_cache", "*.egg-info")
+NOT_SOURCES = shutil.ignore_patterns(
+    ".venv",
+    ".venv-*",
+    "build",
+    "install",
+    "log",
+    ".git",
+    "__pycache__",
+    "demo_output",
+    "runs",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+)
 PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def run_python(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_core_library_imports_without_rclpy_and_inference_without_torch(tmp_path):
     # Block rclpy (and torch for the inference path) the way a missing install would.
-    result = run_python("""
+    result = run_python(
+        """
         import importlib, pkgutil, sys
         sys.modules["rclpy"] = None
         import litepose_ros
@@ -36,30 +55,44 @@ def test_core_library_imports_without_rclpy_and_inference_without_torch(tmp_path
         for name in names:
             importlib.import_module(name)
         print(len(names))
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 5
 
-    inference_modules = ["litepose_ros.layouts", "litepose_ros.dds", "litepose_ros.engine",
-                         "litepose_ros.preprocess", "litepose_ros.decoding", "litepose_ros.estimator",
-                         "litepose_ros.drawing"]
-    result = run_python(f"""
+    inference_modules = [
+        "litepose_ros.layouts",
+        "litepose_ros.dds",
+        "litepose_ros.engine",
+        "litepose_ros.preprocess",
+        "litepose_ros.decoding",
+        "litepose_ros.estimator",
+        "litepose_ros.drawing",
+    ]
+    result = run_python(
+        f"""
         import importlib, sys
         sys.modules["torch"] = None
         sys.modules["rclpy"] = None
         for name in {inference_modules!r}:
             importlib.import_module(name)
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_venv_holds_messages_and_source_as_one_package(tmp_path):
-    result = run_python("""
+    result = run_python(
+        """
         import litepose_ros, litepose_ros.layouts
         from litepose_ros.msg import PersonArray
         print(litepose_ros.layouts.__file__)
         print(PersonArray.__module__)
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     layouts_file, message_module = result.stdout.split()
     # Hand-written code comes from the source tree, never from a stale installed copy.
@@ -72,9 +105,22 @@ def test_venv_holds_messages_and_source_as_one_package(tmp_path):
 def test_setup_py_refuses_a_message_less_install(tmp_path):
     source = tmp_path / "litepose_ros"
     shutil.copytree(PROJECT_DIR, source, ignore=NOT_SOURCES)
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                             "-w", str(tmp_path / "wheels"), str(source)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "wheels"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "message-less" in result.stdout + result.stderr
     assert not list(tmp_path.rglob("*.whl"))
@@ -84,11 +130,28 @@ def test_colcon_builds_the_package_in_a_workspace(tmp_path):
     colcon = shutil.which("colcon", path=str(VENV_PREFIX / "bin"))
     assert colcon, "colcon is part of requirements/ros.txt"
     shutil.copytree(PROJECT_DIR, tmp_path / "src" / "litepose_ros", ignore=NOT_SOURCES)
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV_PREFIX), CMAKE_PREFIX_PATH=str(VENV_PREFIX),
-               PATH=f"{VENV_PREFIX / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    build = subprocess.run([colcon, "build", "--event-handlers", "console_direct+",
-                            "--cmake-args", "-DBUILD_TESTING=OFF", f"-DPython3_EXECUTABLE={sys.executable}"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        AMENT_PREFIX_PATH=str(VENV_PREFIX),
+        CMAKE_PREFIX_PATH=str(VENV_PREFIX),
+        PATH=f"{VENV_PREFIX / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    )
+    build = subprocess.run(
+        [
+            colcon,
+            "build",
+            "--event-handlers",
+            "console_direct+",
+            "--cmake-args",
+            "-DBUILD_TESTING=OFF",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
 
     prefix = tmp_path / "install" / "litepose_ros"
@@ -102,12 +165,16 @@ def test_colcon_builds_the_package_in_a_workspace(tmp_path):
     # The installed package works on its own: the messages and the code both come from the install.
     library_path = f"{prefix / 'lib'}{os.pathsep}{os.environ.get('LD_LIBRARY_PATH', '')}"
     installed_env = dict(env, PYTHONPATH=str(site), LD_LIBRARY_PATH=library_path)
-    result = run_python("""
+    result = run_python(
+        """
         import litepose_ros.layouts
         from litepose_ros.msg import PersonArray, Person
         print(litepose_ros.layouts.__file__)
         print(len(PersonArray(persons=[Person()]).persons))
-    """, cwd=tmp_path, env=installed_env)
+    """,
+        cwd=tmp_path,
+        env=installed_env,
+    )
     assert result.returncode == 0, result.stderr
     layouts_file, count = result.stdout.split()
     assert Path(layouts_file).is_relative_to(site) and count == "1"
@@ -139,12 +206,16 @@ def test_benchmark_pages_go_to_the_checkout_or_to_the_current_directory_never_in
         shutil.copy(PROJECT_DIR / "litepose_ros" / name, installed / name)
     work = tmp_path / "work"
     work.mkdir()
-    result = run_python("""
+    result = run_python(
+        """
         from litepose_ros.benchmarks import report
         print(report.__file__)
         print(report.source_checkout())
         print(report.DEFAULT_RESULTS_DIR)
-    """, cwd=work, env={**os.environ, "PYTHONPATH": str(installed.parent)})
+    """,
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(installed.parent)},
+    )
     assert result.returncode == 0, result.stderr
     module_file, checkout, results = result.stdout.split("\n")[:3]
     assert module_file.startswith(str(installed))

@@ -19,15 +19,18 @@ from litepose_ros.preprocess import (
 )
 
 
-@pytest.mark.parametrize(("width", "height", "input_size", "expected"), [
-    (640, 480, 256, (384, 256)),   # landscape: 640 * 256/480 = 341.3 -> 384
-    (480, 640, 256, (256, 384)),   # portrait
-    (100, 100, 256, (256, 256)),   # square, upscaled
-    (512, 256, 128, (256, 128)),   # long side already a multiple of 64
-    (768, 576, 448, (640, 448)),   # vtest at S size: 597.3 -> 640
-    (100, 799, 64, (64, 512)),     # near the 8:1 limit: 64 * 799 / 100 = 511.4 -> 512 (thinner: refused)
-    (640, 480, 160, (256, 160)),   # short side a multiple of 16 only: 213.3 -> 256
-])
+@pytest.mark.parametrize(
+    ("width", "height", "input_size", "expected"),
+    [
+        (640, 480, 256, (384, 256)),  # landscape: 640 * 256/480 = 341.3 -> 384
+        (480, 640, 256, (256, 384)),  # portrait
+        (100, 100, 256, (256, 256)),  # square, upscaled
+        (512, 256, 128, (256, 128)),  # long side already a multiple of 64
+        (768, 576, 448, (640, 448)),  # vtest at S size: 597.3 -> 640
+        (100, 799, 64, (64, 512)),  # near the 8:1 limit: 64 * 799 / 100 = 511.4 -> 512 (thinner: refused)
+        (640, 480, 160, (256, 160)),  # short side a multiple of 16 only: 213.3 -> 256
+    ],
+)
 def test_network_input_size(width, height, input_size, expected):
     assert network_input_size(width, height, input_size) == expected
 
@@ -60,8 +63,9 @@ def test_transform_round_trips():
         t = make_transform(width, height, size)
         np.testing.assert_allclose(t.input_to_source(t.source_to_input(points)), points, atol=1e-9)
         for stride in (1, 2, 4):
-            np.testing.assert_allclose(t.map_to_source(t.source_to_map(points, stride), stride), points,
-                                       atol=1e-9)
+            np.testing.assert_allclose(
+                t.map_to_source(t.source_to_map(points, stride), stride), points, atol=1e-9
+            )
         homogeneous = np.vstack([t.matrix, [0, 0, 1]]) @ np.vstack([t.inverse_matrix, [0, 0, 1]])
         np.testing.assert_allclose(homogeneous, np.eye(3), atol=1e-12)
         p = np.array([[3.0, 4.0]])
@@ -90,11 +94,11 @@ def test_resize_keeps_content_registered_with_coordinates():
     image = np.zeros((150, 200, 3), np.uint8)
     yy, xx = np.mgrid[0:150, 0:200]
     centre = (123.0, 41.0)
-    blob = np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * 3.0 ** 2))
+    blob = np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * 3.0**2))
     image[...] = (blob * 255).round().astype(np.uint8)[..., None]
     t = make_transform(200, 150, 256)
     warped = resize_image(image, t)[..., 0].astype(float)
-    wy, wx = np.mgrid[0:warped.shape[0], 0:warped.shape[1]]
+    wy, wx = np.mgrid[0 : warped.shape[0], 0 : warped.shape[1]]
     found = np.array([(warped * wx).sum(), (warped * wy).sum()]) / warped.sum()
     np.testing.assert_allclose(found, t.source_to_input(np.array(centre)), atol=0.05)
 
@@ -109,7 +113,7 @@ def test_margin_is_black_and_symmetric():
     left_margin, right_margin = inside[0], 255 - inside[-1]
     assert abs(int(left_margin) - int(right_margin)) <= 1
     assert left_margin > 20
-    assert (column[:left_margin - 1] == 0).all() and (column[inside[-1] + 2:] == 0).all()
+    assert (column[: left_margin - 1] == 0).all() and (column[inside[-1] + 2 :] == 0).all()
 
 
 def test_normalisation_channel_order_and_values():
@@ -117,8 +121,9 @@ def test_normalisation_channel_order_and_values():
     bgr[...] = (10, 20, 30)  # B, G, R
     batch = normalize_image(bgr, "bgr")
     assert batch.shape == (1, 3, 4, 5) and batch.dtype == np.float32 and batch.flags.c_contiguous
-    expected_rgb = [(v / 255 - m) / s for v, m, s in zip((30, 20, 10), IMAGENET_MEAN, IMAGENET_STD,
-                                                          strict=True)]
+    expected_rgb = [
+        (v / 255 - m) / s for v, m, s in zip((30, 20, 10), IMAGENET_MEAN, IMAGENET_STD, strict=True)
+    ]
     np.testing.assert_allclose(batch[0, :, 0, 0], expected_rgb, rtol=1e-5)
     rgb_batch = normalize_image(bgr[..., ::-1].copy(), "rgb")
     np.testing.assert_allclose(rgb_batch, batch)
@@ -131,7 +136,7 @@ def test_one_pass_normalisation_equals_the_float_formula(shape):
     # also for images that are views (not C-contiguous).
     rng = np.random.default_rng(shape[0])
     bgr = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
-    bgr.reshape(-1, 3)[:256] = np.arange(256, dtype=np.uint8)[:bgr.reshape(-1, 3)[:256].shape[0], None]
+    bgr.reshape(-1, 3)[:256] = np.arange(256, dtype=np.uint8)[: bgr.reshape(-1, 3)[:256].shape[0], None]
     mean = np.asarray(IMAGENET_MEAN, np.float32)
     std = np.asarray(IMAGENET_STD, np.float32)
     expected = bgr[..., ::-1].astype(np.float32) * (1.0 / (255.0 * std)) - mean / std
@@ -151,15 +156,18 @@ def test_preprocess_image_shapes():
     np.testing.assert_allclose(batch[0, :, 0, 0], -np.array(IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("image", "error", "message"), [
-    (np.zeros((10, 10, 3), np.float32), TypeError, "uint8"),
-    (np.zeros((10, 10), np.uint8), ValueError, "COLOR_GRAY2BGR"),
-    (np.zeros((10, 10, 1), np.uint8), ValueError, "COLOR_GRAY2BGR"),
-    (np.zeros((10, 10, 4), np.uint8), ValueError, "alpha"),
-    (np.zeros((10, 10, 3, 1), np.uint8), ValueError, "(H, W, 3)"),
-    (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),
-    ([[0, 0, 0]], TypeError, "numpy array"),
-])
+@pytest.mark.parametrize(
+    ("image", "error", "message"),
+    [
+        (np.zeros((10, 10, 3), np.float32), TypeError, "uint8"),
+        (np.zeros((10, 10), np.uint8), ValueError, "COLOR_GRAY2BGR"),
+        (np.zeros((10, 10, 1), np.uint8), ValueError, "COLOR_GRAY2BGR"),
+        (np.zeros((10, 10, 4), np.uint8), ValueError, "alpha"),
+        (np.zeros((10, 10, 3, 1), np.uint8), ValueError, "(H, W, 3)"),
+        (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),
+        ([[0, 0, 0]], TypeError, "numpy array"),
+    ],
+)
 def test_bad_images_are_rejected(image, error, message):
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         preprocess_image(image, 256)

@@ -27,8 +27,10 @@ def sessions(tmp_path_factory):
     assert sorted(paths) == ["multipose", "thunder"]
     assert paths["multipose"].name == "movenet-multipose.onnx"
     assert paths["thunder"].name == "movenet-thunder.onnx"
-    return {name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            for name, path in paths.items()}
+    return {
+        name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for name, path in paths.items()
+    }
 
 
 def run(session: ort.InferenceSession, image: np.ndarray) -> np.ndarray:
@@ -123,8 +125,9 @@ def test_multipose_any_size_and_slot_colours(sessions):
     assert (rows[:5, 55] == 0).all() and (rows[:5, 2:51:3] == 0).all()
 
 
-@pytest.mark.parametrize(("tall", "detected"), [(20, False), (MIN_PERSON_HEIGHT - 1, False),
-                                                (MIN_PERSON_HEIGHT, True), (40, True)])
+@pytest.mark.parametrize(
+    ("tall", "detected"), [(20, False), (MIN_PERSON_HEIGHT - 1, False), (MIN_PERSON_HEIGHT, True), (40, True)]
+)
 def test_multipose_minimum_height(sessions, tall, detected):
     image = np.zeros((64, 64, 3), np.uint8)
     draw_person(image, 3, 10, 5, 40, 5 + tall - 1)

@@ -17,8 +17,16 @@ LAYOUT = COCO_17
 TEMPLATE = np.array([POSE_TEMPLATE[name] for name in LAYOUT.keypoint_names])
 
 
-def person(x: float, y: float, height: float, *, score: float = 0.9, joint_score: float = 0.8,
-           rng: np.random.Generator | None = None, noise: float = 0.0):
+def person(
+    x: float,
+    y: float,
+    height: float,
+    *,
+    score: float = 0.9,
+    joint_score: float = 0.8,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.0,
+):
     """(keypoints (K, 3), score, box (4,)) of a standing person whose head top is at (x, y)."""
     xy = TEMPLATE * height + [x, y]
     if rng is not None and noise:
@@ -89,8 +97,15 @@ def test_two_people_crossing_keep_their_ids(shuffle_seed):
     sequence = []
     for i in range(60):  # 2 s at 30 Hz; they pass each other at 1 s, both visible throughout
         t = i / 30
-        sequence.append((t, {1: person(100 + 300 * t, 100, 200, rng=rng, noise=1.5),
-                             2: person(700 - 300 * t, 100, 200, rng=rng, noise=1.5)}))
+        sequence.append(
+            (
+                t,
+                {
+                    1: person(100 + 300 * t, 100, 200, rng=rng, noise=1.5),
+                    2: person(700 - 300 * t, 100, 200, rng=rng, noise=1.5),
+                },
+            )
+        )
     history = run(new_tracker(), sequence, shuffle_seed=shuffle_seed)
     assert id_switches(history) == 0
     assert ids_of(history, 1)[-1] != ids_of(history, 2)[-1]
@@ -105,8 +120,10 @@ def test_people_with_the_same_box_are_told_apart_by_their_poses():
     for name in ("left_elbow", "right_elbow", "left_wrist", "right_wrist"):
         j = LAYOUT.keypoint_names.index(name)
         raised[j, 1] = 100 + 200 * (0.2 - (POSE_TEMPLATE[name][1] - 0.2))  # mirrored above the shoulders
-    sequence = [(i / 30, {1: person(200 + i, 100, 200),
-                          2: (raised + [i, 0, 0], 0.9, arms_up[2] + [i, 0, i, 0])}) for i in range(30)]
+    sequence = [
+        (i / 30, {1: person(200 + i, 100, 200), 2: (raised + [i, 0, 0], 0.9, arms_up[2] + [i, 0, i, 0])})
+        for i in range(30)
+    ]
     history = run(new_tracker(), sequence, shuffle_seed=7)
     assert id_switches(history) == 0
 
@@ -157,8 +174,16 @@ def test_dropped_frames_and_irregular_stamps_keep_ids():
     rng = np.random.default_rng(2)
     stamps = np.cumsum(rng.uniform(0.02, 0.07, 60))
     stamps = np.concatenate([stamps[:30], stamps[29] + 0.3 + stamps[30:] - stamps[30]])
-    sequence = [(t, {1: person(100 + 400 * t, 100, 200, rng=rng, noise=1.0),
-                     2: person(220 + 400 * t, 100, 200, rng=rng, noise=1.0)}) for t in stamps]
+    sequence = [
+        (
+            t,
+            {
+                1: person(100 + 400 * t, 100, 200, rng=rng, noise=1.0),
+                2: person(220 + 400 * t, 100, 200, rng=rng, noise=1.0),
+            },
+        )
+        for t in stamps
+    ]
     history = run(new_tracker(), sequence)
     assert id_switches(history) == 0
     assert NO_ID not in ids_of(history, 1)[3:] and NO_ID not in ids_of(history, 2)[3:]
@@ -210,8 +235,12 @@ def test_tentative_until_min_hits_then_confirmed():
     assert tracker.counts() == (0, 1, 0)
     # A tentative track dies at its first miss: the count starts again.
     other = new_tracker(min_hits=3)
-    for stamp, people in [(0.0, [person(100, 100, 200)]), (0.1, []), (0.2, [person(100, 100, 200)]),
-                          (0.3, [person(100, 100, 200)])]:
+    for stamp, people in [
+        (0.0, [person(100, 100, 200)]),
+        (0.1, []),
+        (0.2, [person(100, 100, 200)]),
+        (0.3, [person(100, 100, 200)]),
+    ]:
         result = other.update(stamp, *frame(people))
     assert result.ids.tolist() == [NO_ID]
     assert other.counts() == (1, 0, 0)
@@ -274,8 +303,8 @@ def test_nan_box_gets_no_id_and_nan_keypoints_are_missing_joints():
     people = [person(100, 100, 200), person(400, 100, 200)]
     ids = tracker.update(0.0, *frame(people)).ids.tolist()
     keypoints, scores, boxes = frame([person(103, 100, 200), person(403, 100, 200), person(700, 100, 200)])
-    keypoints[0, :5] = np.nan      # part of a pose
-    keypoints[1, :, :2] = np.nan   # the whole pose: matched by box
+    keypoints[0, :5] = np.nan  # part of a pose
+    keypoints[1, :, :2] = np.nan  # the whole pose: matched by box
     boxes[2, 1] = np.nan
     result = tracker.update(1 / 30, keypoints, scores, boxes)
     assert result.ids.tolist() == [*ids, NO_ID]
@@ -285,12 +314,15 @@ def test_nan_box_gets_no_id_and_nan_keypoints_are_missing_joints():
     assert np.array_equal(result.keypoints, keypoints, equal_nan=True)
 
 
-@pytest.mark.parametrize(("keypoints", "scores", "boxes", "message"), [
-    (np.zeros((2, 14, 3)), np.zeros(2), np.zeros((2, 4)), r"keypoints must have shape \(N, 17, 3\)"),
-    (np.zeros((2, 17, 2)), np.zeros(2), np.zeros((2, 4)), r"keypoints must have shape"),
-    (np.zeros((2, 17, 3)), np.zeros(3), np.zeros((2, 4)), r"scores must have shape \(2,\)"),
-    (np.zeros((2, 17, 3)), np.zeros(2), np.zeros((2, 5)), r"boxes must have shape \(2, 4\)"),
-])
+@pytest.mark.parametrize(
+    ("keypoints", "scores", "boxes", "message"),
+    [
+        (np.zeros((2, 14, 3)), np.zeros(2), np.zeros((2, 4)), r"keypoints must have shape \(N, 17, 3\)"),
+        (np.zeros((2, 17, 2)), np.zeros(2), np.zeros((2, 4)), r"keypoints must have shape"),
+        (np.zeros((2, 17, 3)), np.zeros(3), np.zeros((2, 4)), r"scores must have shape \(2,\)"),
+        (np.zeros((2, 17, 3)), np.zeros(2), np.zeros((2, 5)), r"boxes must have shape \(2, 4\)"),
+    ],
+)
 def test_wrong_shapes_raise_value_error_naming_the_problem(keypoints, scores, boxes, message):
     with pytest.raises(ValueError, match=message):
         new_tracker().update(0.0, keypoints, scores, boxes)
@@ -301,13 +333,21 @@ def test_non_finite_stamp_raises():
         new_tracker().update(math.nan, *frame([]))
 
 
-@pytest.mark.parametrize(("settings", "name"), [
-    ({"high_score": 1.5}, "high_score"), ({"low_score": 0.6, "high_score": 0.5}, "low_score"),
-    ({"min_hits": 0}, "min_hits"), ({"min_hits": 2.5}, "min_hits"), ({"max_age": 0.0}, "max_age"),
-    ({"min_oks": -0.1}, "min_oks"), ({"acceleration_noise": math.nan}, "acceleration_noise"),
-    ({"smoothing": 1}, "smoothing"), ({"smoothing_beta": -1.0}, "smoothing_beta"),
-    ({"min_shared_keypoints": 0}, "min_shared_keypoints"),
-])
+@pytest.mark.parametrize(
+    ("settings", "name"),
+    [
+        ({"high_score": 1.5}, "high_score"),
+        ({"low_score": 0.6, "high_score": 0.5}, "low_score"),
+        ({"min_hits": 0}, "min_hits"),
+        ({"min_hits": 2.5}, "min_hits"),
+        ({"max_age": 0.0}, "max_age"),
+        ({"min_oks": -0.1}, "min_oks"),
+        ({"acceleration_noise": math.nan}, "acceleration_noise"),
+        ({"smoothing": 1}, "smoothing"),
+        ({"smoothing_beta": -1.0}, "smoothing_beta"),
+        ({"min_shared_keypoints": 0}, "min_shared_keypoints"),
+    ],
+)
 def test_config_validation_names_the_bad_setting(settings, name):
     with pytest.raises(ValueError, match=rf"TrackerConfig\.{name} "):
         TrackerConfig(**settings)
@@ -371,8 +411,12 @@ def test_tracking_is_deterministic():
     rng = np.random.default_rng(5)
     sequence = []
     for i in range(40):
-        people = [person(x + 4 * i, y, h, rng=rng, noise=2.0) for x, y, h in
-                  zip(rng.uniform(0, 600, 6), rng.uniform(0, 200, 6), rng.uniform(150, 250, 6), strict=True)]
+        people = [
+            person(x + 4 * i, y, h, rng=rng, noise=2.0)
+            for x, y, h in zip(
+                rng.uniform(0, 600, 6), rng.uniform(0, 200, 6), rng.uniform(150, 250, 6), strict=True
+            )
+        ]
         sequence.append((i / 30, frame(people)))
     outputs = []
     for _ in range(2):
@@ -390,14 +434,19 @@ def test_kalman_learns_a_constant_velocity_and_one_euro_holds_a_constant():
     assert kalman.velocity[0, 0] == pytest.approx(200.0, rel=0.02)
     assert abs(kalman.velocity[0, 1]) < 1.0
     value = np.array([[3.0, 4.0]])
-    filtered, rate = one_euro_step(value, value, np.zeros((1, 2)), np.array([0.03]),
-                                   min_cutoff=1.0, beta=0.05, d_cutoff=1.0)
+    filtered, rate = one_euro_step(
+        value, value, np.zeros((1, 2)), np.array([0.03]), min_cutoff=1.0, beta=0.05, d_cutoff=1.0
+    )
     assert np.array_equal(filtered, value) and np.array_equal(rate, np.zeros((1, 2)))
 
 
 def test_figures_without_truth_hand_computed():
-    results = [FrameIds(0.0, np.array([1, 2])), FrameIds(0.1, np.array([1, NO_ID])),
-               FrameIds(0.2, np.array([1])), FrameIds(0.4, np.array([3, 1]))]
+    results = [
+        FrameIds(0.0, np.array([1, 2])),
+        FrameIds(0.1, np.array([1, NO_ID])),
+        FrameIds(0.2, np.array([1])),
+        FrameIds(0.4, np.array([3, 1])),
+    ]
     figures = tracking_figures(results)
     assert figures.frames == 4 and figures.tracks_started == 3
     assert figures.mean_track_frames == pytest.approx((4 + 1 + 1) / 3)
@@ -413,12 +462,14 @@ def box_at(x: float) -> list[float]:
 def test_figures_against_truth_hand_computed_swap():
     # Two true people, 4 frames; the tracker swaps their ids after frame 1.
     truth = [FrameIds(i / 10, np.array([1, 2]), np.array([box_at(0), box_at(200)])) for i in range(4)]
-    results = [FrameIds(i / 10, np.array([10, 20] if i < 2 else [20, 10]), np.array([box_at(2), box_at(198)]))
-               for i in range(4)]
+    results = [
+        FrameIds(i / 10, np.array([10, 20] if i < 2 else [20, 10]), np.array([box_at(2), box_at(198)]))
+        for i in range(4)
+    ]
     figures = tracking_figures(results, truth)
     assert figures.truth_tracks == 2
     assert figures.id_switches == 2
-    assert figures.mota == pytest.approx(1 - 2 / 8)        # 8 truth objects, no misses or false positives
+    assert figures.mota == pytest.approx(1 - 2 / 8)  # 8 truth objects, no misses or false positives
     assert figures.idf1 == pytest.approx(2 * 4 / (8 + 4 + 4))  # IDTP 4, IDFP 4, IDFN 4
 
 
@@ -427,7 +478,7 @@ def test_figures_against_truth_miss_false_positive_and_untracked():
     results = [
         FrameIds(0.0, np.array([5]), np.array([box_at(0)])),
         FrameIds(0.1, np.array([5, 7]), np.array([box_at(1), box_at(400)])),  # 7: false positive
-        FrameIds(0.2, np.array([NO_ID]), np.array([box_at(0)])),              # untracked: a miss
+        FrameIds(0.2, np.array([NO_ID]), np.array([box_at(0)])),  # untracked: a miss
     ]
     figures = tracking_figures(results, truth)
     assert figures.id_switches == 0

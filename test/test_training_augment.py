@@ -24,8 +24,14 @@ from litepose_ros.training.dataset import KeypointDataset
 FIXTURES = Path(__file__).parent / "fixtures" / "real_fixtures"
 COCO_DIR = FIXTURES / "coco"
 CROWDPOSE_DIR = FIXTURES / "crowdpose"
-RECIPE = dict(max_rotation=30.0, min_scale=0.75, max_scale=1.5, scale_type="short", max_translate=40.0,
-              flip_probability=0.5)
+RECIPE = dict(
+    max_rotation=30.0,
+    min_scale=0.75,
+    max_scale=1.5,
+    scale_type="short",
+    max_translate=40.0,
+    flip_probability=0.5,
+)
 
 
 def test_centred_crop_of_the_short_side_is_a_pure_scale_and_shift():
@@ -66,8 +72,9 @@ def test_warped_image_and_transformed_point_coincide(seed):
     image = np.zeros((120, 160, 3), dtype=np.uint8)
     point = np.array([rng.integers(60, 100), rng.integers(45, 75)], dtype=np.float64)
     image[int(point[1]), int(point[0])] = 255
-    params = sample_affine_params(rng, (160, 120), **{**RECIPE, "min_scale": 0.75, "max_scale": 0.9,
-                                                      "max_translate": 10.0})
+    params = sample_affine_params(
+        rng, (160, 120), **{**RECIPE, "min_scale": 0.75, "max_scale": 0.9, "max_translate": 10.0}
+    )
     matrix = crop_matrix((160, 120), 96, params)
     warped = warp_image(image, matrix, 96)[..., 0].astype(np.float64)
     ys, xs = np.mgrid[0:96, 0:96]
@@ -111,8 +118,11 @@ def test_heatmap_peaks_sit_at_the_annotated_joints_without_augmentation():
     index = [r.image_id for r in dataset.records].index(785)  # one person, all 17 joints
     sample = dataset[index]
     annotation = json.loads((COCO_DIR / "test_coco.json").read_text())
-    person = next(np.array(a["keypoints"], dtype=float).reshape(17, 3)
-                  for a in annotation["annotations"] if a["image_id"] == 785)
+    person = next(
+        np.array(a["keypoints"], dtype=float).reshape(17, 3)
+        for a in annotation["annotations"]
+        if a["image_id"] == 785
+    )
     # Centred crop of the 425-pixel short side to 256: scale 256/425, x offset (640 - 425)/2.
     scale = 256 / 425
     crop_xy = (person[:, :2] + 0.5 - [(640 - 425) / 2, 0]) * scale - 0.5

@@ -20,8 +20,7 @@ COCO_DIR = Path(__file__).parent / "fixtures" / "real_fixtures" / "coco"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 LEFT = [k for k in range(1, 17, 2)]  # COCO-17: odd indices are left joints
 RIGHT = [k for k in range(2, 17, 2)]
-CATEGORY = {"id": 1, "name": "person", "keypoints": [f"k{k}" for k in range(17)],
-            "skeleton": []}
+CATEGORY = {"id": 1, "name": "person", "keypoints": [f"k{k}" for k in range(17)], "skeleton": []}
 STILL = dict(max_rotation=0.0, min_scale=1.0, max_scale=1.0, max_translate=0.0, flip_probability=0.0)
 
 
@@ -38,27 +37,54 @@ def rectangle_person(x: int, y: int, w: int, h: int, labelled: int = 17) -> list
     return keypoints
 
 
-def write_source(folder: Path, name: str, people: list[tuple[int, int, int, int]], *,
-                 left_colour=BLUE, right_colour=RED, background=128, labelled: int = 17,
-                 crowd_box: tuple[int, int, int, int] | None = None, size=(160, 120)) -> Path:
+def write_source(
+    folder: Path,
+    name: str,
+    people: list[tuple[int, int, int, int]],
+    *,
+    left_colour=BLUE,
+    right_colour=RED,
+    background=128,
+    labelled: int = 17,
+    crowd_box: tuple[int, int, int, int] | None = None,
+    size=(160, 120),
+) -> Path:
     """One image per person box (PNG: lossless colours) and its COCO keypoint file."""
     images_dir = folder / name
     images_dir.mkdir(parents=True)
     images, annotations = [], []
     for index, (x, y, w, h) in enumerate(people):
         image = np.full((size[1], size[0], 3), background, dtype=np.uint8)
-        image[y:y + h, x:x + w // 2] = right_colour
-        image[y:y + h, x + w // 2:x + w] = left_colour
+        image[y : y + h, x : x + w // 2] = right_colour
+        image[y : y + h, x + w // 2 : x + w] = left_colour
         file_name = f"{name}_{index}.png"
         cv2.imwrite(str(images_dir / file_name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         images.append({"id": index + 1, "file_name": file_name, "width": size[0], "height": size[1]})
-        annotations.append({"id": 100 * (index + 1), "image_id": index + 1, "category_id": 1, "iscrowd": 0,
-                            "bbox": [x, y, w, h], "area": w * h, "num_keypoints": labelled,
-                            "keypoints": rectangle_person(x, y, w, h, labelled)})
+        annotations.append(
+            {
+                "id": 100 * (index + 1),
+                "image_id": index + 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "num_keypoints": labelled,
+                "keypoints": rectangle_person(x, y, w, h, labelled),
+            }
+        )
         if crowd_box is not None:
-            annotations.append({"id": 100 * (index + 1) + 1, "image_id": index + 1, "category_id": 1,
-                                "iscrowd": 1, "bbox": list(crowd_box), "area": 1, "num_keypoints": 0,
-                                "keypoints": [0] * 51})
+            annotations.append(
+                {
+                    "id": 100 * (index + 1) + 1,
+                    "image_id": index + 1,
+                    "category_id": 1,
+                    "iscrowd": 1,
+                    "bbox": list(crowd_box),
+                    "area": 1,
+                    "num_keypoints": 0,
+                    "keypoints": [0] * 51,
+                }
+            )
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [CATEGORY]}))
     return path
@@ -77,21 +103,55 @@ def write_backgrounds(folder: Path, sizes=((100, 80), (90, 120), (128, 96))) -> 
 
 @pytest.fixture()
 def data(tmp_path):
-    people = write_source(tmp_path, "people", [(20, 10, 40, 90), (100, 20, 40, 80), (60, 30, 30, 60),
-                                               (10, 5, 44, 100)], crowd_box=(64, 100, 24, 16))
-    others = write_source(tmp_path, "others", [(50, 20, 60, 90), (30, 10, 50, 100)], left_colour=GREEN,
-                          right_colour=GREEN, background=60, labelled=6)
-    return {"people": people, "others": others, "images": tmp_path,
-            "backgrounds": write_backgrounds(tmp_path)}
+    people = write_source(
+        tmp_path,
+        "people",
+        [(20, 10, 40, 90), (100, 20, 40, 80), (60, 30, 30, 60), (10, 5, 44, 100)],
+        crowd_box=(64, 100, 24, 16),
+    )
+    others = write_source(
+        tmp_path,
+        "others",
+        [(50, 20, 60, 90), (30, 10, 50, 100)],
+        left_colour=GREEN,
+        right_colour=GREEN,
+        background=60,
+        labelled=6,
+    )
+    return {
+        "people": people,
+        "others": others,
+        "images": tmp_path,
+        "backgrounds": write_backgrounds(tmp_path),
+    }
 
 
-def dataset(data, sources: dict[str, float], augment: AugmentConfig | None = None, *, background_weight=0.0,
-            samples=None, seed=0, input_size=128) -> KeypointDataset:
-    specs = [SourceConfig(name=name, annotations=str(data[name]), images=str(data["images"] / name),
-                          weight=weight) for name, weight in sources.items()]
-    return KeypointDataset(None, None, COCO_17, input_size, augment, seed=seed, sources=specs,
-                           background_images=data["backgrounds"], background_weight=background_weight,
-                           samples_per_epoch=samples)
+def dataset(
+    data,
+    sources: dict[str, float],
+    augment: AugmentConfig | None = None,
+    *,
+    background_weight=0.0,
+    samples=None,
+    seed=0,
+    input_size=128,
+) -> KeypointDataset:
+    specs = [
+        SourceConfig(name=name, annotations=str(data[name]), images=str(data["images"] / name), weight=weight)
+        for name, weight in sources.items()
+    ]
+    return KeypointDataset(
+        None,
+        None,
+        COCO_17,
+        input_size,
+        augment,
+        seed=seed,
+        sources=specs,
+        background_images=data["backgrounds"],
+        background_weight=background_weight,
+        samples_per_epoch=samples,
+    )
 
 
 def crop_rgb(sample) -> np.ndarray:
@@ -161,27 +221,62 @@ def test_background_samples_have_no_people_and_nothing_masked(data):
 
 
 def test_source_stats_count_images_people_and_ignore_regions(data):
-    mixed = dataset(data, {"people": 2.0, "others": 1.0}, AugmentConfig(copy_paste_probability=0.5),
-                    background_weight=1.0, samples=40)
+    mixed = dataset(
+        data,
+        {"people": 2.0, "others": 1.0},
+        AugmentConfig(copy_paste_probability=0.5),
+        background_weight=1.0,
+        samples=40,
+    )
     stats = {row["name"]: row for row in mixed.source_stats()}
-    assert stats["people"] == {"name": "people", "images": 4, "people": 4, "ignore_regions": 4,
-                               "pasteable_people": 4, "weight": 2.0, "samples_per_epoch": 20}
+    assert stats["people"] == {
+        "name": "people",
+        "images": 4,
+        "people": 4,
+        "ignore_regions": 4,
+        "pasteable_people": 4,
+        "weight": 2.0,
+        "samples_per_epoch": 20,
+    }
     assert stats["others"]["pasteable_people"] == 0  # 6 labelled joints < copy_paste_min_keypoints 8
     assert stats["backgrounds"]["images"] == 3 and stats["backgrounds"]["samples_per_epoch"] == 10
     table = mixed.describe_sources().splitlines()
-    assert table[0].split() == ["name", "images", "people", "ignore_regions", "pasteable_people", "weight",
-                                "samples_per_epoch"]
+    assert table[0].split() == [
+        "name",
+        "images",
+        "people",
+        "ignore_regions",
+        "pasteable_people",
+        "weight",
+        "samples_per_epoch",
+    ]
     assert table[1].split() == ["people", "4", "4", "4", "4", "2", "20"]
 
 
 # --- the single-source form is unchanged --------------------------------------------------------------
 def test_single_source_config_gives_the_samples_of_the_classic_constructor(tmp_path):
-    classic = KeypointDataset(COCO_DIR / "test_coco.json", COCO_DIR, COCO_17, 128, AugmentConfig(), seed=4,
-                              repeat=2, skip_images_without_annotations=False)
-    config = TrainConfig.from_dict({"data": {"train_annotations": str(COCO_DIR / "test_coco.json"),
-                                             "train_images": str(COCO_DIR), "repeat": 2,
-                                             "skip_images_without_annotations": False},
-                                    "model": {"input_size": 128}, "run": {"seed": 4}})
+    classic = KeypointDataset(
+        COCO_DIR / "test_coco.json",
+        COCO_DIR,
+        COCO_17,
+        128,
+        AugmentConfig(),
+        seed=4,
+        repeat=2,
+        skip_images_without_annotations=False,
+    )
+    config = TrainConfig.from_dict(
+        {
+            "data": {
+                "train_annotations": str(COCO_DIR / "test_coco.json"),
+                "train_images": str(COCO_DIR),
+                "repeat": 2,
+                "skip_images_without_annotations": False,
+            },
+            "model": {"input_size": 128},
+            "run": {"seed": 4},
+        }
+    )
     built = KeypointDataset.from_config(config)
     assert not built.weighted and len(built) == len(classic) == 2 * len(classic.records)
     sequential = [(0, i % len(classic.records)) for i in range(len(built))]
@@ -200,10 +295,21 @@ def test_single_source_config_gives_the_samples_of_the_classic_constructor(tmp_p
 # --- copy-paste --------------------------------------------------------------------------------------
 def paste_only(flip: float, **extra) -> AugmentConfig:
     """Pastes of exactly the source person's box (hard edge, no colour change), mild affine."""
-    values = dict(max_rotation=15.0, min_scale=0.9, max_scale=1.1, max_translate=10.0, flip_probability=0.0,
-                  copy_paste_probability=1.0, copy_paste_people=[1, 1], copy_paste_height=[70, 110],
-                  copy_paste_mask="box", copy_paste_margin=0.0, copy_paste_feather=0.0,
-                  copy_paste_colour_jitter=0.0, copy_paste_flip_probability=flip)
+    values = dict(
+        max_rotation=15.0,
+        min_scale=0.9,
+        max_scale=1.1,
+        max_translate=10.0,
+        flip_probability=0.0,
+        copy_paste_probability=1.0,
+        copy_paste_people=[1, 1],
+        copy_paste_height=[70, 110],
+        copy_paste_mask="box",
+        copy_paste_margin=0.0,
+        copy_paste_feather=0.0,
+        copy_paste_colour_jitter=0.0,
+        copy_paste_flip_probability=flip,
+    )
     return AugmentConfig(**{**values, **extra})
 
 
@@ -225,8 +331,12 @@ def test_pasted_joints_land_on_the_pasted_person_and_flips_swap_sides(data, flip
 
 def test_pasted_people_hide_the_joints_they_cover(data):
     # Samples: "others" (green people, 6 joints: never pasted); pasted: the red/blue "people".
-    onto_others = dataset(data, {"others": 1.0, "people": 0.0},
-                          paste_only(0.5, copy_paste_people=[2, 4], copy_paste_height=[40, 120]), samples=40)
+    onto_others = dataset(
+        data,
+        {"others": 1.0, "people": 0.0},
+        paste_only(0.5, copy_paste_people=[2, 4], copy_paste_height=[40, 120]),
+        samples=40,
+    )
     hidden = shown = 0
     for index in range(len(onto_others)):
         source, item = onto_others.entry(index)
@@ -235,7 +345,7 @@ def test_pasted_people_hide_the_joints_they_cover(data):
         composite, joints, _ = onto_others.composite(index, image, record.joints, None)
         assert len(joints) > len(record.joints)
         assert (image == onto_others.load_image(record)).all()  # the input is not modified
-        original = joints[:len(record.joints)]
+        original = joints[: len(record.joints)]
         for x, y, v in original[record.joints[..., 2] > 0]:
             green = composite[int(np.floor(y + 0.5)), int(np.floor(x + 0.5)), 1]
             # Covered by a paste with alpha > 0.5 exactly when the green fell below half.
@@ -246,8 +356,9 @@ def test_pasted_people_hide_the_joints_they_cover(data):
 
 
 def test_a_paste_unmasks_the_ignore_region_it_covers(data):
-    onto_others = dataset(data, {"others": 1.0, "people": 0.0}, paste_only(0.0, copy_paste_people=[3, 3]),
-                          samples=4)
+    onto_others = dataset(
+        data, {"others": 1.0, "people": 0.0}, paste_only(0.0, copy_paste_people=[3, 3]), samples=4
+    )
     for index in range(4):
         source, item = onto_others.entry(index)
         record = onto_others.sources[source].records[item]
@@ -267,8 +378,15 @@ def test_paste_moves_scales_flips_and_occludes_on_a_hand_made_case():
     person = np.array(rectangle_person(10, 20, 20, 40), dtype=np.float64).reshape(17, 3)
     image[20:60, 10:20] = RED
     image[20:60, 20:30] = BLUE
-    cut = cut_out(image, person, np.array([10.0, 20.0, 20.0, 40.0]), shape="box", margin=0.0, feather=0.0,
-                  max_height=400)
+    cut = cut_out(
+        image,
+        person,
+        np.array([10.0, 20.0, 20.0, 40.0]),
+        shape="box",
+        margin=0.0,
+        feather=0.0,
+        max_height=400,
+    )
     assert cut.height == 40
     target = np.full((100, 100, 3), 50, dtype=np.uint8)
     existing = np.array([[[50.0, 50.0, 2.0], [5.0, 5.0, 2.0]] + [[0.0, 0.0, 0.0]] * 15])
@@ -290,8 +408,15 @@ def test_paste_moves_scales_flips_and_occludes_on_a_hand_made_case():
 def test_hull_cut_out_is_soft_and_covers_the_joints():
     image = np.full((120, 120, 3), 200, dtype=np.uint8)
     person = np.array(rectangle_person(40, 10, 40, 100), dtype=np.float64).reshape(17, 3)
-    cut = cut_out(image, person, np.array([40.0, 10.0, 40.0, 100.0]), shape="hull", margin=0.1, feather=0.1,
-                  max_height=50)
+    cut = cut_out(
+        image,
+        person,
+        np.array([40.0, 10.0, 40.0, 100.0]),
+        shape="hull",
+        margin=0.1,
+        feather=0.1,
+        max_height=50,
+    )
     assert cut.height == pytest.approx(50, abs=1)  # downscaled once, for the cache
     pixel = np.floor(cut.joints[:, :2] + 0.5).astype(int)
     assert (cut.alpha[pixel[:, 1], pixel[:, 0]] == 255).all()
@@ -312,11 +437,21 @@ def test_ignore_regions_stay_masked_and_pasted_people_are_labelled(data):
 
 # --- photometric -------------------------------------------------------------------------------------
 def test_colour_jitter_and_blur_change_pixels_only(data):
-    plain = dataset(data, {"people": 1.0}, AugmentConfig(**{**STILL, "min_scale": 1.4, "max_scale": 1.4}),
-                    samples=6)
-    jittered = dataset(data, {"people": 1.0},
-                       AugmentConfig(**{**STILL, "min_scale": 1.4, "max_scale": 1.4}, brightness=0.4,
-                                     contrast=0.4, saturation=0.4, blur_probability=0.5), samples=6)
+    plain = dataset(
+        data, {"people": 1.0}, AugmentConfig(**{**STILL, "min_scale": 1.4, "max_scale": 1.4}), samples=6
+    )
+    jittered = dataset(
+        data,
+        {"people": 1.0},
+        AugmentConfig(
+            **{**STILL, "min_scale": 1.4, "max_scale": 1.4},
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.4,
+            blur_probability=0.5,
+        ),
+        samples=6,
+    )
     black = crop_rgb(plain[0])[0, 0]
     assert tuple(black) == (0, 0, 0)  # the crop is larger than the image: a black border
     for index in range(6):
@@ -329,10 +464,18 @@ def test_colour_jitter_and_blur_change_pixels_only(data):
 
 # --- determinism -------------------------------------------------------------------------------------
 def everything(data, seed=0) -> KeypointDataset:
-    augment = AugmentConfig(copy_paste_probability=0.7, brightness=0.3, contrast=0.3, saturation=0.3,
-                            blur_probability=0.3)
-    return dataset(data, {"people": 2.0, "others": 1.0}, augment, background_weight=1.0, samples=10,
-                   seed=seed, input_size=64)
+    augment = AugmentConfig(
+        copy_paste_probability=0.7, brightness=0.3, contrast=0.3, saturation=0.3, blur_probability=0.3
+    )
+    return dataset(
+        data,
+        {"people": 2.0, "others": 1.0},
+        augment,
+        background_weight=1.0,
+        samples=10,
+        seed=seed,
+        input_size=64,
+    )
 
 
 def test_every_feature_is_deterministic_per_seed_epoch_and_index(data):
@@ -351,39 +494,75 @@ def test_every_feature_is_deterministic_per_seed_epoch_and_index(data):
 
 # --- configuration -----------------------------------------------------------------------------------
 def test_mixed_sources_round_trip_through_a_recipe_file(tmp_path):
-    config = TrainConfig.from_dict({"data": {
-        "sources": [{"name": "pool", "annotations": "a.json", "images": "img", "weight": 3},
-                    {"name": "vtest", "annotations": "b.json", "images": "img", "weight": 1,
-                     "ignore_duplicated_people": True}],
-        "background_images": "bg", "background_weight": 0.5, "samples_per_epoch": 100},
-        "augment": {"copy_paste_probability": 0.5, "brightness": 0.2}})
+    config = TrainConfig.from_dict(
+        {
+            "data": {
+                "sources": [
+                    {"name": "pool", "annotations": "a.json", "images": "img", "weight": 3},
+                    {
+                        "name": "vtest",
+                        "annotations": "b.json",
+                        "images": "img",
+                        "weight": 1,
+                        "ignore_duplicated_people": True,
+                    },
+                ],
+                "background_images": "bg",
+                "background_weight": 0.5,
+                "samples_per_epoch": 100,
+            },
+            "augment": {"copy_paste_probability": 0.5, "brightness": 0.2},
+        }
+    )
     assert config.data.sources[1] == SourceConfig("vtest", "b.json", "img", 1, True)
     for name in ("saved.yaml", "saved.json"):
         config.save(tmp_path / name)
         assert TrainConfig.from_file(tmp_path / name) == config
 
 
-@pytest.mark.parametrize(("data_keys", "augment", "message"), [
-    ({"sources": [{"name": "a", "annotations": "a.json", "images": "i", "wieght": 2}]}, {},
-     r"unknown key\(s\) \['wieght'\] in data.sources\[0\]"),
-    ({"sources": [{"name": "a", "annotations": "a.json", "images": "i", "weight": -1}]}, {},
-     r"data.sources\[0\].weight must be >= 0"),
-    ({"sources": [{"name": "a", "annotations": "a.json", "images": "i"},
-                  {"name": "a", "annotations": "b.json", "images": "i"}]}, {},
-     r"data.sources\[1\].name 'a' is used twice"),
-    ({"sources": [{"name": "a", "images": "i"}]}, {}, r"data.sources\[0\] \(a\) needs annotations"),
-    ({"train_annotations": "t.json", "sources": [{"name": "a", "annotations": "a.json", "images": "i"}]}, {},
-     "data.train_annotations / data.train_images and data.sources are alternatives"),
-    ({"background_weight": 0.2}, {}, "data.background_weight is set but data.background_images is not"),
-    ({"samples_per_epoch": 0}, {}, "data.samples_per_epoch must be positive"),
-    ({}, {"copy_paste_probability": 1.5}, r"augment.copy_paste_probability must be in \[0, 1\]"),
-    ({}, {"copy_paste_people": [3, 1]}, "augment.copy_paste_people must be"),
-    ({}, {"copy_paste_height": [0, 100]}, "augment.copy_paste_height must be"),
-    ({}, {"copy_paste_mask": "polygon"}, "augment.copy_paste_mask must be 'hull' or 'box'"),
-    ({}, {"copy_paste_min_keypoints": 18}, "augment.copy_paste_min_keypoints must be between"),
-    ({}, {"brightness": 1.0}, r"augment.brightness must be in \[0, 1\)"),
-    ({}, {"max_blur_sigma": 0.1}, "augment.max_blur_sigma must be >= 0.3"),
-])
+@pytest.mark.parametrize(
+    ("data_keys", "augment", "message"),
+    [
+        (
+            {"sources": [{"name": "a", "annotations": "a.json", "images": "i", "wieght": 2}]},
+            {},
+            r"unknown key\(s\) \['wieght'\] in data.sources\[0\]",
+        ),
+        (
+            {"sources": [{"name": "a", "annotations": "a.json", "images": "i", "weight": -1}]},
+            {},
+            r"data.sources\[0\].weight must be >= 0",
+        ),
+        (
+            {
+                "sources": [
+                    {"name": "a", "annotations": "a.json", "images": "i"},
+                    {"name": "a", "annotations": "b.json", "images": "i"},
+                ]
+            },
+            {},
+            r"data.sources\[1\].name 'a' is used twice",
+        ),
+        ({"sources": [{"name": "a", "images": "i"}]}, {}, r"data.sources\[0\] \(a\) needs annotations"),
+        (
+            {
+                "train_annotations": "t.json",
+                "sources": [{"name": "a", "annotations": "a.json", "images": "i"}],
+            },
+            {},
+            "data.train_annotations / data.train_images and data.sources are alternatives",
+        ),
+        ({"background_weight": 0.2}, {}, "data.background_weight is set but data.background_images is not"),
+        ({"samples_per_epoch": 0}, {}, "data.samples_per_epoch must be positive"),
+        ({}, {"copy_paste_probability": 1.5}, r"augment.copy_paste_probability must be in \[0, 1\]"),
+        ({}, {"copy_paste_people": [3, 1]}, "augment.copy_paste_people must be"),
+        ({}, {"copy_paste_height": [0, 100]}, "augment.copy_paste_height must be"),
+        ({}, {"copy_paste_mask": "polygon"}, "augment.copy_paste_mask must be 'hull' or 'box'"),
+        ({}, {"copy_paste_min_keypoints": 18}, "augment.copy_paste_min_keypoints must be between"),
+        ({}, {"brightness": 1.0}, r"augment.brightness must be in \[0, 1\)"),
+        ({}, {"max_blur_sigma": 0.1}, "augment.max_blur_sigma must be >= 0.3"),
+    ],
+)
 def test_bad_data_settings_are_named(data_keys, augment, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_dict({"data": data_keys, "augment": augment})
@@ -391,8 +570,15 @@ def test_bad_data_settings_are_named(data_keys, augment, message):
 
 def test_data_problems_are_named(data, tmp_path):
     with pytest.raises(FileNotFoundError, match="background image folder .* does not exist"):
-        KeypointDataset(data["people"], data["images"] / "people", COCO_17, 64, None,
-                        background_images=tmp_path / "missing", background_weight=1.0)
+        KeypointDataset(
+            data["people"],
+            data["images"] / "people",
+            COCO_17,
+            64,
+            None,
+            background_images=tmp_path / "missing",
+            background_weight=1.0,
+        )
     with pytest.raises(ValueError, match="no training person has augment.copy_paste_min_keypoints = 8"):
         dataset(data, {"others": 1.0}, AugmentConfig(copy_paste_probability=0.5))
 
@@ -401,18 +587,38 @@ def test_data_problems_are_named(data, tmp_path):
 def test_trainer_runs_on_mixed_sources_and_writes_their_table(data, tmp_path):
     from litepose_ros.training.trainer import DATA_SOURCES, Trainer
 
-    config = TrainConfig.from_dict({
-        "model": {"architecture": "XS", "input_size": 64},
-        "data": {"sources": [{"name": "people", "annotations": str(data["people"]),
-                              "images": str(data["images"] / "people"), "weight": 2},
-                             {"name": "others", "annotations": str(data["others"]),
-                              "images": str(data["images"] / "others")}],
-                 "background_images": str(data["backgrounds"]), "background_weight": 1,
-                 "samples_per_epoch": 4},
-        "augment": {"copy_paste_probability": 0.5, "brightness": 0.2},
-        "optim": {"batch_size": 2, "epochs": 1},
-        "run": {"workers": 0, "threads": 1, "val_every": 0, "device": "cpu",
-                "output_dir": str(tmp_path / "run")}})
+    config = TrainConfig.from_dict(
+        {
+            "model": {"architecture": "XS", "input_size": 64},
+            "data": {
+                "sources": [
+                    {
+                        "name": "people",
+                        "annotations": str(data["people"]),
+                        "images": str(data["images"] / "people"),
+                        "weight": 2,
+                    },
+                    {
+                        "name": "others",
+                        "annotations": str(data["others"]),
+                        "images": str(data["images"] / "others"),
+                    },
+                ],
+                "background_images": str(data["backgrounds"]),
+                "background_weight": 1,
+                "samples_per_epoch": 4,
+            },
+            "augment": {"copy_paste_probability": 0.5, "brightness": 0.2},
+            "optim": {"batch_size": 2, "epochs": 1},
+            "run": {
+                "workers": 0,
+                "threads": 1,
+                "val_every": 0,
+                "device": "cpu",
+                "output_dir": str(tmp_path / "run"),
+            },
+        }
+    )
     trainer = Trainer(config, progress=False)
     assert len(trainer.train_set) == 4
     trainer.fit()

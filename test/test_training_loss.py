@@ -80,12 +80,19 @@ def test_batch_equals_images_one_by_one():
     generator = torch.Generator().manual_seed(0)
     tags = torch.randn(3, 4, 8, 8, generator=generator)
     rng = np.random.default_rng(0)
-    joints = torch.stack([torch.from_numpy(joint_index_lists(
-        rng.uniform(0, 7, size=(n, 4, 2)), rng.random((n, 4)) > 0.3, (8, 8), max_people=6))
-        for n in (0, 2, 5)])
+    joints = torch.stack(
+        [
+            torch.from_numpy(
+                joint_index_lists(
+                    rng.uniform(0, 7, size=(n, 4, 2)), rng.random((n, 4)) > 0.3, (8, 8), max_people=6
+                )
+            )
+            for n in (0, 2, 5)
+        ]
+    )
     push, pull = ae_loss(tags, joints)
     for i in range(3):
-        push_i, pull_i = ae_loss(tags[i:i + 1], joints[i:i + 1])
+        push_i, pull_i = ae_loss(tags[i : i + 1], joints[i : i + 1])
         assert push[i].item() == pytest.approx(push_i.item())
         assert pull[i].item() == pytest.approx(pull_i.item())
 

@@ -35,10 +35,12 @@ def test_sub_pixel_centre_is_symmetric_between_pixels():
 
 
 def test_people_combine_by_maximum_and_invisible_or_outside_joints_are_skipped():
-    joints = np.array([
-        [[2.0, 2.0], [1.0, 1.0]],
-        [[4.0, 2.0], [20.0, 1.0]],  # joint 1 outside an 8-wide map
-    ])
+    joints = np.array(
+        [
+            [[2.0, 2.0], [1.0, 1.0]],
+            [[4.0, 2.0], [20.0, 1.0]],  # joint 1 outside an 8-wide map
+        ]
+    )
     visible = np.array([[True, False], [True, True]])
     heatmaps = render_heatmaps(joints, visible, (5, 8), sigma=2.0)
     # Midway between the two joint-0 people: the maximum of two equal Gaussians, not their sum.
@@ -50,10 +52,12 @@ def test_people_combine_by_maximum_and_invisible_or_outside_joints_are_skipped()
 
 def test_joint_index_lists_hand_made():
     # Map 4 high, 5 wide, 2 joints; index = k * H * W + y * W + x.
-    joints = np.array([
-        [[1.0, 2.0], [4.2, 3.4]],
-        [[0.0, 0.0], [-3.0, 1.0]],  # joint 1 outside
-    ])
+    joints = np.array(
+        [
+            [[1.0, 2.0], [4.2, 3.4]],
+            [[0.0, 0.0], [-3.0, 1.0]],  # joint 1 outside
+        ]
+    )
     visible = np.array([[True, True], [False, True]])
     lists = joint_index_lists(joints, visible, (4, 5), max_people=3)
     assert lists.shape == (3, 2, 2)
@@ -91,8 +95,7 @@ def test_the_output_codec_renders_every_target_of_a_sample_at_the_network_stride
     assert set(targets) == {"heatmaps_s4", "heatmaps_s2", "joints"}
     assert targets["heatmaps_s4"].shape == (2, 32, 32) and targets["heatmaps_s2"].shape == (2, 64, 64)
     np.testing.assert_array_equal(targets["heatmaps_s4"], render_heatmaps(joints, visible, (32, 32), 1.5))
-    np.testing.assert_array_equal(targets["heatmaps_s2"],
-                                  render_heatmaps(points[2], visible, (64, 64), 1.5))
+    np.testing.assert_array_equal(targets["heatmaps_s2"], render_heatmaps(points[2], visible, (64, 64), 1.5))
     np.testing.assert_array_equal(targets["joints"], joint_index_lists(joints, visible, (32, 32), 3))
     with pytest.raises(ValueError, match="sigma"):
         OutputCodec(sigma=0.0)

@@ -33,7 +33,7 @@ def _square_crops(out_dir: Path, image_ids: tuple[int, ...]) -> Path:
         side = min(info["width"], info["height"])
         centre = np.mean([a["bbox"][0] + a["bbox"][2] / 2 for a in people if a["num_keypoints"]])
         x0 = int(np.clip(round(centre - side / 2), 0, info["width"] - side))
-        image = cv2.imread(str(COCO_DIR / info["file_name"]))[:side, x0:x0 + side]
+        image = cv2.imread(str(COCO_DIR / info["file_name"]))[:side, x0 : x0 + side]
         cv2.imwrite(str(out_dir / info["file_name"]), image)
         images.append(dict(info, width=side, height=side))
         for ann in people:
@@ -41,19 +41,30 @@ def _square_crops(out_dir: Path, image_ids: tuple[int, ...]) -> Path:
             keypoints[:, 0] -= x0
             keypoints[(keypoints[:, 0] < 0) | (keypoints[:, 0] >= side)] = 0
             box = [ann["bbox"][0] - x0, *ann["bbox"][1:]]
-            annotations.append(dict(ann, keypoints=keypoints.ravel().tolist(),
-                                    num_keypoints=int((keypoints[:, 2] > 0).sum()), bbox=box))
+            annotations.append(
+                dict(
+                    ann,
+                    keypoints=keypoints.ravel().tolist(),
+                    num_keypoints=int((keypoints[:, 2] > 0).sum()),
+                    bbox=box,
+                )
+            )
     path = out_dir / "annotations.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": data["categories"]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": data["categories"]})
+    )
     return path
 
 
 def _config(tmp_path: Path, annotations: Path, images: Path, **sections) -> TrainConfig:
     base = {
         "model": {"architecture": "XS", "layout": "coco17", "input_size": 64},
-        "data": {"train_annotations": str(annotations), "train_images": str(images),
-                 "val_annotations": str(annotations), "val_images": str(images)},
+        "data": {
+            "train_annotations": str(annotations),
+            "train_images": str(images),
+            "val_annotations": str(annotations),
+            "val_images": str(images),
+        },
         "optim": {"batch_size": 2, "epochs": 2, "lr_steps": [1]},
         "run": {"workers": 0, "threads": 1, "val_every": 1, "output_dir": str(tmp_path / "run")},
     }
@@ -83,8 +94,9 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert resumed.start_epoch == 1
     resumed.fit()
 
-    for (name, a), b in zip(first.model.state_dict().items(), resumed.model.state_dict().values(),
-                            strict=True):
+    for (name, a), b in zip(
+        first.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
     state_a, state_b = first.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     for key in state_a:
@@ -123,8 +135,12 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     assert litepose_main(["train", str(path), "--epochs", "1", "--output", str(output), "--no-progress"]) == 0
     assert "epoch 1/1: loss" in capsys.readouterr().out
     assert (output / "latest.pth").is_file() and not (output / "best.pth").exists()
-    assert litepose_main(["train", str(path), "--epochs", "2", "--output", str(output), "--resume",
-                          "--no-progress"]) == 0
+    assert (
+        litepose_main(
+            ["train", str(path), "--epochs", "2", "--output", str(output), "--resume", "--no-progress"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "resuming at epoch 2" in out and "epoch 2/2: loss" in out
     assert len((output / "log.csv").read_text().strip().splitlines()) == 3
@@ -136,13 +152,22 @@ def test_trainer_overfits_two_images_to_a_high_ap(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     annotations = _square_crops(images, (785, 40083))
-    config = _config(tmp_path, annotations, images,
-                     model={"input_size": 128},
-                     data={"repeat": 25},
-                     augment={"max_rotation": 0, "min_scale": 1, "max_scale": 1, "max_translate": 0,
-                              "flip_probability": 0},
-                     optim={"lr": 2e-2, "lr_steps": [], "epochs": 10},
-                     run={"val_every": 10})
+    config = _config(
+        tmp_path,
+        annotations,
+        images,
+        model={"input_size": 128},
+        data={"repeat": 25},
+        augment={
+            "max_rotation": 0,
+            "min_scale": 1,
+            "max_scale": 1,
+            "max_translate": 0,
+            "flip_probability": 0,
+        },
+        optim={"lr": 2e-2, "lr_steps": [], "epochs": 10},
+        run={"val_every": 10},
+    )
     trainer = Trainer(config, progress=False)
     history = trainer.fit()  # 250 steps of batch 2
     assert history[-1].losses["total"] < history[0].losses["total"] / 10
@@ -152,8 +177,14 @@ def test_trainer_overfits_two_images_to_a_high_ap(tmp_path):
 def test_extra_validation_sets_are_logged_and_choose_best_by_their_mean_ap(tmp_path):
     annotations = COCO_DIR / "test_coco.json"
     extra = [{"name": "again", "annotations": str(annotations), "images": str(COCO_DIR)}]
-    config = _config(tmp_path, annotations, COCO_DIR, data={"extra_val": extra},
-                     run={"select_by": ["val", "again"]}, optim={"epochs": 1, "lr_steps": []})
+    config = _config(
+        tmp_path,
+        annotations,
+        COCO_DIR,
+        data={"extra_val": extra},
+        run={"select_by": ["val", "again"]},
+        optim={"epochs": 1, "lr_steps": []},
+    )
     trainer = Trainer(config, progress=False)
     record = trainer.fit()[-1]
     # The same set twice: the extra set's metrics equal the main ones, and so does their mean.
@@ -164,8 +195,12 @@ def test_extra_validation_sets_are_logged_and_choose_best_by_their_mean_ap(tmp_p
     with pytest.raises(ValueError, match=r"run.select_by names \['nowhere'\]"):
         _config(tmp_path, annotations, COCO_DIR, run={"select_by": ["nowhere"]})
     with pytest.raises(ValueError, match=r"data.extra_val\[0\]: unknown key\(s\) \['imgs'\]"):
-        _config(tmp_path, annotations, COCO_DIR,
-                data={"extra_val": [{"name": "x", "annotations": "a", "imgs": "b"}]})
+        _config(
+            tmp_path,
+            annotations,
+            COCO_DIR,
+            data={"extra_val": [{"name": "x", "annotations": "a", "imgs": "b"}]},
+        )
     missing = [{"name": "gone", "annotations": str(tmp_path / "none.json"), "images": str(COCO_DIR)}]
     with pytest.raises(FileNotFoundError, match="extra_val 'gone'"):
         Trainer(_config(tmp_path, annotations, COCO_DIR, data={"extra_val": missing}), progress=False)

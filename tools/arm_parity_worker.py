@@ -86,10 +86,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("frames", type=Path, help="npz written by check_arm.py (frames, indices)")
     parser.add_argument("result", type=Path, help="npz to write")
-    parser.add_argument("--outputs-from", type=Path, help="decode these recorded network outputs instead of "
-                        "running the network (a RESULT.npz of the other side)")
-    parser.add_argument("--noise", type=float, default=0.0,
-                        help="with --outputs-from: add Gaussian noise of this standard deviation to them")
+    parser.add_argument(
+        "--outputs-from",
+        type=Path,
+        help="decode these recorded network outputs instead of "
+        "running the network (a RESULT.npz of the other side)",
+    )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="with --outputs-from: add Gaussian noise of this standard deviation to them",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --noise")
     args = parser.parse_args()
 
@@ -127,8 +135,11 @@ def main() -> int:
             before = time.perf_counter()
             result = estimator.predict(frame)
             predict_s.append(time.perf_counter() - before)
-            print(f"{platform.machine()}: frame {position + 1}/{len(frames)}: {len(result)} people, "
-                  f"{predict_s[-1]:.2f} s", flush=True)
+            print(
+                f"{platform.machine()}: frame {position + 1}/{len(frames)}: {len(result)} people, "
+                f"{predict_s[-1]:.2f} s",
+                flush=True,
+            )
         outputs, input_digests = recorder.outputs, recorder.input_digests
 
     arrays = {}
@@ -137,8 +148,11 @@ def main() -> int:
         estimator = Estimator(variant_config, engine=ReplayEngine(engine, outputs))
         keypoints, scores = predict_all(estimator, frames)
         arrays[f"{variant}_people"] = np.asarray([len(s) for s in scores], np.int64)
-        arrays[f"{variant}_keypoints"] = (np.concatenate(keypoints) if keypoints
-                                          else np.zeros((0, estimator.layout.num_keypoints, 3), np.float32))
+        arrays[f"{variant}_keypoints"] = (
+            np.concatenate(keypoints)
+            if keypoints
+            else np.zeros((0, estimator.layout.num_keypoints, 3), np.float32)
+        )
         arrays[f"{variant}_scores"] = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
     info = {
@@ -163,8 +177,10 @@ def main() -> int:
         predict_s=np.asarray(predict_s, np.float64),
         input_digests=np.asarray(input_digests),
         # The network's outputs per frame (stride-4 heatmaps and tags, stride-2 heatmaps).
-        **{f"output{i}": np.stack([frame_outputs[i] for frame_outputs in outputs])
-           for i in range(len(outputs[0]))},
+        **{
+            f"output{i}": np.stack([frame_outputs[i] for frame_outputs in outputs])
+            for i in range(len(outputs[0]))
+        },
         **arrays,
         info=np.asarray(json.dumps(info)),
     )

@@ -29,16 +29,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     dataset = load_annotations(args.annotations)
-    infos = sorted(dataset["images"], key=lambda info: int(info["id"]))[:args.max_images]
+    infos = sorted(dataset["images"], key=lambda info: int(info["id"]))[: args.max_images]
     frames = [(int(info["id"]), cv2.imread(str(args.images / info["file_name"]))) for info in infos]
     model = resolve_model_path(args.model)
-    print(f"1-minute load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} logical cores); "
-          f"model {model.name}, {len(frames)} images\n")
+    print(
+        f"1-minute load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} logical cores); "
+        f"model {model.name}, {len(frames)} images\n"
+    )
     print("| flip test | decode stride | AP | AP50 | AR | decode median ms | decode p90 ms |")
     print("|---|---|---|---|---|---|---|")
     for flip in (False, True):
-        estimators = {stride: Estimator.from_model(model, flip_test=flip, decode_stride=stride,
-                                                   threads=args.threads) for stride in (2, 1)}
+        estimators = {
+            stride: Estimator.from_model(model, flip_test=flip, decode_stride=stride, threads=args.threads)
+            for stride in (2, 1)
+        }
         predictions: dict[int, list[dict]] = {stride: [] for stride in estimators}
         decode_ms: dict[int, list[float]] = {stride: [] for stride in estimators}
         for image_id, frame in frames:  # interleaved: both strides on each image in turn
@@ -49,8 +53,10 @@ def main() -> None:
         for stride in estimators:
             metrics = evaluate_keypoints(dataset, predictions[stride], image_ids=[i for i, _ in frames])
             times = np.asarray(decode_ms[stride])
-            print(f"| {'on' if flip else 'off'} | {stride} | {metrics['AP']:.3f} | {metrics['AP50']:.3f} | "
-                  f"{metrics['AR']:.3f} | {np.median(times):.2f} | {np.percentile(times, 90):.2f} |")
+            print(
+                f"| {'on' if flip else 'off'} | {stride} | {metrics['AP']:.3f} | {metrics['AP50']:.3f} | "
+                f"{metrics['AR']:.3f} | {np.median(times):.2f} | {np.percentile(times, 90):.2f} |"
+            )
     print(f"\n1-minute load average after: {os.getloadavg()[0]:.2f}")
 
 

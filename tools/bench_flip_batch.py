@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         mirrored = np.ascontiguousarray(image[..., ::-1])
         pair = np.concatenate([image, mirrored])
         run = estimator.engine.run
-        ways = {"two runs": lambda run=run, a=image, b=mirrored: (run(a), run(b)),
-                "one batch of two": lambda run=run, pair=pair: run(pair)}
+        ways = {
+            "two runs": lambda run=run, a=image, b=mirrored: (run(a), run(b)),
+            "one batch of two": lambda run=run, pair=pair: run(pair),
+        }
         times: dict[str, list[float]] = {name: [] for name in ways}
         for _ in range(3):
             for way in ways.values():
@@ -52,16 +54,21 @@ def main(argv: list[str] | None = None) -> int:
                 way()
                 times[name].append((time.perf_counter() - start) * 1e3)
         separate, batched = (statistics.median(times[name]) for name in ways)
-        rows.append((threads, f"{width}x{height}", f"{separate:.1f}", f"{batched:.1f}",
-                     f"{separate / batched:.2f}x"))
-    body = (f"Bundled model {default_model_path().name}, ONNX Runtime on the CPU, input for a "
-            f"{SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} frame; median of {args.rounds} interleaved rounds. "
-            f"1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after."
-            + (f" {args.note}" if args.note else "") + "\n\n"
-            + markdown_table(["threads", "network input", "two runs, ms", "one batch of two, ms",
-                              "batch speed-up"], rows)
-            + "\n\nBelow 1.0x the batch is slower: the estimator runs the mirror separately on CPUs "
-              "(`flip_batch` None = auto) and batches on GPU engines, where batching is the usual gain.\n")
+        rows.append(
+            (threads, f"{width}x{height}", f"{separate:.1f}", f"{batched:.1f}", f"{separate / batched:.2f}x")
+        )
+    body = (
+        f"Bundled model {default_model_path().name}, ONNX Runtime on the CPU, input for a "
+        f"{SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} frame; median of {args.rounds} interleaved rounds. "
+        f"1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after."
+        + (f" {args.note}" if args.note else "")
+        + "\n\n"
+        + markdown_table(
+            ["threads", "network input", "two runs, ms", "one batch of two, ms", "batch speed-up"], rows
+        )
+        + "\n\nBelow 1.0x the batch is slower: the estimator runs the mirror separately on CPUs "
+        "(`flip_batch` None = auto) and batches on GPU engines, where batching is the usual gain.\n"
+    )
     command = shlex.join(["python", "tools/bench_flip_batch.py", *(sys.argv[1:] if argv is None else argv)])
     write_page(args.output, "Flip test: two runs or one batch of two", body, command=command)
     print(args.output.read_text())

@@ -35,8 +35,10 @@ def main() -> None:
         for name in engines:
             ratio = stats[first].median_ms / stats[name].median_ms
             timing = stats[name]
-            print(f"| {name} | {size}x{size} | {threads} | {timing.runs} | {timing.median_ms:.2f} | "
-                  f"{timing.p90_ms:.2f} | {ratio:.2f}x |")
+            print(
+                f"| {name} | {size}x{size} | {threads} | {timing.runs} | {timing.median_ms:.2f} | "
+                f"{timing.p90_ms:.2f} | {ratio:.2f}x |"
+            )
     print(f"\n1-minute load average after: {os.getloadavg()[0]:.2f}")
 
 

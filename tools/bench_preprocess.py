@@ -13,13 +13,7 @@ import time
 
 import numpy as np
 
-from litepose_ros.preprocess import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    make_transform,
-    normalize_image,
-    resize_image,
-)
+from litepose_ros.preprocess import IMAGENET_MEAN, IMAGENET_STD, make_transform, normalize_image, resize_image
 
 
 def float_normalisation(image: np.ndarray) -> np.ndarray:
@@ -39,8 +33,10 @@ def main() -> None:
         for input_size in (256, 448):
             image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
             transform = make_transform(width, height, input_size)
-            ways = {"before": lambda i=image, t=transform: float_normalisation(resize_image(i, t)),
-                    "now": lambda i=image, t=transform: normalize_image(resize_image(i, t))}
+            ways = {
+                "before": lambda i=image, t=transform: float_normalisation(resize_image(i, t)),
+                "now": lambda i=image, t=transform: normalize_image(resize_image(i, t)),
+            }
             times: dict[str, list[float]] = {name: [] for name in ways}
             for _ in range(9):
                 for name, fn in ways.items():
@@ -51,8 +47,10 @@ def main() -> None:
             before, now = statistics.median(times["before"]), statistics.median(times["now"])
             difference = float(np.abs(ways["before"]() - ways["now"]()).max())
             size = f"{transform.input_size[0]}x{transform.input_size[1]}"
-            print(f"| {width}x{height} | {size} | {before:.2f} | {now:.2f} | {before / now:.1f}x | "
-                  f"{difference:.1e} |")
+            print(
+                f"| {width}x{height} | {size} | {before:.2f} | {now:.2f} | {before / now:.1f}x | "
+                f"{difference:.1e} |"
+            )
     print(f"\n1-minute load average after: {os.getloadavg()[0]:.2f}")
 
 

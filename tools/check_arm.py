@@ -66,21 +66,37 @@ WHEEL_PLATFORMS = ["manylinux2014_aarch64"] + [f"manylinux_2_{minor}_aarch64" fo
 # root file system therefore carries an aarch64 /proc/cpuinfo for the emulated CPU model (qemu's
 # -L prefix is searched before the host's files). Values: each model's MIDR as qemu reports it.
 CPU_MODELS = {
-    "cortex-a57": {"variant": "0x1", "part": "0xd07", "revision": "0",
-                   "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
-                   "about": "Armv8.0, the CPU of the Jetson Nano / TX1 / TX2"},
-    "cortex-a72": {"variant": "0x0", "part": "0xd08", "revision": "3",
-                   "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
-                   "about": "Armv8.0, the CPU of the Raspberry Pi 4"},
-    "cortex-a76": {"variant": "0x4", "part": "0xd0b", "revision": "1",
-                   "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
-                               "asimdrdm lrcpc dcpop asimddp ssbs",
-                   "about": "Armv8.2 with FP16 and dot product, the nearest model qemu 7.2 has to the "
-                            "Cortex-A78AE of the Jetson Orin series"},
-    "neoverse-n1": {"variant": "0x4", "part": "0xd0c", "revision": "1",
-                    "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
-                                "asimdrdm lrcpc dcpop asimddp ssbs",
-                    "about": "Armv8.2, ARM servers (AWS Graviton2, Ampere Altra)"},
+    "cortex-a57": {
+        "variant": "0x1",
+        "part": "0xd07",
+        "revision": "0",
+        "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
+        "about": "Armv8.0, the CPU of the Jetson Nano / TX1 / TX2",
+    },
+    "cortex-a72": {
+        "variant": "0x0",
+        "part": "0xd08",
+        "revision": "3",
+        "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid",
+        "about": "Armv8.0, the CPU of the Raspberry Pi 4",
+    },
+    "cortex-a76": {
+        "variant": "0x4",
+        "part": "0xd0b",
+        "revision": "1",
+        "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
+        "asimdrdm lrcpc dcpop asimddp ssbs",
+        "about": "Armv8.2 with FP16 and dot product, the nearest model qemu 7.2 has to the "
+        "Cortex-A78AE of the Jetson Orin series",
+    },
+    "neoverse-n1": {
+        "variant": "0x4",
+        "part": "0xd0c",
+        "revision": "1",
+        "features": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
+        "asimdrdm lrcpc dcpop asimddp ssbs",
+        "about": "Armv8.2, ARM servers (AWS Graviton2, Ampere Altra)",
+    },
 }
 DEFAULT_CPU = "cortex-a76"
 
@@ -129,8 +145,10 @@ def ensure_host_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise CheckError(f"{', '.join(missing)} not found: install Debian's packages with "
-                         "`apt-get install -y qemu-user-static debootstrap` and run the check again")
+        raise CheckError(
+            f"{', '.join(missing)} not found: install Debian's packages with "
+            "`apt-get install -y qemu-user-static debootstrap` and run the check again"
+        )
     log(f"installing Debian's qemu-user-static and debootstrap (missing: {', '.join(missing)})")
     run(["apt-get", "update", "-q"])
     run(["apt-get", "install", "-y", "-q", "qemu-user-static", "debootstrap"])
@@ -152,14 +170,19 @@ def debian_mirror() -> str:
             continue
         text = source.read_text(errors="replace")
         one_line = re.findall(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", text, re.MULTILINE)
-        stanzas = [(uri, suite) for block in re.split(r"\n\s*\n", text)
-                   for uri in re.findall(r"^URIs:\s*(\S+)", block, re.MULTILINE)
-                   for suite in re.findall(r"^Suites:\s*(\S+)", block, re.MULTILINE)]
+        stanzas = [
+            (uri, suite)
+            for block in re.split(r"\n\s*\n", text)
+            for uri in re.findall(r"^URIs:\s*(\S+)", block, re.MULTILINE)
+            for suite in re.findall(r"^Suites:\s*(\S+)", block, re.MULTILINE)
+        ]
         for uri, suite in one_line + stanzas:
             if suite == DEBIAN_SUITE and uri.rstrip("/").endswith("/debian"):
                 return uri
-    raise CheckError("no Debian archive for bookworm in /etc/apt/sources.list*: set "
-                     "LITEPOSE_ARM_DEBIAN_MIRROR to the Debian archive URL apt uses")
+    raise CheckError(
+        "no Debian archive for bookworm in /etc/apt/sources.list*: set "
+        "LITEPOSE_ARM_DEBIAN_MIRROR to the Debian archive URL apt uses"
+    )
 
 
 # --- cached environment --------------------------------------------------------------------------
@@ -189,8 +212,18 @@ def ensure_rootfs(cache: Path) -> tuple[Path, dict]:
     started = time.monotonic()
     # --foreign only unpacks the base system; the packages of --include are downloaded and unpacked
     # below. Their maintainer scripts never run, which a Python interpreter does not need.
-    run(["debootstrap", "--foreign", "--arch=arm64", "--variant=minbase", f"--include=python{PYTHON_VERSION}",
-         DEBIAN_SUITE, partial, debian_mirror()])
+    run(
+        [
+            "debootstrap",
+            "--foreign",
+            "--arch=arm64",
+            "--variant=minbase",
+            f"--include=python{PYTHON_VERSION}",
+            DEBIAN_SUITE,
+            partial,
+            debian_mirror(),
+        ]
+    )
     archives = partial / "var" / "cache" / "apt" / "archives"
     debs = sorted(archives.glob("*.deb"))
     for deb in debs:
@@ -216,10 +249,12 @@ def write_cpuinfo(rootfs: Path, cpu: str) -> None:
         for part in possible.read_text().strip().split(","):
             low, _, high = part.partition("-")
             count += int(high or low) - int(low) + 1
-    entries = [f"processor\t: {index}\nBogoMIPS\t: 50.00\nFeatures\t: {model['features']}\n"
-               f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: {model['variant']}\n"
-               f"CPU part\t: {model['part']}\nCPU revision\t: {model['revision']}\n"
-               for index in range(count)]
+    entries = [
+        f"processor\t: {index}\nBogoMIPS\t: 50.00\nFeatures\t: {model['features']}\n"
+        f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: {model['variant']}\n"
+        f"CPU part\t: {model['part']}\nCPU revision\t: {model['revision']}\n"
+        for index in range(count)
+    ]
     (rootfs / "proc").mkdir(exist_ok=True)
     (rootfs / "proc" / "cpuinfo").write_text("\n".join(entries))
 
@@ -239,8 +274,19 @@ def runtime_pins() -> dict[str, str]:
 
 def pip_for_aarch64(*args) -> list:
     platforms = [item for tag in WHEEL_PLATFORMS for item in ("--platform", tag)]
-    return [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--only-binary=:all:",
-            *platforms, "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        *args,
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        *platforms,
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+    ]
 
 
 def ensure_wheels(cache: Path) -> tuple[Path, dict]:
@@ -258,8 +304,11 @@ def ensure_wheels(cache: Path) -> tuple[Path, dict]:
     started = time.monotonic()
     substitutes = {}
     for name, version in pins.items():
-        probe = subprocess.run(pip_for_aarch64("download", "--no-deps", "-q", "-d", str(cache / "probe"),
-                                               f"{name}=={version}"), capture_output=True, text=True)
+        probe = subprocess.run(
+            pip_for_aarch64("download", "--no-deps", "-q", "-d", str(cache / "probe"), f"{name}=={version}"),
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode != 0:
             substitutes[name] = version
     shutil.rmtree(cache / "probe", ignore_errors=True)
@@ -269,10 +318,13 @@ def ensure_wheels(cache: Path) -> tuple[Path, dict]:
     for dist_info in partial.glob("*.dist-info"):
         name, _, version = dist_info.name.removesuffix(".dist-info").rpartition("-")
         installed[name.lower().replace("_", "-")] = version
-    notes = {name: f"{pinned} has no aarch64 wheel; used {installed.get(name, '?')}"
-             for name, pinned in substitutes.items()}
-    stamp = write_stamp(partial, seconds=round(time.monotonic() - started, 1), installed=installed,
-                        substitutes=notes)
+    notes = {
+        name: f"{pinned} has no aarch64 wheel; used {installed.get(name, '?')}"
+        for name, pinned in substitutes.items()
+    }
+    stamp = write_stamp(
+        partial, seconds=round(time.monotonic() - started, 1), installed=installed, substitutes=notes
+    )
     partial.rename(site)
     return site, stamp
 
@@ -289,8 +341,11 @@ def extract_frames(path: Path, count: int) -> tuple[np.ndarray, np.ndarray, str,
             raise CheckError(f"{SAMPLE_BAG.name}: expected one image topic, found {topics}")
         images = [decode_bag_image(image) for image in reader.images(topics[0])]
     total = len(images)
-    indices = (np.arange(total) if count <= 0 or count >= total
-               else np.unique(np.linspace(0, total - 1, count).round().astype(int)))
+    indices = (
+        np.arange(total)
+        if count <= 0 or count >= total
+        else np.unique(np.linspace(0, total - 1, count).round().astype(int))
+    )
     frames = np.stack([images[i] for i in indices])
     np.savez(path, frames=frames, indices=indices)
     return frames, indices, topics[0], total
@@ -300,8 +355,13 @@ def run_worker(command: list, frames: Path, result: Path, env: dict, label: str,
     """Run the worker, echoing its progress; its wall time in seconds."""
     log(f"{label}")
     started = time.monotonic()
-    process = subprocess.Popen([*map(str, command), str(WORKER), str(frames), str(result), *map(str, extra)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [*map(str, command), str(WORKER), str(frames), str(result), *map(str, extra)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = []
     for line in process.stdout:
         output.append(line)
@@ -320,8 +380,9 @@ def load_result(path: Path) -> dict:
     for variant in DECODER_VARIANTS:
         bounds = np.concatenate([[0], np.cumsum(result[f"{variant}_people"])])
         spans = list(zip(bounds[:-1], bounds[1:], strict=True))
-        result[variant] = [(result[f"{variant}_keypoints"][a:b], result[f"{variant}_scores"][a:b])
-                           for a, b in spans]
+        result[variant] = [
+            (result[f"{variant}_keypoints"][a:b], result[f"{variant}_scores"][a:b]) for a, b in spans
+        ]
     return result
 
 
@@ -334,16 +395,24 @@ def compare_people(reference: dict, other: dict, variant: str, px: float, score:
     rows = []
     for position, frame_index in enumerate(reference["frame_indices"]):
         (ref_kp, ref_sc), (oth_kp, oth_sc) = reference[variant][position], other[variant][position]
-        row = {"frame": int(frame_index), "people": (len(ref_kp), len(oth_kp)), "kp_px": 0.0,
-               "kp_score": 0.0, "person_score": 0.0}
+        row = {
+            "frame": int(frame_index),
+            "people": (len(ref_kp), len(oth_kp)),
+            "kp_px": 0.0,
+            "kp_score": 0.0,
+            "person_score": 0.0,
+        }
         if len(ref_kp) and len(oth_kp):
             distance = np.linalg.norm(ref_kp[:, None, :, :2] - oth_kp[None, :, :, :2], axis=-1).mean(axis=-1)
             ref_i, oth_i = linear_sum_assignment(distance)
             row["kp_px"] = float(np.abs(ref_kp[ref_i, :, :2] - oth_kp[oth_i, :, :2]).max())
             row["kp_score"] = float(np.abs(ref_kp[ref_i, :, 2] - oth_kp[oth_i, :, 2]).max())
             row["person_score"] = float(np.abs(ref_sc[ref_i] - oth_sc[oth_i]).max())
-        row["passes"] = (row["people"][0] == row["people"][1] and row["kp_px"] <= px
-                         and max(row["kp_score"], row["person_score"]) <= score)
+        row["passes"] = (
+            row["people"][0] == row["people"][1]
+            and row["kp_px"] <= px
+            and max(row["kp_score"], row["person_score"]) <= score
+        )
         rows.append(row)
     return rows
 
@@ -351,10 +420,14 @@ def compare_people(reference: dict, other: dict, variant: str, px: float, score:
 def compare_outputs(reference: dict, other: dict) -> list[dict]:
     """Per frame: the largest difference of the network outputs, their magnitude, same input."""
     names = sorted(name for name in reference if name.startswith("output"))
-    return [{"abs": max(float(np.abs(reference[n][i] - other[n][i]).max()) for n in names),
-             "range": max(float(np.abs(reference[n][i]).max()) for n in names),
-             "same_input": bool(reference["input_digests"][i] == other["input_digests"][i])}
-            for i in range(len(reference["frame_indices"]))]
+    return [
+        {
+            "abs": max(float(np.abs(reference[n][i] - other[n][i]).max()) for n in names),
+            "range": max(float(np.abs(reference[n][i]).max()) for n in names),
+            "same_input": bool(reference["input_digests"][i] == other["input_digests"][i]),
+        }
+        for i in range(len(reference["frame_indices"]))
+    ]
 
 
 def changed_frames(rows: list[dict]) -> list[int]:
@@ -370,30 +443,49 @@ def seconds_text(seconds: float) -> str:
 
 
 def people_table(rows: list[dict], outputs: list[dict]) -> list[str]:
-    lines = ["| bag frame | people x86_64 | people aarch64 | max keypoint Δ (px) | max keypoint score Δ "
-             "| max person score Δ | max network output Δ | same people |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| bag frame | people x86_64 | people aarch64 | max keypoint Δ (px) | max keypoint score Δ "
+        "| max person score Δ | max network output Δ | same people |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row, out in zip(rows, outputs, strict=True):
-        lines.append(f"| {row['frame']} | {row['people'][0]} | {row['people'][1]} | {row['kp_px']:.4f} | "
-                     f"{row['kp_score']:.1e} | {row['person_score']:.1e} | {out['abs']:.1e} | "
-                     f"{'yes' if row['passes'] else '**no**'} |")
+        lines.append(
+            f"| {row['frame']} | {row['people'][0]} | {row['people'][1]} | {row['kp_px']:.4f} | "
+            f"{row['kp_score']:.1e} | {row['person_score']:.1e} | {out['abs']:.1e} | "
+            f"{'yes' if row['passes'] else '**no**'} |"
+        )
     return lines
 
 
-def write_page(path: Path, *, results: dict, cpu: str, qemu: str, command: str, durations: dict,
-               rootfs_stamp: dict, site_stamp: dict, topic: str, bag_images: int) -> bool:
+def write_page(
+    path: Path,
+    *,
+    results: dict,
+    cpu: str,
+    qemu: str,
+    command: str,
+    durations: dict,
+    rootfs_stamp: dict,
+    site_stamp: dict,
+    topic: str,
+    bag_images: int,
+) -> bool:
     x86, arm = results["x86"], results["arm"]
     outputs = compare_outputs(x86, arm)
     worst_output = max(o["abs"] for o in outputs)
     output_range = max(o["range"] for o in outputs)
     same_inputs = all(o["same_input"] for o in outputs)
     network_ok = same_inputs and worst_output <= OUTPUT_TOLERANCE
-    end_to_end = {variant: compare_people(x86, arm, variant, KEYPOINT_TOLERANCE_PX, SCORE_TOLERANCE)
-                  for variant in DECODER_VARIANTS}
+    end_to_end = {
+        variant: compare_people(x86, arm, variant, KEYPOINT_TOLERANCE_PX, SCORE_TOLERANCE)
+        for variant in DECODER_VARIANTS
+    }
     # The decoding code: each side decoding the other's outputs must give that side's people exactly.
-    cross = {variant: compare_people(x86, results["arm_from_x86"], variant, EXACT_PX, EXACT_SCORE)
-             + compare_people(arm, results["x86_from_arm"], variant, EXACT_PX, EXACT_SCORE)
-             for variant in DECODER_VARIANTS}
+    cross = {
+        variant: compare_people(x86, results["arm_from_x86"], variant, EXACT_PX, EXACT_SCORE)
+        + compare_people(arm, results["x86_from_arm"], variant, EXACT_PX, EXACT_SCORE)
+        for variant in DECODER_VARIANTS
+    }
     decoder_ok = all(row["passes"] for rows in cross.values() for row in rows)
     reference_cost_ok = all(row["passes"] for row in end_to_end["tie0"])
     passed = network_ok and decoder_ok and reference_cost_ok
@@ -463,7 +555,8 @@ def write_page(path: Path, *, results: dict, cpu: str, qemu: str, command: str, 
             "assignments of equal total cost). Which of the tied optima the solver returns then follows "
             "the last bits of the costs: a joint moves to another person, or a weak person is found or "
             "not. The cross-decoding (row 3) reproduces each side's people from its own outputs, so these "
-            "differences come from the outputs' rounding, not from decoding on ARM.")
+            "differences come from the outputs' rounding, not from decoding on ARM."
+        )
     lines += [
         "- With the reference's exact cost (no tie-break term) the two architectures "
         f"{'agree on every frame' if reference_cost_ok else 'do NOT agree on every frame'} (row 4).",
@@ -483,8 +576,15 @@ def write_page(path: Path, *, results: dict, cpu: str, qemu: str, command: str, 
         *people_table(tie0_rows, outputs),
     ]
 
-    versions = [("machine", "machine"), ("Python", "python"), ("C library", "libc"), ("numpy", "numpy"),
-                ("opencv-python-headless", "opencv"), ("onnxruntime", "onnxruntime"), ("scipy", "scipy")]
+    versions = [
+        ("machine", "machine"),
+        ("Python", "python"),
+        ("C library", "libc"),
+        ("numpy", "numpy"),
+        ("opencv-python-headless", "opencv"),
+        ("onnxruntime", "onnxruntime"),
+        ("scipy", "scipy"),
+    ]
     lines += ["", "## Versions", "", "| | x86_64 (this machine) | aarch64 (emulated) |", "|---|---|---|"]
     lines += [f"| {label} | {x86_info[key]} | {arm_info[key]} |" for label, key in versions]
     lines += [
@@ -554,15 +654,21 @@ def write_page(path: Path, *, results: dict, cpu: str, qemu: str, command: str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="aarch64 parity check of the core library under qemu-user.")
-    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
-                        help=f"evenly spaced bag frames to check (default {DEFAULT_FRAMES}; 0: all)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=DEFAULT_FRAMES,
+        help=f"evenly spaced bag frames to check (default {DEFAULT_FRAMES}; 0: all)",
+    )
     parser.add_argument("--cpu", choices=sorted(CPU_MODELS), default=DEFAULT_CPU, help="emulated CPU model")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="environment cache directory")
     parser.add_argument("--output", type=Path, default=DEFAULT_PAGE, help="result page to write")
     args = parser.parse_args()
     if platform.machine() != "x86_64":
-        raise CheckError(f"this check compares an emulated aarch64 run with a native x86_64 run; this "
-                         f"machine is {platform.machine()}")
+        raise CheckError(
+            f"this check compares an emulated aarch64 run with a native x86_64 run; this "
+            f"machine is {platform.machine()}"
+        )
     cache = args.cache.expanduser().resolve()
     if cache == PROJECT_DIR or PROJECT_DIR in cache.parents:
         raise CheckError(f"keep the cache outside the work tree (got {cache})")
@@ -592,43 +698,99 @@ def main() -> int:
 
     x86_command = [sys.executable]
     x86_env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    arm_command = ["qemu-aarch64-static", "-cpu", args.cpu, "-L", rootfs,
-                   rootfs / "usr" / "bin" / f"python{PYTHON_VERSION}"]
+    arm_command = [
+        "qemu-aarch64-static",
+        "-cpu",
+        args.cpu,
+        "-L",
+        rootfs,
+        rootfs / "usr" / "bin" / f"python{PYTHON_VERSION}",
+    ]
     arm_env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(cache), "LANG": "C.UTF-8",
-        "PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cache),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(site),
+        "PYTHONNOUSERSITE": "1",
         # Compiled bytecode goes to the cache: none in the work tree, none recompiled under emulation.
         "PYTHONPYCACHEPREFIX": str(cache / "pycache-aarch64"),
     }
     files = {name: work / f"{name}.npz" for name in ("x86", "arm", "arm_from_x86", "x86_from_arm")}
-    durations["x86"] = seconds_text(run_worker(x86_command, frames_file, files["x86"], x86_env,
-                                               "x86_64: running the estimator"))
-    durations["aarch64"] = seconds_text(run_worker(arm_command, frames_file, files["arm"], arm_env,
-                                                   f"aarch64 ({args.cpu}, emulated): running the estimator"))
+    durations["x86"] = seconds_text(
+        run_worker(x86_command, frames_file, files["x86"], x86_env, "x86_64: running the estimator")
+    )
+    durations["aarch64"] = seconds_text(
+        run_worker(
+            arm_command,
+            frames_file,
+            files["arm"],
+            arm_env,
+            f"aarch64 ({args.cpu}, emulated): running the estimator",
+        )
+    )
     step = time.monotonic()
-    run_worker(arm_command, frames_file, files["arm_from_x86"], arm_env,
-               "aarch64: decoding the x86_64 network outputs", "--outputs-from", files["x86"])
-    run_worker(x86_command, frames_file, files["x86_from_arm"], x86_env,
-               "x86_64: decoding the aarch64 network outputs", "--outputs-from", files["arm"])
+    run_worker(
+        arm_command,
+        frames_file,
+        files["arm_from_x86"],
+        arm_env,
+        "aarch64: decoding the x86_64 network outputs",
+        "--outputs-from",
+        files["x86"],
+    )
+    run_worker(
+        x86_command,
+        frames_file,
+        files["x86_from_arm"],
+        x86_env,
+        "x86_64: decoding the aarch64 network outputs",
+        "--outputs-from",
+        files["arm"],
+    )
     noise_files = []
     for seed in range(NOISE_SEEDS):
         noise_files.append(work / f"x86_noise{seed}.npz")
-        run_worker(x86_command, frames_file, noise_files[-1], x86_env,
-                   f"x86_64: decoding its own outputs plus noise {NOISE_SIGMA:g} (seed {seed})",
-                   "--outputs-from", files["x86"], "--noise", NOISE_SIGMA, "--seed", seed)
+        run_worker(
+            x86_command,
+            frames_file,
+            noise_files[-1],
+            x86_env,
+            f"x86_64: decoding its own outputs plus noise {NOISE_SIGMA:g} (seed {seed})",
+            "--outputs-from",
+            files["x86"],
+            "--noise",
+            NOISE_SIGMA,
+            "--seed",
+            seed,
+        )
     durations["cross"] = seconds_text(time.monotonic() - step)
 
     results = {name: load_result(file) for name, file in files.items()}
     if results["arm"]["info"]["machine"] != "aarch64":
         machine = results["arm"]["info"]["machine"]
         raise CheckError(f"the emulated run reports machine {machine!r}, not aarch64")
-    results["noise"] = [{variant: compare_people(results["x86"], load_result(file), variant,
-                                                 KEYPOINT_TOLERANCE_PX, SCORE_TOLERANCE)
-                         for variant in DECODER_VARIANTS} for file in noise_files]
+    results["noise"] = [
+        {
+            variant: compare_people(
+                results["x86"], load_result(file), variant, KEYPOINT_TOLERANCE_PX, SCORE_TOLERANCE
+            )
+            for variant in DECODER_VARIANTS
+        }
+        for file in noise_files
+    ]
     durations["total"] = seconds_text(time.monotonic() - started)
-    passed = write_page(args.output, results=results, cpu=args.cpu, qemu=qemu_version(), command=command,
-                        durations=durations, rootfs_stamp=rootfs_stamp, site_stamp=site_stamp, topic=topic,
-                        bag_images=bag_images)
+    passed = write_page(
+        args.output,
+        results=results,
+        cpu=args.cpu,
+        qemu=qemu_version(),
+        command=command,
+        durations=durations,
+        rootfs_stamp=rootfs_stamp,
+        site_stamp=site_stamp,
+        topic=topic,
+        bag_images=bag_images,
+    )
     log(f"{'PASS' if passed else 'FAIL'}: wrote {args.output} (whole check {durations['total']})")
     return 0 if passed else 1
 

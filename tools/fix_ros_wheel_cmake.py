@@ -17,7 +17,8 @@ import numpy
 
 BUILD_MACHINE_PYTHON = re.compile(r"/opt/python/cp3\d+-cp3\d+/include/python3\.\d+")
 BUILD_MACHINE_NUMPY = re.compile(
-    r"/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/(?:_)?core/include")
+    r"/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/(?:_)?core/include"
+)
 
 
 def fix(prefix: Path) -> int:

@@ -47,11 +47,26 @@ def sample_messages(typestore) -> list[tuple[str, int, bytes]]:
         frame_number = int(re.search(r"(\d+)", path.stem).group(1))
         stamp = START_TIME_NS + round((frame_number - 540) / VIDEO_FPS * 1e9)
         log_time = stamp + RECORD_DELAY_NS
-        messages.append((IMAGE_TOPIC, log_time,
-                         compressed_image_cdr(typestore, path.read_bytes(), stamp, FRAME_ID)))
-        messages.append((CAMERA_INFO_TOPIC, log_time + 1,
-                         camera_info_cdr(typestore, WIDTH, HEIGHT, fx=FOCAL_PX, fy=FOCAL_PX, cx=CX,
-                                         cy=CY, stamp=stamp, frame_id=FRAME_ID)))
+        messages.append(
+            (IMAGE_TOPIC, log_time, compressed_image_cdr(typestore, path.read_bytes(), stamp, FRAME_ID))
+        )
+        messages.append(
+            (
+                CAMERA_INFO_TOPIC,
+                log_time + 1,
+                camera_info_cdr(
+                    typestore,
+                    WIDTH,
+                    HEIGHT,
+                    fx=FOCAL_PX,
+                    fy=FOCAL_PX,
+                    cx=CX,
+                    cy=CY,
+                    stamp=stamp,
+                    frame_id=FRAME_ID,
+                ),
+            )
+        )
     return messages
 
 

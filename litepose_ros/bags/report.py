@@ -48,8 +48,9 @@ def _gt_stamp_ns(image: dict) -> int | None:
     return None
 
 
-def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_by: str = "auto",
-                       tolerance_ns: int = 1_000_000) -> tuple[dict[int, int], str]:
+def match_ground_truth(
+    dataset: dict, frames: Sequence[tuple[int, int]], match_by: str = "auto", tolerance_ns: int = 1_000_000
+) -> tuple[dict[int, int], str]:
     """Map frame index -> ground-truth image id.
 
     frames: (frame index, header stamp ns) of the processed frames. Returns the mapping and the
@@ -68,8 +69,10 @@ def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_b
         for image in images:
             stamp = _gt_stamp_ns(image)
             if stamp is None:
-                raise ValueError(f"ground-truth image {image['id']} has no stamp_ns or stamp "
-                                 "{sec, nanosec}: match by index instead (--match-by index)")
+                raise ValueError(
+                    f"ground-truth image {image['id']} has no stamp_ns or stamp "
+                    "{sec, nanosec}: match by index instead (--match-by index)"
+                )
             nearest = int(np.argmin(np.abs(stamps - stamp)))
             if abs(int(stamps[nearest]) - stamp) <= tolerance_ns:
                 mapping[frames[nearest][0]] = int(image["id"])
@@ -77,14 +80,17 @@ def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_b
     processed = {index for index, _ in frames}
     explicit = [image for image in images if "frame_index" in image]
     if explicit and len(explicit) != len(images):
-        raise ValueError(f"{len(explicit)} of {len(images)} ground-truth images have a frame_index: give it "
-                         "for every image, or for none (then id order gives the frame order)")
+        raise ValueError(
+            f"{len(explicit)} of {len(images)} ground-truth images have a frame_index: give it "
+            "for every image, or for none (then id order gives the frame order)"
+        )
     for position, image in enumerate(images):
         index = int(image["frame_index"]) if explicit else position
         if index in processed:
             if index in mapping:
-                raise ValueError(f"ground-truth images {mapping[index]} and {image['id']} both claim "
-                                 f"frame {index}")
+                raise ValueError(
+                    f"ground-truth images {mapping[index]} and {image['id']} both claim frame {index}"
+                )
             mapping[index] = int(image["id"])
     return mapping, match_by
 
@@ -92,8 +98,15 @@ def match_ground_truth(dataset: dict, frames: Sequence[tuple[int, int]], match_b
 # --- plots ----------------------------------------------------------------------------------------
 
 
-def plot_series(path: Path, seconds: Sequence[float], series: dict[str, Sequence[float]], *,
-                ylabel: str, title: str, step: bool = False) -> Path:
+def plot_series(
+    path: Path,
+    seconds: Sequence[float],
+    series: dict[str, Sequence[float]],
+    *,
+    ylabel: str,
+    title: str,
+    step: bool = False,
+) -> Path:
     """A line plot of one or more series over time (seconds from the first frame), as PNG."""
     import matplotlib
 
@@ -106,8 +119,15 @@ def plot_series(path: Path, seconds: Sequence[float], series: dict[str, Sequence
             axes.step(seconds, values, where="mid", label=label)
         else:
             axes.plot(seconds, values, marker=".", markersize=3, linewidth=1, label=label)
-    return _save_figure(figure, axes, path, xlabel="time since first frame [s]", ylabel=ylabel,
-                        title=title, legend=len(series) > 1)
+    return _save_figure(
+        figure,
+        axes,
+        path,
+        xlabel="time since first frame [s]",
+        ylabel=ylabel,
+        title=title,
+        legend=len(series) > 1,
+    )
 
 
 def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: str, title: str) -> Path:
@@ -122,8 +142,9 @@ def plot_histogram(path: Path, series: dict[str, Sequence[float]], *, xlabel: st
         finite = [v for v in values if math.isfinite(v)]
         if finite:
             axes.hist(finite, bins=min(40, max(5, len(finite) // 3)), alpha=0.7, label=label)
-    return _save_figure(figure, axes, path, xlabel=xlabel, ylabel="frames", title=title,
-                        legend=len(series) > 1)
+    return _save_figure(
+        figure, axes, path, xlabel=xlabel, ylabel="frames", title=title, legend=len(series) > 1
+    )
 
 
 def _save_figure(figure, axes, path: Path, *, xlabel: str, ylabel: str, title: str, legend: bool) -> Path:
@@ -154,16 +175,29 @@ def write_report(report_dir: Path, report: dict[str, Any], frames: Sequence[Fram
         t0 = min(f.stamp_ns for f in done)
         seconds = [(f.stamp_ns - t0) / 1e9 for f in done]
         files["latency_over_time"] = plot_series(
-            report_dir / "latency_over_time.png", seconds, {"estimator": [f.latency_ms for f in done]},
-            ylabel="latency [ms]", title="Estimator latency per frame")
+            report_dir / "latency_over_time.png",
+            seconds,
+            {"estimator": [f.latency_ms for f in done]},
+            ylabel="latency [ms]",
+            title="Estimator latency per frame",
+        )
         files["latency_histogram"] = plot_histogram(
-            report_dir / "latency_histogram.png", {"estimator": [f.latency_ms for f in done]},
-            xlabel="latency [ms]", title="Estimator latency")
+            report_dir / "latency_histogram.png",
+            {"estimator": [f.latency_ms for f in done]},
+            xlabel="latency [ms]",
+            title="Estimator latency",
+        )
         files["persons_per_frame"] = plot_series(
-            report_dir / "persons_per_frame.png", seconds, {"persons": [f.persons for f in done]},
-            ylabel="persons", title="Persons per frame", step=True)
-        plots = {name: files[name].name for name in ("latency_over_time", "latency_histogram",
-                                                      "persons_per_frame")}
+            report_dir / "persons_per_frame.png",
+            seconds,
+            {"persons": [f.persons for f in done]},
+            ylabel="persons",
+            title="Persons per frame",
+            step=True,
+        )
+        plots = {
+            name: files[name].name for name in ("latency_over_time", "latency_histogram", "persons_per_frame")
+        }
     samples = sorted((report_dir / "samples").glob("frame_*.jpg"))
     report["plots"] = plots
     report["samples"] = [f"samples/{p.name}" for p in samples]
@@ -172,9 +206,17 @@ def write_report(report_dir: Path, report: dict[str, Any], frames: Sequence[Fram
         table = csv.writer(handle)
         table.writerow(["index", "stamp_ns", "log_time_ns", "persons", "latency_ms", "error", "track_ids"])
         for f in frames:
-            table.writerow([f.index, f.stamp_ns, f.log_time_ns, f.persons,
-                            "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}", f.error,
-                            " ".join(str(i) for i in f.track_ids)])
+            table.writerow(
+                [
+                    f.index,
+                    f.stamp_ns,
+                    f.log_time_ns,
+                    f.persons,
+                    "" if math.isnan(f.latency_ms) else f"{f.latency_ms:.3f}",
+                    f.error,
+                    " ".join(str(i) for i in f.track_ids),
+                ]
+            )
     files["json"] = report_dir / "report.json"
     files["json"].write_text(json.dumps(report, indent=1) + "\n")
     files["markdown"] = report_dir / "report.md"
@@ -187,12 +229,19 @@ def report_markdown(report: dict[str, Any]) -> str:
     frames = report["frames"]
     persons = report["persons_per_frame"]
     rows = [
-        ("bag", f"`{report['bag']}`"), ("image topic", f"`{report['topic']}` ({report['message_type']})"),
+        ("bag", f"`{report['bag']}`"),
+        ("image topic", f"`{report['topic']}` ({report['message_type']})"),
         ("model", report.get("model") or "n/a"),
-        ("frames in bag / read / processed / failed",
-         f"{frames['in_bag']} / {frames['read']} / {frames['processed']} / {frames['failed']}"),
-        ("persons per frame", "n/a" if not persons else
-         f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}"),
+        (
+            "frames in bag / read / processed / failed",
+            f"{frames['in_bag']} / {frames['read']} / {frames['processed']} / {frames['failed']}",
+        ),
+        (
+            "persons per frame",
+            "n/a"
+            if not persons
+            else f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}",
+        ),
         ("estimator latency", format_distribution(report["latency_ms"])),
         ("throughput", f"{report['throughput_fps']:.1f} frames/s" if report["throughput_fps"] else "n/a"),
         ("bag frame rate", f"{report['bag_frame_rate_hz']:.2f} Hz" if report["bag_frame_rate_hz"] else "n/a"),
@@ -204,12 +253,18 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [f"**Stopped early:** {report['error']}. Figures cover the frames read before.", ""]
     accuracy = report.get("accuracy")
     if accuracy:
-        lines += ["## Accuracy (OKS)", "",
-                  f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
-                  f"matched to frames by {accuracy['match_by']}.", ""]
+        lines += [
+            "## Accuracy (OKS)",
+            "",
+            f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
+            f"matched to frames by {accuracy['match_by']}.",
+            "",
+        ]
         if accuracy["metrics"]:
-            metrics = [(name, f"{value:.3f}" if value is not None else "n/a")
-                       for name, value in accuracy["metrics"].items()]
+            metrics = [
+                (name, f"{value:.3f}" if value is not None else "n/a")
+                for name, value in accuracy["metrics"].items()
+            ]
             lines += [markdown_table(["quantity", "value"], metrics), ""]
     lines += tracking_markdown(report.get("tracking"))
     lines += depth_markdown(report.get("depth"))
@@ -227,11 +282,13 @@ def depth_markdown(depth: dict[str, Any] | None) -> list[str]:
     """The report section on 3D keypoints from depth (lines), or [] without a depth topic."""
     if not depth:
         return []
-    rows = [("depth topic", f"`{depth['topic']}`"),
-            ("its camera_info", f"`{depth['camera_info_topic']}`" if depth["camera_info_topic"] else "none"),
-            ("frames with 3D positions", str(depth["frames_with_depth"])),
-            ("frames without a depth image at their time", str(depth["frames_without_matching_depth"])),
-            ("depth images that could not be used", str(depth["depth_images_rejected"]))]
+    rows = [
+        ("depth topic", f"`{depth['topic']}`"),
+        ("its camera_info", f"`{depth['camera_info_topic']}`" if depth["camera_info_topic"] else "none"),
+        ("frames with 3D positions", str(depth["frames_with_depth"])),
+        ("frames without a depth image at their time", str(depth["frames_without_matching_depth"])),
+        ("depth images that could not be used", str(depth["depth_images_rejected"])),
+    ]
     lines = ["## 3D keypoints (depth)", "", markdown_table(["quantity", "value"], rows), ""]
     if depth.get("problem"):
         lines += [f"First problem: {depth['problem']}", ""]
@@ -242,15 +299,24 @@ def tracking_rows(tracking: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(quantity, value) rows of a report's tracking figures (none when tracking was off)."""
     if not tracking or not tracking.get("enabled"):
         return []
-    rows = [("tracks started (distinct ids)", str(tracking["tracks_started"])),
-            ("track length, frames", f"mean {tracking['mean_track_frames']:.1f}, "
-                                     f"median {tracking['median_track_frames']:.1f}"),
-            ("track length, seconds", f"mean {tracking['mean_track_seconds']:.2f}, "
-                                      f"median {tracking['median_track_seconds']:.2f}")]
+    rows = [
+        ("tracks started (distinct ids)", str(tracking["tracks_started"])),
+        (
+            "track length, frames",
+            f"mean {tracking['mean_track_frames']:.1f}, median {tracking['median_track_frames']:.1f}",
+        ),
+        (
+            "track length, seconds",
+            f"mean {tracking['mean_track_seconds']:.2f}, median {tracking['median_track_seconds']:.2f}",
+        ),
+    ]
     if tracking.get("id_switches") is not None:
-        rows += [("ground-truth tracks", str(tracking["truth_tracks"])),
-                 ("id switches", str(tracking["id_switches"])),
-                 ("IDF1", f"{tracking['idf1']:.3f}"), ("MOTA", f"{tracking['mota']:.3f}")]
+        rows += [
+            ("ground-truth tracks", str(tracking["truth_tracks"])),
+            ("id switches", str(tracking["id_switches"])),
+            ("IDF1", f"{tracking['idf1']:.3f}"),
+            ("MOTA", f"{tracking['mota']:.3f}"),
+        ]
     return rows
 
 
@@ -263,8 +329,11 @@ def tracking_markdown(tracking: dict[str, Any] | None) -> list[str]:
     if tracking.get("truth"):
         lines += [f"Ground truth: {tracking['truth']}.", ""]
     if tracking.get("notes"):
-        lines += [f"The tracker noted {tracking['notes']} problem(s) with its input, e.g.: "
-                  f"{tracking['first_notes'][0]}", ""]
+        lines += [
+            f"The tracker noted {tracking['notes']} problem(s) with its input, e.g.: "
+            f"{tracking['first_notes'][0]}",
+            "",
+        ]
     return lines
 
 
@@ -277,16 +346,26 @@ def write_loop_report(output_dir: Path, report: dict[str, Any], frames: Sequence
         seconds = [(f.stamp_ns - t0) / 1e9 for f in processed]
         latencies = {"end to end": [f.end_to_end_ms for f in processed]}
         files["latency_over_time"] = plot_series(
-            output_dir / "latency_over_time.png", seconds, latencies,
-            ylabel="latency [ms]", title="Image published -> PersonArray received")
+            output_dir / "latency_over_time.png",
+            seconds,
+            latencies,
+            ylabel="latency [ms]",
+            title="Image published -> PersonArray received",
+        )
         files["latency_histogram"] = plot_histogram(
-            output_dir / "latency_histogram.png", latencies, xlabel="latency [ms]",
-            title="End-to-end latency")
+            output_dir / "latency_histogram.png", latencies, xlabel="latency [ms]", title="End-to-end latency"
+        )
         files["persons_per_frame"] = plot_series(
-            output_dir / "persons_per_frame.png", seconds, {"persons": [f.persons for f in processed]},
-            ylabel="persons", title="Persons per processed frame", step=True)
-        report["plots"] = {name: files[name].name for name in ("latency_over_time", "latency_histogram",
-                                                               "persons_per_frame")}
+            output_dir / "persons_per_frame.png",
+            seconds,
+            {"persons": [f.persons for f in processed]},
+            ylabel="persons",
+            title="Persons per processed frame",
+            step=True,
+        )
+        report["plots"] = {
+            name: files[name].name for name in ("latency_over_time", "latency_histogram", "persons_per_frame")
+        }
     files["json"] = output_dir / "summary.json"
     files["json"].write_text(json.dumps(report, indent=1) + "\n")
     files["markdown"] = output_dir / "summary.md"
@@ -300,14 +379,23 @@ def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop eval
     persons = report["persons_per_frame"]
     diagnostics = report.get("node_diagnostics") or {}
     rows = [
-        ("bag", f"`{report['bag']}`"), ("image topic", f"`{report['image_topic']}`"),
+        ("bag", f"`{report['bag']}`"),
+        ("image topic", f"`{report['image_topic']}`"),
         ("replay rate", f"{report['rate']:g}x real time"),
-        ("frames in / processed / dropped",
-         f"{frames['sent']} / {frames['processed']} / {frames['dropped']}"),
-        ("persons per frame", "n/a" if not persons else
-         f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}"),
-        ("end-to-end latency (image out -> persons in)",
-         format_distribution(report["end_to_end_latency_ms"])),
+        (
+            "frames in / processed / dropped",
+            f"{frames['sent']} / {frames['processed']} / {frames['dropped']}",
+        ),
+        (
+            "persons per frame",
+            "n/a"
+            if not persons
+            else f"mean {persons['mean']:.2f}, median {persons['median']:.0f}, max {persons['max']}",
+        ),
+        (
+            "end-to-end latency (image out -> persons in)",
+            format_distribution(report["end_to_end_latency_ms"]),
+        ),
         ("throughput", f"{report['throughput_fps']:.1f} frames/s" if report["throughput_fps"] else "n/a"),
     ]
     for key in ("engine", "inference median (ms)", "frames dropped"):
@@ -317,10 +405,14 @@ def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop eval
     depth = report.get("depth")
     if depth:
         per_frame = depth["keypoints_with_3d_positions_per_frame"]
-        rows += [("depth topic", f"`{depth['topic']}`"),
-                 ("frames with 3D positions", str(depth["frames_with_3d_positions"])),
-                 ("keypoints with 3D positions per frame",
-                  "n/a" if not per_frame else f"mean {per_frame['mean']:.1f}, max {per_frame['max']}")]
+        rows += [
+            ("depth topic", f"`{depth['topic']}`"),
+            ("frames with 3D positions", str(depth["frames_with_3d_positions"])),
+            (
+                "keypoints with 3D positions per frame",
+                "n/a" if not per_frame else f"mean {per_frame['mean']:.1f}, max {per_frame['max']}",
+            ),
+        ]
     rows.append(("recorded bag", f"`{report['output_bag']}`"))
     lines = [f"# {title}", "", markdown_table(["quantity", "value"], rows), ""]
     if report.get("plots"):

@@ -104,9 +104,11 @@ def message_definition_dir() -> Path:
     for candidate in candidates:
         if (candidate / "PersonArray.msg").is_file():
             return candidate
-    raise BagError("cannot find litepose_ros's message definitions (PersonArray.msg) in "
-                   f"{', '.join(str(c) for c in candidates)}: run from the source tree or install the "
-                   "package (make setup / colcon build)")
+    raise BagError(
+        "cannot find litepose_ros's message definitions (PersonArray.msg) in "
+        f"{', '.join(str(c) for c in candidates)}: run from the source tree or install the "
+        "package (make setup / colcon build)"
+    )
 
 
 def project_typestore():
@@ -131,8 +133,9 @@ def _register_bag_types(typestore, connections: Iterable[Any]) -> None:
         if connection.msgtype in typestore.fielddefs or definition.format != MessageDefinitionFormat.MSG:
             continue
         try:
-            typestore.register(_types_from_bundled_msgdef(connection.msgtype, definition.data,
-                                                          get_types_from_msg))
+            typestore.register(
+                _types_from_bundled_msgdef(connection.msgtype, definition.data, get_types_from_msg)
+            )
         except Exception:  # noqa: BLE001 - an unparsable foreign type only matters if it is read
             continue
 
@@ -185,20 +188,33 @@ class BagReader:
         from rosbags.rosbag2.errors import ReaderError
 
         if not self.path.exists():
-            raise BagError(f"bag {self.path} does not exist: give the bag directory (with metadata.yaml), "
-                           "or its .mcap / .db3 file")
+            raise BagError(
+                f"bag {self.path} does not exist: give the bag directory (with metadata.yaml), "
+                "or its .mcap / .db3 file"
+            )
         if self.path.is_dir() and not (self.path / "metadata.yaml").is_file():
             storage_files = sorted([*self.path.glob("*.mcap"), *self.path.glob("*.db3")])
             if len(storage_files) == 1:
                 self.path = storage_files[0]  # a bag folder whose metadata.yaml was never written
             else:
-                raise BagError(f"{self.path} is a folder without metadata.yaml: give a rosbag2 bag "
-                               "directory, or the .mcap / .db3 file inside it")
+                raise BagError(
+                    f"{self.path} is a folder without metadata.yaml: give a rosbag2 bag "
+                    "directory, or the .mcap / .db3 file inside it"
+                )
         try:
             reader = Reader(self.path)
             reader.open()
-        except (ReaderError, sqlite3.DatabaseError, struct.error, OSError, ValueError, KeyError, TypeError,
-                IndexError, *_storage_errors()) as error:
+        except (
+            ReaderError,
+            sqlite3.DatabaseError,
+            struct.error,
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            *_storage_errors(),
+        ) as error:
             if self.path.suffix == ".mcap" and _looks_like_truncated_mcap(self.path):
                 self._open_salvage()
                 return
@@ -206,8 +222,9 @@ class BagReader:
             if database is not None and _sqlite_salvageable(database):
                 self._open_salvage(_SqliteSalvage(database))
                 return
-            raise BagError(f"cannot read bag {self.path}: {error} (is it a complete rosbag2 sqlite3 "
-                           "or mcap bag?)") from error
+            raise BagError(
+                f"cannot read bag {self.path}: {error} (is it a complete rosbag2 sqlite3 or mcap bag?)"
+            ) from error
         self._reader = reader
         _register_bag_types(self.typestore, reader.connections)
         for name, info in reader.topics.items():
@@ -218,8 +235,9 @@ class BagReader:
         self._salvage = salvage or _McapSalvage(self.path)
         self._topics = self._salvage.scan_topics()
         if not self._topics:
-            raise BagError(f"bag {self.path} is truncated before its first topic was written: "
-                           "nothing to read")
+            raise BagError(
+                f"bag {self.path} is truncated before its first topic was written: nothing to read"
+            )
 
     def close(self) -> None:
         """Close the bag (idempotent)."""
@@ -237,8 +255,10 @@ class BagReader:
         """The bag's topics as 'name (type, N messages)' for error messages."""
         if not self._topics:
             return "the bag has no topics"
-        return ", ".join(f"{t.name} ({t.msgtype}, {t.count if t.count >= 0 else '?'} messages)"
-                         for t in self.topics.values())
+        return ", ".join(
+            f"{t.name} ({t.msgtype}, {t.count if t.count >= 0 else '?'} messages)"
+            for t in self.topics.values()
+        )
 
     def require_topic(self, topic: str, msgtypes: Iterable[str] | None = None) -> TopicInfo:
         """The topic's info; BagError naming the existing topics when it is absent or of another type."""
@@ -247,8 +267,10 @@ class BagReader:
             raise BagError(f"topic {topic!r} is not in bag {self.path}; it has: {self.describe_topics()}")
         allowed = tuple(msgtypes) if msgtypes is not None else None
         if allowed and info.msgtype not in allowed:
-            raise BagError(f"topic {topic!r} in bag {self.path} holds {info.msgtype}, expected one of "
-                           f"{', '.join(allowed)}; the bag has: {self.describe_topics()}")
+            raise BagError(
+                f"topic {topic!r} in bag {self.path} holds {info.msgtype}, expected one of "
+                f"{', '.join(allowed)}; the bag has: {self.describe_topics()}"
+            )
         return info
 
     def image_topics(self) -> list[str]:
@@ -269,8 +291,10 @@ class BagReader:
             for message in self._salvage.messages(wanted):
                 count += 1
                 yield message
-            raise BagError(f"bag {self.path} is truncated ({self._salvage.what}); "
-                           f"read the {count} complete messages of the selected topics before the cut")
+            raise BagError(
+                f"bag {self.path} is truncated ({self._salvage.what}); "
+                f"read the {count} complete messages of the selected topics before the cut"
+            )
         connections = [c for c in self._reader.connections if c.topic in wanted]
         if not connections:
             return
@@ -282,20 +306,25 @@ class BagReader:
             reason = str(error)
             if "checksum mismatch" in reason.lower():
                 reason = "an MCAP chunk fails its CRC check (its bytes were changed after writing)"
-            raise BagError(f"bag {self.path} is damaged: reading stopped after {count} messages of the "
-                           f"selected topics: {reason}") from error
+            raise BagError(
+                f"bag {self.path} is damaged: reading stopped after {count} messages of the "
+                f"selected topics: {reason}"
+            ) from error
 
     def deserialize(self, message: BagMessage) -> Any:
         """The rosbags message object of a raw message (BagError when it does not decode)."""
         try:
             return self.typestore.deserialize_cdr(message.data, message.msgtype)
         except KeyError as error:
-            raise BagError(f"bag {self.path}: unknown message type {message.msgtype} on {message.topic} "
-                           "(the bag does not carry its definition)") from error
+            raise BagError(
+                f"bag {self.path}: unknown message type {message.msgtype} on {message.topic} "
+                "(the bag does not carry its definition)"
+            ) from error
         except Exception as error:
-            raise BagError(f"bag {self.path}: a {message.msgtype} message on {message.topic} at t="
-                           f"{message.log_time_ns} ns does not deserialise (corrupt data): {error}"
-                           ) from error
+            raise BagError(
+                f"bag {self.path}: a {message.msgtype} message on {message.topic} at t="
+                f"{message.log_time_ns} ns does not deserialise (corrupt data): {error}"
+            ) from error
 
     def images(self, topic: str) -> Iterator[BagImage]:
         """Deserialised Image / CompressedImage messages of a topic, in bag order."""
@@ -303,11 +332,18 @@ class BagReader:
         for index, message in enumerate(self.messages([topic])):
             decoded = self.deserialize(message)
             stamp = decoded.header.stamp
-            yield BagImage(index=index, topic=topic, msgtype=message.msgtype,
-                           log_time_ns=message.log_time_ns,
-                           stamp_ns=int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec),
-                           stamp_sec=int(stamp.sec), stamp_nanosec=int(stamp.nanosec),
-                           frame_id=str(decoded.header.frame_id), message=decoded, raw=message.data)
+            yield BagImage(
+                index=index,
+                topic=topic,
+                msgtype=message.msgtype,
+                log_time_ns=message.log_time_ns,
+                stamp_ns=int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec),
+                stamp_sec=int(stamp.sec),
+                stamp_nanosec=int(stamp.nanosec),
+                frame_id=str(decoded.header.frame_id),
+                message=decoded,
+                raw=message.data,
+            )
 
 
 def _storage_errors() -> tuple[type[BaseException], ...]:
@@ -381,10 +417,10 @@ def add_mcap_chunk_crcs(path: Path) -> None:
                 body = handle.read(length)
                 _start, _end, size, crc = struct.unpack_from("<QQQI", body, 0)
                 (name_length,) = struct.unpack_from("<I", body, 28)
-                compression = body[32:32 + name_length].decode()
+                compression = body[32 : 32 + name_length].decode()
                 offset = 32 + name_length
                 (data_length,) = struct.unpack_from("<Q", body, offset)
-                payload = body[offset + 8:offset + 8 + data_length]
+                payload = body[offset + 8 : offset + 8 + data_length]
                 if crc == 0 and compression in DECOMPRESSORS:
                     records = DECOMPRESSORS[compression](payload, size)
                     handle.seek(body_start + 24)
@@ -433,12 +469,12 @@ class _McapSalvage:
             return
         _start, _end, uncompressed_size, crc = struct.unpack_from("<QQQI", body, 0)
         (name_length,) = struct.unpack_from("<I", body, 28)
-        compression = body[32:32 + name_length].decode()
+        compression = body[32 : 32 + name_length].decode()
         offset = 32 + name_length
         if len(body) < offset + 8:
             return
         (data_length,) = struct.unpack_from("<Q", body, offset)
-        payload = body[offset + 8:offset + 8 + data_length]
+        payload = body[offset + 8 : offset + 8 + data_length]
         if complete:
             data = decompress(payload, compression, uncompressed_size, crc)
         elif compression == "":
@@ -450,16 +486,16 @@ class _McapSalvage:
             opcode, length = struct.unpack_from("<BQ", data, position)
             if position + 9 + length > len(data):
                 return
-            yield opcode, data[position + 9:position + 9 + length]
+            yield opcode, data[position + 9 : position + 9 + length]
             position += 9 + length
 
     def _note_record(self, opcode: int, body: bytes, schemas: dict[int, str]) -> None:
         if opcode == 0x03:
             schema_id, name_length = struct.unpack_from("<HI", body, 0)
-            schemas[schema_id] = body[6:6 + name_length].decode()
+            schemas[schema_id] = body[6 : 6 + name_length].decode()
         elif opcode == 0x04:
             channel_id, schema_id, topic_length = struct.unpack_from("<HHI", body, 0)
-            topic = body[8:8 + topic_length].decode()
+            topic = body[8 : 8 + topic_length].decode()
             self.channels[channel_id] = (topic, schemas.get(schema_id, "?"))
 
     def scan_topics(self) -> dict[str, TopicInfo]:
@@ -473,8 +509,10 @@ class _McapSalvage:
                     counts[channel_id] = counts.get(channel_id, 0) + 1
         except (struct.error, ValueError, UnicodeDecodeError, Exception):  # noqa: BLE001 - damage ends the scan
             pass
-        return {topic: TopicInfo(topic, msgtype, counts.get(cid, 0))
-                for cid, (topic, msgtype) in self.channels.items()}
+        return {
+            topic: TopicInfo(topic, msgtype, counts.get(cid, 0))
+            for cid, (topic, msgtype) in self.channels.items()
+        }
 
     def messages(self, topics: set[str]) -> Iterator[BagMessage]:
         schemas: dict[int, str] = {}
@@ -556,12 +594,12 @@ class _SqliteSalvage:
         usable = self.usable
         most = usable - 35
         if size <= most:
-            payload = self.data[position:position + size]
+            payload = self.data[position : position + size]
         else:
             least = (usable - 12) * 32 // 255 - 23
             local = least + (size - least) % (usable - 4)
             local = local if local <= most else least
-            parts = [self.data[position:position + local]]
+            parts = [self.data[position : position + local]]
             remaining = size - local
             (page,) = struct.unpack_from(">I", self.data, position + local)
             while remaining > 0:
@@ -570,7 +608,7 @@ class _SqliteSalvage:
                 base = self._page(page)
                 (page,) = struct.unpack_from(">I", self.data, base)
                 take = min(remaining, usable - 4)
-                parts.append(self.data[base + 4:base + 4 + take])
+                parts.append(self.data[base + 4 : base + 4 + take])
                 remaining -= take
             payload = b"".join(parts)
         if len(payload) != size:
@@ -581,16 +619,19 @@ class _SqliteSalvage:
         shapes = [type(v) for v in values]
         if len(values) == 4 and shapes[1:] == [int, int, bytes] and values[0] in (None, rowid):
             self.message_rows.append((values[2], rowid, values[1], values[3]))
-        elif (len(values) >= 5 and shapes[1:3] == [str, str] and values[1].startswith("/")
-              and "/" in values[2]):
+        elif (
+            len(values) >= 5 and shapes[1:3] == [str, str] and values[1].startswith("/") and "/" in values[2]
+        ):
             self.topic_rows[rowid] = (values[1], values[2])
 
     def scan_topics(self) -> dict[str, TopicInfo]:
         counts: dict[int, int] = {}
         for _time, _rowid, topic_id, _data in self.message_rows:
             counts[topic_id] = counts.get(topic_id, 0) + 1
-        return {name: TopicInfo(name, msgtype, counts.get(topic_id, 0))
-                for topic_id, (name, msgtype) in self.topic_rows.items()}
+        return {
+            name: TopicInfo(name, msgtype, counts.get(topic_id, 0))
+            for topic_id, (name, msgtype) in self.topic_rows.items()
+        }
 
     def messages(self, topics: set[str]) -> Iterator[BagMessage]:
         for timestamp, _rowid, topic_id, data in sorted(self.message_rows, key=lambda row: row[:2]):
@@ -614,7 +655,7 @@ def _sqlite_record(payload: bytes) -> list:
             values.append(None)
         elif serial in widths:
             width = widths[serial]
-            values.append(int.from_bytes(payload[position:position + width], "big", signed=True))
+            values.append(int.from_bytes(payload[position : position + width], "big", signed=True))
             position += width
         elif serial == 7:
             values.append(struct.unpack_from(">d", payload, position)[0])
@@ -623,7 +664,7 @@ def _sqlite_record(payload: bytes) -> list:
             values.append(serial - 8)
         elif serial >= 12:
             length = (serial - 12) // 2
-            raw = payload[position:position + length]
+            raw = payload[position : position + length]
             if len(raw) != length:
                 raise ValueError("record cut short")
             values.append(raw.decode() if serial % 2 else bytes(raw))
@@ -656,8 +697,15 @@ class BagWriter:
     topic with its type; ``write`` appends one serialised message. compress: zstd compression.
     """
 
-    def __init__(self, path: str | Path, storage: str = "mcap", *, overwrite: bool = False,
-                 compress: bool = False, typestore=None):
+    def __init__(
+        self,
+        path: str | Path,
+        storage: str = "mcap",
+        *,
+        overwrite: bool = False,
+        compress: bool = False,
+        typestore=None,
+    ):
         if storage not in STORAGE_PLUGINS:
             raise BagError(f"unknown bag storage {storage!r}: use one of {', '.join(STORAGE_PLUGINS)}")
         self.path = Path(path)
@@ -682,8 +730,10 @@ class BagWriter:
 
         if self.path.exists():
             if not self.overwrite:
-                raise BagError(f"output bag {self.path} already exists: choose another path or allow "
-                               "overwriting (--overwrite)")
+                raise BagError(
+                    f"output bag {self.path} already exists: choose another path or allow "
+                    "overwriting (--overwrite)"
+                )
             if self.path.is_dir():
                 shutil.rmtree(self.path)
             else:
@@ -708,8 +758,10 @@ class BagWriter:
         if topic in self._connections:
             return
         if msgtype not in self.typestore.fielddefs:
-            raise BagError(f"cannot write {msgtype} to {self.path}: the type is not known "
-                           "(standard ROS 2 types and litepose_ros/msg/* are)")
+            raise BagError(
+                f"cannot write {msgtype} to {self.path}: the type is not known "
+                "(standard ROS 2 types and litepose_ros/msg/* are)"
+            )
         self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
         self.counts[topic] = 0
 
@@ -746,9 +798,15 @@ def decode_bag_image(image: BagImage) -> np.ndarray:
     if image.compressed:
         pixels, _ = compressed_image_to_array(bytes(message.data), message.format, color_order="bgr")
     else:
-        pixels, _ = raw_image_to_array(message.data, message.encoding, message.height, message.width,
-                                       message.step, is_bigendian=bool(message.is_bigendian),
-                                       color_order="bgr")
+        pixels, _ = raw_image_to_array(
+            message.data,
+            message.encoding,
+            message.height,
+            message.width,
+            message.step,
+            is_bigendian=bool(message.is_bigendian),
+            color_order="bgr",
+        )
     return pixels
 
 
@@ -758,8 +816,13 @@ def sibling_camera_info_topic(image_topic: str) -> str:
     return image_topic.removesuffix("/compressed").rstrip("/").rsplit("/", 1)[0] + "/camera_info"
 
 
-def write_single_mcap(path: str | Path, topics: dict[str, str],
-                      messages: Iterable[tuple[str, int, bytes]], *, overwrite: bool = False) -> Path:
+def write_single_mcap(
+    path: str | Path,
+    topics: dict[str, str],
+    messages: Iterable[tuple[str, int, bytes]],
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Write a self-contained ``.mcap`` file (no bag directory): topics name -> type,
     messages (topic, time ns, CDR bytes). MCAP files carry their schemas, so rosbags, the mcap
     tools and ``ros2 bag play`` read them alone."""
@@ -796,14 +859,17 @@ def _header(typestore, stamp: int, frame_id: str):
     return types["std_msgs/msg/Header"](stamp=time, frame_id=frame_id)
 
 
-def compressed_image_cdr(typestore, encoded: bytes, stamp: int, frame_id: str,
-                         image_format: str = "jpeg") -> bytes:
+def compressed_image_cdr(
+    typestore, encoded: bytes, stamp: int, frame_id: str, image_format: str = "jpeg"
+) -> bytes:
     """CDR of a sensor_msgs/CompressedImage holding already encoded bytes (JPEG / PNG)."""
     import numpy as np
 
     message = typestore.types[COMPRESSED_IMAGE_TYPE](
-        header=_header(typestore, stamp, frame_id), format=image_format,
-        data=np.frombuffer(encoded, dtype=np.uint8))
+        header=_header(typestore, stamp, frame_id),
+        format=image_format,
+        data=np.frombuffer(encoded, dtype=np.uint8),
+    )
     return serialize_rosbags(typestore, message, COMPRESSED_IMAGE_TYPE)
 
 
@@ -813,29 +879,53 @@ def raw_image_cdr(typestore, image, stamp: int, frame_id: str, encoding: str = "
 
     array = np.ascontiguousarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise ValueError(f"raw_image_cdr needs a uint8 (H, W) or (H, W, C) array, got {array.dtype} "
-                         f"{array.shape}")
+        raise ValueError(
+            f"raw_image_cdr needs a uint8 (H, W) or (H, W, C) array, got {array.dtype} {array.shape}"
+        )
     height, width = array.shape[:2]
     channels = 1 if array.ndim == 2 else array.shape[2]
     message = typestore.types[IMAGE_TYPE](
-        header=_header(typestore, stamp, frame_id), height=height, width=width, encoding=encoding,
-        is_bigendian=0, step=width * channels, data=array.reshape(-1))
+        header=_header(typestore, stamp, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * channels,
+        data=array.reshape(-1),
+    )
     return serialize_rosbags(typestore, message, IMAGE_TYPE)
 
 
-def camera_info_cdr(typestore, width: int, height: int, *, fx: float, fy: float, cx: float, cy: float,
-                    stamp: int, frame_id: str) -> bytes:
+def camera_info_cdr(
+    typestore,
+    width: int,
+    height: int,
+    *,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    stamp: int,
+    frame_id: str,
+) -> bytes:
     """CDR of a sensor_msgs/CameraInfo of an undistorted pinhole camera (plumb_bob, zero distortion)."""
     import numpy as np
 
     types = typestore.types
-    roi = types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
-                                                    do_rectify=False)
+    roi = types["sensor_msgs/msg/RegionOfInterest"](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+    )
     message = types[CAMERA_INFO_TYPE](
-        header=_header(typestore, stamp, frame_id), height=height, width=width,
-        distortion_model="plumb_bob", d=np.zeros(5),
+        header=_header(typestore, stamp, frame_id),
+        height=height,
+        width=width,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
         k=np.array([fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]),
         r=np.eye(3).reshape(-1),
         p=np.array([fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]),
-        binning_x=0, binning_y=0, roi=roi)
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
     return serialize_rosbags(typestore, message, CAMERA_INFO_TYPE)

@@ -35,14 +35,25 @@ REFERENCE_GROUPING_MS = {1: 5.0, 5: 11.0, 10: 19.0, 20: 34.0}
 # A standing person facing the camera, (x, y) in units of body height, origin at the top of the
 # head, for every joint name either layout uses ("left" is the person's left: image right).
 POSE_TEMPLATE = {
-    "nose": (0.0, 0.06), "left_eye": (0.03, 0.04), "right_eye": (-0.03, 0.04),
-    "left_ear": (0.06, 0.05), "right_ear": (-0.06, 0.05), "head": (0.0, 0.02), "neck": (0.0, 0.15),
-    "left_shoulder": (0.12, 0.2), "right_shoulder": (-0.12, 0.2),
-    "left_elbow": (0.16, 0.36), "right_elbow": (-0.16, 0.36),
-    "left_wrist": (0.18, 0.5), "right_wrist": (-0.18, 0.5),
-    "left_hip": (0.08, 0.52), "right_hip": (-0.08, 0.52),
-    "left_knee": (0.09, 0.73), "right_knee": (-0.09, 0.73),
-    "left_ankle": (0.1, 0.95), "right_ankle": (-0.1, 0.95),
+    "nose": (0.0, 0.06),
+    "left_eye": (0.03, 0.04),
+    "right_eye": (-0.03, 0.04),
+    "left_ear": (0.06, 0.05),
+    "right_ear": (-0.06, 0.05),
+    "head": (0.0, 0.02),
+    "neck": (0.0, 0.15),
+    "left_shoulder": (0.12, 0.2),
+    "right_shoulder": (-0.12, 0.2),
+    "left_elbow": (0.16, 0.36),
+    "right_elbow": (-0.16, 0.36),
+    "left_wrist": (0.18, 0.5),
+    "right_wrist": (-0.18, 0.5),
+    "left_hip": (0.08, 0.52),
+    "right_hip": (-0.08, 0.52),
+    "left_knee": (0.09, 0.73),
+    "right_knee": (-0.09, 0.73),
+    "left_ankle": (0.1, 0.95),
+    "right_ankle": (-0.1, 0.95),
 }
 
 
@@ -50,8 +61,9 @@ POSE_TEMPLATE = {
 # Synthetic network outputs
 
 
-def _render(centres: np.ndarray, present: np.ndarray, person_tags: np.ndarray, size: tuple[int, int], *,
-            sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    centres: np.ndarray, present: np.ndarray, person_tags: np.ndarray, size: tuple[int, int], *, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian heatmaps (K, H, W) with peak 1 at each present joint and tag maps (K, H, W) holding
     the tag of the person whose joint is nearest (0 where a joint is absent for everyone)."""
     people, joints, _ = centres.shape
@@ -65,15 +77,23 @@ def _render(centres: np.ndarray, present: np.ndarray, person_tags: np.ndarray, s
             if not present[p, j]:
                 continue
             d2 = (xs - centres[p, j, 0]) ** 2 + (ys - centres[p, j, 1]) ** 2
-            np.maximum(heat[j], np.exp(-d2 / (2 * sigma ** 2)), out=heat[j])
+            np.maximum(heat[j], np.exp(-d2 / (2 * sigma**2)), out=heat[j])
             closer = d2 < nearest
             tags[j][closer] = person_tags[p]
             nearest[closer] = d2[closer]
     return heat, tags
 
 
-def synthetic_outputs(num_people: int, layout: KeypointLayout, *, input_size: int = 256, seed: int = 0,
-                      missing_fraction: float = 0.1, noise: float = 0.02, flip: bool = True) -> dict:
+def synthetic_outputs(
+    num_people: int,
+    layout: KeypointLayout,
+    *,
+    input_size: int = 256,
+    seed: int = 0,
+    missing_fraction: float = 0.1,
+    noise: float = 0.02,
+    flip: bool = True,
+) -> dict:
     """Network-like outputs for ``num_people`` random standing people on a square input.
 
     Returns a dict with ``out4`` (2K, S/4, S/4), ``out2`` (K, S/2, S/2), the same for the
@@ -150,14 +170,15 @@ def reference_top_k(suppressed: np.ndarray, k: int, threshold: float) -> tuple[n
     for j in np.flatnonzero(value.min(axis=1) > threshold).tolist():
         kth = value[j].min()
         above = np.flatnonzero(flat[j] > kth)
-        index[j] = np.concatenate([above, np.flatnonzero(flat[j] == kth)[:k - above.size]])
+        index[j] = np.concatenate([above, np.flatnonzero(flat[j] == kth)[: k - above.size]])
         value[j] = flat[j, index[j]]
     order = np.lexsort((index, -value), axis=1)
     return np.take_along_axis(index, order, axis=1), np.take_along_axis(value, order, axis=1)
 
 
-def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
-                         config: DecoderConfig) -> tuple[np.ndarray, np.ndarray]:
+def reference_group_maps(
+    heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout, config: DecoderConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Straightforward grouping of (K, H, W) heatmaps and (K, H, W, L) tags.
 
     Returns keypoints (P, K, 3) in stride-2 map pixel centres (missing joints all zero) and
@@ -179,7 +200,7 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
                 detections.append((x, y, value, tags[j, y, x].astype(np.float64)))
         if not detections:
             continue
-        matchable = people[:config.max_matched_people]
+        matchable = people[: config.max_matched_people]
         if not matchable:
             for x, y, score, tag in detections:
                 people.append({"joints": {j: (x, y, score)}, "tags": [tag]})
@@ -193,8 +214,9 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
         if config.tag_tie_break:  # the decoder's tie-break (0: the reference's cost exactly)
             cost = cost + tie_break_cost(distance, config.tag_threshold, config.tag_tie_break)
         if len(detections) > len(matchable):
-            cost = np.concatenate([cost, np.full((len(detections), len(detections) - len(matchable)), 1e10)],
-                                  axis=1)
+            cost = np.concatenate(
+                [cost, np.full((len(detections), len(detections) - len(matchable)), 1e10)], axis=1
+            )
         with _pure_python_munkres():
             pairs = Munkres().compute(cost)
         for row, col in pairs:
@@ -233,20 +255,28 @@ def reference_group_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: Keypoin
     return keypoints, scores
 
 
-def reference_decode(outputs: dict, layout: KeypointLayout,
-                     config: DecoderConfig) -> tuple[np.ndarray, np.ndarray]:
+def reference_decode(
+    outputs: dict, layout: KeypointLayout, config: DecoderConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """The loop reference from network outputs (the heatmap merge is shared with the decoder; the
     stride-4 tags are upsampled whole, as the reference does)."""
-    heatmaps, tags4 = merge_outputs(outputs["out4"], outputs["out2"], layout,
-                                    outputs.get("flipped_out4") if config.flip_test else None,
-                                    outputs.get("flipped_out2") if config.flip_test else None)
+    heatmaps, tags4 = merge_outputs(
+        outputs["out4"],
+        outputs["out2"],
+        layout,
+        outputs.get("flipped_out4") if config.flip_test else None,
+        outputs.get("flipped_out2") if config.flip_test else None,
+    )
     tags = np.stack([upsample2x(np.ascontiguousarray(tags4[..., i])) for i in range(tags4.shape[-1])], -1)
     return reference_group_maps(heatmaps, tags, layout, config)
 
 
 def vectorised_decode(outputs: dict, layout: KeypointLayout, config: DecoderConfig):
-    flipped = {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]} \
-        if config.flip_test else {}
+    flipped = (
+        {"flipped_out4": outputs["flipped_out4"], "flipped_out2": outputs["flipped_out2"]}
+        if config.flip_test
+        else {}
+    )
     return decode_people(outputs["out4"], outputs["out2"], layout, config=config, **flipped)
 
 
@@ -256,14 +286,27 @@ def vectorised_decode(outputs: dict, layout: KeypointLayout, config: DecoderConf
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", default="coco17", help="keypoint layout (default coco17)")
-    parser.add_argument("--input-size", type=int, default=256,
-                        help="square network input the maps come from (default 256: XS)")
-    parser.add_argument("--people", type=int, nargs="+", default=list(PEOPLE_COUNTS),
-                        help="people counts to measure (default 1 5 10 20)")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=256,
+        help="square network input the maps come from (default 256: XS)",
+    )
+    parser.add_argument(
+        "--people",
+        type=int,
+        nargs="+",
+        default=list(PEOPLE_COUNTS),
+        help="people counts to measure (default 1 5 10 20)",
+    )
     parser.add_argument("--runs", type=int, default=200, help="timed runs of the vectorised decoder")
     parser.add_argument("--reference-runs", type=int, default=20, help="timed runs of the loop reference")
-    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "decode.md",
-                        help="results page (default docs/benchmarks/decode.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR / "decode.md",
+        help="results page (default docs/benchmarks/decode.md)",
+    )
     parser.add_argument("--note", default="", help="a sentence for the page (e.g. how busy the machine was)")
 
 
@@ -291,14 +334,21 @@ def stage_times(outputs: dict, layout: KeypointLayout, config: DecoderConfig, ru
     samples: dict[str, list[float]] = {name: [] for name in STAGES}
     for run in range(10 + runs):
         marks = [time.thread_time()]
-        heatmaps, tags = decoding.merge_padded(outputs["out4"], outputs["out2"], layout, *flipped,
-                                         workspace=workspace, margin=config.nms_kernel // 2)
+        heatmaps, tags = decoding.merge_padded(
+            outputs["out4"],
+            outputs["out2"],
+            layout,
+            *flipped,
+            workspace=workspace,
+            margin=config.nms_kernel // 2,
+        )
         tag_maps = decoding.TagMaps.from_stacked(tags, heatmaps.maps.shape)
         marks.append(time.thread_time())
         candidates = decoding.find_padded_candidates(heatmaps, tag_maps, config, workspace)
         marks.append(time.thread_time())
-        grouping = decoding.group_candidates(candidates, layout.num_keypoints, config,
-                                             config.joint_order_for(layout))
+        grouping = decoding.group_candidates(
+            candidates, layout.num_keypoints, config, config.joint_order_for(layout)
+        )
         marks.append(time.thread_time())
         if config.refine and len(grouping.found):
             decoding.refine_missing(heatmaps.maps, tag_maps, grouping, workspace, candidates)
@@ -327,8 +377,10 @@ def run(args: argparse.Namespace) -> int:
 
     layout = get_layout(args.layout)
     load_before = os.getloadavg()
-    cases = {people: synthetic_outputs(people, layout, input_size=args.input_size, seed=people)
-             for people in args.people}
+    cases = {
+        people: synthetic_outputs(people, layout, input_size=args.input_size, seed=people)
+        for people in args.people
+    }
     sections = []
     summary = []
     medians: dict[str, dict[int, tuple[float, float]]] = {}  # mode -> people -> (ours, loop) median ms
@@ -339,35 +391,65 @@ def run(args: argparse.Namespace) -> int:
             rows = []
             for people, outputs in cases.items():
                 ours, ours_cpu = time_wall_and_cpu(
-                    lambda o=outputs, c=config: vectorised_decode(o, layout, c), 10, args.runs)
+                    lambda o=outputs, c=config: vectorised_decode(o, layout, c), 10, args.runs
+                )
                 loop, loop_cpu = time_wall_and_cpu(
-                    lambda o=outputs, c=config: reference_decode(o, layout, c), 2, args.reference_runs)
+                    lambda o=outputs, c=config: reference_decode(o, layout, c), 2, args.reference_runs
+                )
                 found = len(vectorised_decode(outputs, layout, config))
                 found_loop = len(reference_decode(outputs, layout, config)[1])
                 speedup = loop.median_ms / ours.median_ms
                 medians.setdefault(title, {})[people] = (ours.median_ms, loop.median_ms)
                 speedup_cpu = loop_cpu.median_ms / ours_cpu.median_ms
-                rows.append([people, f"{found} / {found_loop}", ours.median_ms, ours.p90_ms,
-                             ours_cpu.median_ms, loop.median_ms, loop.p90_ms, loop_cpu.median_ms,
-                             f"{speedup:.1f}x", f"{speedup_cpu:.1f}x"])
+                rows.append(
+                    [
+                        people,
+                        f"{found} / {found_loop}",
+                        ours.median_ms,
+                        ours.p90_ms,
+                        ours_cpu.median_ms,
+                        loop.median_ms,
+                        loop.p90_ms,
+                        loop_cpu.median_ms,
+                        f"{speedup:.1f}x",
+                        f"{speedup_cpu:.1f}x",
+                    ]
+                )
                 if people == stage_people:
                     stages[title] = (stage_times(outputs, layout, config, args.runs), ours_cpu.median_ms)
                 if people == 10:
-                    summary.append(f"- {short_mode_name(title)}: median {ours.median_ms:.2f} ms "
-                                   f"wall ({ours_cpu.median_ms:.2f} ms CPU) for 10 people, {speedup:.1f}x "
-                                   f"the loop reference ({speedup_cpu:.1f}x in CPU time)")
+                    summary.append(
+                        f"- {short_mode_name(title)}: median {ours.median_ms:.2f} ms "
+                        f"wall ({ours_cpu.median_ms:.2f} ms CPU) for 10 people, {speedup:.1f}x "
+                        f"the loop reference ({speedup_cpu:.1f}x in CPU time)"
+                    )
                 progress.update(1)
-            table = markdown_table(["people", "people found (ours / loop)", "median ms", "p90 ms",
-                                    "CPU median ms", "loop median ms", "loop p90 ms", "loop CPU median ms",
-                                    "speed-up (median)", "speed-up (CPU median)"], rows)
+            table = markdown_table(
+                [
+                    "people",
+                    "people found (ours / loop)",
+                    "median ms",
+                    "p90 ms",
+                    "CPU median ms",
+                    "loop median ms",
+                    "loop p90 ms",
+                    "loop CPU median ms",
+                    "speed-up (median)",
+                    "speed-up (CPU median)",
+                ],
+                rows,
+            )
             sections.append(f"## {title}\n\n{table}\n")
     load_after = os.getloadavg()
     short_names = [short_mode_name(title) for title in stages]
     stage_rows = [[name] + [by_stage[name] for by_stage, _ in stages.values()] for name in STAGES]
-    stage_rows.append(["other (adjust, person scores, ordering, coordinates)"]
-                      + [whole - sum(by_stage.values()) for by_stage, whole in stages.values()])
-    stage_rows.append(["whole decode (CPU median, as in the tables below)"]
-                      + [whole for _, whole in stages.values()])
+    stage_rows.append(
+        ["other (adjust, person scores, ordering, coordinates)"]
+        + [whole - sum(by_stage.values()) for by_stage, whole in stages.values()]
+    )
+    stage_rows.append(
+        ["whole decode (CPU median, as in the tables below)"] + [whole for _, whole in stages.values()]
+    )
     stage_table = markdown_table(["stage (CPU ms per image)", *short_names], stage_rows)
     size2, size4 = args.input_size // 2, args.input_size // 4
     note = f"\n{args.note}\n" if args.note else ""
@@ -376,8 +458,10 @@ def run(args: argparse.Namespace) -> int:
         if 10 in by_people:
             ours_ms, loop_ms = by_people[10]
             name = short_mode_name(title)
-            status.append(f"{name}: {'under' if ours_ms < 2.0 else 'over'} 2 ms, "
-                          f"{'at least' if loop_ms >= 10 * ours_ms else 'less than'} 10x")
+            status.append(
+                f"{name}: {'under' if ours_ms < 2.0 else 'over'} 2 ms, "
+                f"{'at least' if loop_ms >= 10 * ours_ms else 'less than'} 10x"
+            )
     status_line = f"Status for 10 people: {'; '.join(status)}." if status else ""
     reference_title = MODES[0][0]
     compared = [n for n in REFERENCE_GROUPING_MS if n in medians.get(reference_title, {})]
@@ -393,7 +477,9 @@ def run(args: argparse.Namespace) -> int:
             f"included) was measured on these machines at {reference_ms} ms for {counts} people on 128x128 "
             f"maps; the loop reference takes {loop_ms} ms with the flip test, merge and tag upsampling "
             f"included (about 1 ms of it). Against those measurements the decoder with the reference "
-            f"settings is {ratios} faster.", width=100)
+            f"settings is {ratios} faster.",
+            width=100,
+        )
     reach = ""
     if reference_title in stages and 10 in medians.get(reference_title, {}):
         by_stage, whole = stages[reference_title]
@@ -407,7 +493,9 @@ def run(args: argparse.Namespace) -> int:
             f"resize per map, about 15 numpy calls per joint in grouping), and refine's per-pair passes "
             f"are needed wherever no bound rules pixels out. Meeting the goal would take fewer, "
             f"compiled passes (a C extension or a JIT, not dependencies of this package) or changing "
-            f"what is decoded.", width=100)
+            f"what is decoded.",
+            width=100,
+        )
     body = f"""Decoding one image's network outputs into people (`litepose_ros.decoding.decode_people`:
 merge and upsample the outputs, NMS, top-k, Hungarian grouping, adjust, refine, back to input
 pixels), on synthetic outputs shaped like LitePose-XS at {args.input_size}x{args.input_size} ({layout.name},

@@ -26,37 +26,49 @@ WARMUP = 20
 GOAL_PEOPLE, GOAL_MS = 10, 1.0
 CAMERA = DepthIntrinsics(fx=615.0, fy=615.0, cx=319.5, cy=239.5, width=640, height=480)
 CAMERA_HEIGHT, CAMERA_PITCH_DEG = 1.3, 8.0  # metres above the floor; looking down by this much
-WALL_DISTANCE = 9.5     # metres, straight ahead
-PERSON_HEIGHT = 1.75    # metres
+WALL_DISTANCE = 9.5  # metres, straight ahead
+PERSON_HEIGHT = 1.75  # metres
 BODY_HALF_WIDTH = 0.35  # metres: wide enough for the template's wrists (0.18 body heights out)
-BODY_BULGE = 0.1        # metres: the body's middle is this much nearer than its sides
-JITTER_PX = 1.5         # keypoint noise, as a decoder's
-SCENE = textwrap.fill(f"""A 640 x 480 RGB-D camera (depth registered to colour, fx = fy = {CAMERA.fx:.0f} px,
+BODY_BULGE = 0.1  # metres: the body's middle is this much nearer than its sides
+JITTER_PX = 1.5  # keypoint noise, as a decoder's
+SCENE = textwrap.fill(
+    f"""A 640 x 480 RGB-D camera (depth registered to colour, fx = fy = {CAMERA.fx:.0f} px,
 16UC1 millimetres) {CAMERA_HEIGHT} m above a flat floor, pitched down by {CAMERA_PITCH_DEG:.0f} degrees (so
 floor and wall are sloped planes in the camera's frame), a wall {WALL_DISTANCE} m ahead. N people
 ({PERSON_HEIGHT} m tall, 120 to 400 px in the image: 2.7 to 9 m away) stand on the floor at random
 places, nearer ones hiding farther ones; each body is a {2 * BODY_HALF_WIDTH:.1f} m wide surface curved
 {BODY_BULGE * 100:.0f} cm towards the camera in the middle. COCO 17 keypoints from the standing pose
 template, jittered by {JITTER_PX} px; all valid. Holes (no measurement): 2 % of the pixels at random
-and 12 discs of radius 3 to 12 px, as infrared shadows and dark surfaces make them.""", width=100)
+and 12 discs of radius 3 to 12 px, as infrared shadows and dark surfaces make them.""",
+    width=100,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--people", type=int, nargs="+", default=list(PEOPLE_COUNTS),
-                        help="people per frame (default: %(default)s)")
+    parser.add_argument(
+        "--people",
+        type=int,
+        nargs="+",
+        default=list(PEOPLE_COUNTS),
+        help="people per frame (default: %(default)s)",
+    )
     parser.add_argument("--runs", type=int, default=RUNS, help=f"timed calls per case (default {RUNS})")
     parser.add_argument("--note", default="", help="a sentence for the page (what else the machine ran)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "depth.md",
-                        help="results page (default docs/benchmarks/depth.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR / "depth.md",
+        help="results page (default docs/benchmarks/depth.md)",
+    )
 
 
 def _camera_axes() -> np.ndarray:
     """Rows: the camera's x (right), y (down) and z (forward) axes in the world frame
     (X right, Y up, Z ahead along the floor)."""
     pitch = math.radians(CAMERA_PITCH_DEG)
-    return np.array([[1.0, 0.0, 0.0],
-                     [0.0, -math.cos(pitch), -math.sin(pitch)],
-                     [0.0, -math.sin(pitch), math.cos(pitch)]])
+    return np.array(
+        [[1.0, 0.0, 0.0], [0.0, -math.cos(pitch), -math.sin(pitch)], [0.0, -math.sin(pitch), math.cos(pitch)]]
+    )
 
 
 def _body_depth(x: np.ndarray, centre: float, distance: float) -> np.ndarray:
@@ -91,23 +103,37 @@ def synthetic_frame(people: int, *, seed: int = 0):
     distance = CAMERA.fy * PERSON_HEIGHT / rng.uniform(120, 400, people)
     centre = rng.uniform(-0.35, 0.35, people) * distance * CAMERA.width / CAMERA.fx
     bodies = np.stack([centre, distance], axis=1)
-    joints = np.stack([centre[:, None] + template[None, :, 0] * PERSON_HEIGHT,
-                       np.broadcast_to(PERSON_HEIGHT * (1.0 - template[:, 1]), (people, len(template))),
-                       np.zeros((people, len(template)))], axis=-1)
+    joints = np.stack(
+        [
+            centre[:, None] + template[None, :, 0] * PERSON_HEIGHT,
+            np.broadcast_to(PERSON_HEIGHT * (1.0 - template[:, 1]), (people, len(template))),
+            np.zeros((people, len(template))),
+        ],
+        axis=-1,
+    )
     joints[..., 2] = _body_depth(joints[..., 0], centre[:, None], distance[:, None])
     camera_points = (joints - [0.0, CAMERA_HEIGHT, 0.0]) @ _camera_axes().T
-    xy = np.stack([CAMERA.fx * camera_points[..., 0] / camera_points[..., 2] + CAMERA.cx,
-                   CAMERA.fy * camera_points[..., 1] / camera_points[..., 2] + CAMERA.cy], axis=-1)
+    xy = np.stack(
+        [
+            CAMERA.fx * camera_points[..., 0] / camera_points[..., 2] + CAMERA.cx,
+            CAMERA.fy * camera_points[..., 1] / camera_points[..., 2] + CAMERA.cy,
+        ],
+        axis=-1,
+    )
     xy += rng.normal(0.0, JITTER_PX, xy.shape)
     keypoints = np.concatenate([xy, rng.uniform(0.3, 0.9, xy.shape[:2] + (1,))], axis=-1)
 
-    v, u = np.mgrid[0:CAMERA.height, 0:CAMERA.width].astype(np.float64)
+    v, u = np.mgrid[0 : CAMERA.height, 0 : CAMERA.width].astype(np.float64)
     depth = scene_depth(u, v, bodies)
     millimetres = np.rint(np.where(np.isfinite(depth), depth, 0.0) * 1000.0).astype("<u2")
     millimetres[rng.random(millimetres.shape) < 0.02] = 0
-    for x, y, radius in zip(rng.uniform(0, CAMERA.width, 12), rng.uniform(0, CAMERA.height, 12),
-                            rng.uniform(3, 12, 12), strict=True):
-        millimetres[(u - x) ** 2 + (v - y) ** 2 <= radius ** 2] = 0
+    for x, y, radius in zip(
+        rng.uniform(0, CAMERA.width, 12),
+        rng.uniform(0, CAMERA.height, 12),
+        rng.uniform(3, 12, 12),
+        strict=True,
+    ):
+        millimetres[(u - x) ** 2 + (v - y) ** 2 <= radius**2] = 0
     truth = scene_depth(xy[..., 0], xy[..., 1], bodies)
     return millimetres.tobytes(), CAMERA.width * 2, keypoints, np.ones(xy.shape[:2], bool), truth
 
@@ -136,19 +162,43 @@ def run(args: argparse.Namespace) -> int:
     rows, summary = [], []
     for people in args.people:
         convert, wall, cpu, placed, asked, error_mm = measure(people, args.runs)
-        errors = [f"{value:.1f}" for value in (np.median(error_mm), np.percentile(error_mm, 90),
-                                                error_mm.max())] if error_mm.size else ["-", "-", "-"]
-        rows.append([people, f"{placed} / {asked}", *errors, f"{convert.median_ms:.3f}",
-                     *(f"{value:.3f}" for value in (wall.median_ms, wall.p90_ms, cpu.median_ms, cpu.p90_ms))])
+        errors = (
+            [f"{value:.1f}" for value in (np.median(error_mm), np.percentile(error_mm, 90), error_mm.max())]
+            if error_mm.size
+            else ["-", "-", "-"]
+        )
+        rows.append(
+            [
+                people,
+                f"{placed} / {asked}",
+                *errors,
+                f"{convert.median_ms:.3f}",
+                *(f"{value:.3f}" for value in (wall.median_ms, wall.p90_ms, cpu.median_ms, cpu.p90_ms)),
+            ]
+        )
         if people == GOAL_PEOPLE:
             verdict = "met" if wall.median_ms < GOAL_MS else "not met"
-            summary.append(f"- keypoint_positions: median {wall.median_ms:.3f} ms wall "
-                           f"({cpu.median_ms:.3f} ms CPU) per frame for {people} people: goal {verdict}; "
-                           f"depth_to_metres adds {convert.median_ms:.3f} ms")
+            summary.append(
+                f"- keypoint_positions: median {wall.median_ms:.3f} ms wall "
+                f"({cpu.median_ms:.3f} ms CPU) per frame for {people} people: goal {verdict}; "
+                f"depth_to_metres adds {convert.median_ms:.3f} ms"
+            )
     load_after = os.getloadavg()
-    table = markdown_table(["people", "keypoints with a position", "median depth error mm",
-                            "p90 depth error mm", "max depth error mm", "depth_to_metres median ms",
-                            "median ms", "p90 ms", "CPU median ms", "CPU p90 ms"], rows)
+    table = markdown_table(
+        [
+            "people",
+            "keypoints with a position",
+            "median depth error mm",
+            "p90 depth error mm",
+            "max depth error mm",
+            "depth_to_metres median ms",
+            "median ms",
+            "p90 ms",
+            "CPU median ms",
+            "CPU p90 ms",
+        ],
+        rows,
+    )
     note = f"\n{args.note}\n" if args.note else ""
     goal = summary or [f"- (not measured: run with {GOAL_PEOPLE} among --people)"]
     body = f"""One call of `litepose_ros.depth.keypoint_positions` per frame (map the keypoints to depth

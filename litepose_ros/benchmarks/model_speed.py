@@ -22,12 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from litepose_ros.benchmarks.report import (
-    DEFAULT_RESULTS_DIR,
-    TimingStats,
-    cpu_model,
-    write_page,
-)
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, cpu_model, write_page
 from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
 from litepose_ros.model.cost import count_cost
 from litepose_ros.summaries import markdown_table
@@ -59,12 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="square input sizes (default: each variant's own img_size)",
     )
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINE_CHOICES,
-                        help="engines to measure, timed interleaved (default torch onnxruntime; "
-                        "onnxruntime-plain: the export without graph rewrites, for a side-by-side)")
-    parser.add_argument("--rewrites", default="default",
-                        help="export-time graph rewrites of the onnxruntime engine (as `litepose export "
-                        "--rewrites`: default, all, none or a list)")
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=list(ENGINES),
+        choices=ENGINE_CHOICES,
+        help="engines to measure, timed interleaved (default torch onnxruntime; "
+        "onnxruntime-plain: the export without graph rewrites, for a side-by-side)",
+    )
+    parser.add_argument(
+        "--rewrites",
+        default="default",
+        help="export-time graph rewrites of the onnxruntime engine (as `litepose export "
+        "--rewrites`: default, all, none or a list)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -142,13 +145,18 @@ def _make_engine(engine_name: str, model, threads: int, input_size: int, rewrite
 
     if engine_name == "torch":
         return TorchEngine(model, threads=threads, input_size=input_size)
-    proto, _ = export_onnx(model, None, input_size=input_size,
-                           rewrites="none" if engine_name == "onnxruntime-plain" else rewrites)
+    proto, _ = export_onnx(
+        model,
+        None,
+        input_size=input_size,
+        rewrites="none" if engine_name == "onnxruntime-plain" else rewrites,
+    )
     return OnnxRuntimeEngine(proto.SerializeToString(), threads=threads, source="in-memory export")
 
 
-def time_interleaved(calls: dict[str, Any], warmup: int, runs: dict[str, int],
-                     rounds: int = ROUNDS) -> dict[str, TimingStats]:
+def time_interleaved(
+    calls: dict[str, Any], warmup: int, runs: dict[str, int], rounds: int = ROUNDS
+) -> dict[str, TimingStats]:
     """Time each call ``runs[name]`` times, in ``rounds`` alternating rounds (warm-up first)."""
     for fn in calls.values():
         for _ in range(warmup):
@@ -281,8 +289,9 @@ def run(args: argparse.Namespace) -> int:
     profile = None
     if not args.no_profile and "XS" in args.variants:
         model = build_model("XS", args.num_joints).eval()
-        profile = profile_onnxruntime(model, released_architecture("XS").img_size, args.threads[0],
-                                      rewrites=args.rewrites)
+        profile = profile_onnxruntime(
+            model, released_architecture("XS").img_size, args.threads[0], rewrites=args.rewrites
+        )
     load_after = os.getloadavg()[0]
     body = render_page(args, results, (peak, peak_reasoning), (load_before, load_after), profile)
     path = write_page(args.output, "Model speed (LitePose network only)", body)
@@ -413,9 +422,16 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         plain = by_key.get((variant, size, threads, "onnxruntime-plain"))
         rewritten = by_key.get((variant, size, threads, "onnxruntime"))
         if plain and rewritten:
-            rewrite_gains.append([variant, f"{size}x{size}", threads, plain["stats"].median_ms,
-                                  rewritten["stats"].median_ms,
-                                  f"{plain['stats'].median_ms / rewritten['stats'].median_ms:.2f}x"])
+            rewrite_gains.append(
+                [
+                    variant,
+                    f"{size}x{size}",
+                    threads,
+                    plain["stats"].median_ms,
+                    rewritten["stats"].median_ms,
+                    f"{plain['stats'].median_ms / rewritten['stats'].median_ms:.2f}x",
+                ]
+            )
     # Judged on the load before the run only: the benchmark's own threads raise the load after it.
     busy = load_before > 0.5 * (os.cpu_count() or 1)
     lines = [
@@ -443,15 +459,44 @@ def render_page(args, results, peak_estimate, loads, profile) -> str:
         "",
         markdown_table(header, rows),
         "",
-        *(["## ONNX Runtime vs PyTorch eager", "",
-            markdown_table(["variant", "input", "threads", "torch median ms", "onnxruntime median ms",
-                            "speed-up", "faster"], speedups), ""] if speedups else []),
-        *(["## Export-time graph rewrites", "",
-            f"`onnxruntime` runs the export with rewrites `{getattr(args, 'rewrites', 'default')}`, "
-            "`onnxruntime-plain` the export without them (same outputs within 1e-5), timed "
-            f"interleaved in {ROUNDS} alternating rounds.", "",
-            markdown_table(["variant", "input", "threads", "plain median ms", "rewritten median ms",
-                            "speed-up"], rewrite_gains), ""] if rewrite_gains else []),
+        *(
+            [
+                "## ONNX Runtime vs PyTorch eager",
+                "",
+                markdown_table(
+                    [
+                        "variant",
+                        "input",
+                        "threads",
+                        "torch median ms",
+                        "onnxruntime median ms",
+                        "speed-up",
+                        "faster",
+                    ],
+                    speedups,
+                ),
+                "",
+            ]
+            if speedups
+            else []
+        ),
+        *(
+            [
+                "## Export-time graph rewrites",
+                "",
+                f"`onnxruntime` runs the export with rewrites `{getattr(args, 'rewrites', 'default')}`, "
+                "`onnxruntime-plain` the export without them (same outputs within 1e-5), timed "
+                f"interleaved in {ROUNDS} alternating rounds.",
+                "",
+                markdown_table(
+                    ["variant", "input", "threads", "plain median ms", "rewritten median ms", "speed-up"],
+                    rewrite_gains,
+                ),
+                "",
+            ]
+            if rewrite_gains
+            else []
+        ),
         "## Gap to the machine's peak",
         "",
         f"CPU: {cpu_model()}. Peak FP32 throughput, {peak_reasoning}. This is an estimate from the "

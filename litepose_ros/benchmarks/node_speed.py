@@ -42,16 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz (default 30)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
     parser.add_argument("--input-size", type=int, default=0, help="network input short side (0: model's)")
-    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra node parameter (repeatable), e.g. refine:=false")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra node parameter (repeatable), e.g. refine:=false",
+    )
     parser.add_argument("--no-markers", action="store_true", help="do not subscribe to markers")
     parser.add_argument("--annotated", action="store_true", help="also subscribe to image_annotated")
     parser.add_argument("--note", default="", help="a sentence for the page (where the model comes from)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "node.md",
-                        help="results page (default docs/benchmarks/node.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR / "node.md",
+        help="results page (default docs/benchmarks/node.md)",
+    )
 
 
 # --- the camera stand-in (its own process) -------------------------------------------------------
+
 
 def publisher_main(argv: list[str] | None = None) -> int:
     """Publish the bundled frames at a fixed rate; print a JSON summary line at the end."""
@@ -116,11 +126,21 @@ def publisher_main(argv: list[str] | None = None) -> int:
 
 # --- the measuring side --------------------------------------------------------------------------
 
+
 def _node_command(model: Path, args: argparse.Namespace) -> list[str]:
     script = Path(sys.executable).with_name("litepose_node")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "litepose_ros.ros.node"]
-    command += ["--ros-args", "-r", f"__ns:={NAMESPACE}", "-p", f"model_path:={model}",
-                "-p", f"threads:={args.threads}", "-p", f"input_size:={args.input_size}"]
+    command += [
+        "--ros-args",
+        "-r",
+        f"__ns:={NAMESPACE}",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        f"threads:={args.threads}",
+        "-p",
+        f"input_size:={args.input_size}",
+    ]
     for parameter in args.node_param:
         command += ["-p", parameter]
     return command
@@ -179,9 +199,15 @@ def _observer(subscribe_markers: bool, subscribe_annotated: bool):
             self.received: list[tuple[float, float, int]] = []  # (receive monotonic, latency s, persons)
             self.marker_count = 0
             self.history: list[tuple[float, dict[str, str]]] = []  # (receive monotonic, values)
-            super().__init__(self.context, NAMESPACE, probe_name="litepose_bench_observer",
-                             markers=subscribe_markers, annotated=subscribe_annotated, annotated_depth=1,
-                             diagnostics_depth=10)
+            super().__init__(
+                self.context,
+                NAMESPACE,
+                probe_name="litepose_bench_observer",
+                markers=subscribe_markers,
+                annotated=subscribe_annotated,
+                annotated_depth=1,
+                diagnostics_depth=10,
+            )
 
         def on_persons(self, message) -> None:
             now = time.time_ns()
@@ -222,8 +248,11 @@ def _depth_step_row() -> tuple[str, str]:
     from litepose_ros.benchmarks.depth_speed import GOAL_PEOPLE, measure
 
     convert, wall, _, _, _, _ = measure(GOAL_PEOPLE, 300)
-    return (f"3D keypoints from depth (depth.enabled): 640 x 480 16UC1 to metres + positions of "
-            f"{GOAL_PEOPLE} people, median", f"{convert.median_ms:.2f} + {wall.median_ms:.2f} ms")
+    return (
+        f"3D keypoints from depth (depth.enabled): 640 x 480 16UC1 to metres + positions of "
+        f"{GOAL_PEOPLE} people, median",
+        f"{convert.median_ms:.2f} + {wall.median_ms:.2f} ms",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -259,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
     alone = _estimator_alone(Path(model), args)
 
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - the node's output, read only if it fails
-    node_process = subprocess.Popen(_node_command(Path(model), args), env=environment, stdout=log,
-                                    stderr=subprocess.STDOUT, text=True)
+    node_process = subprocess.Popen(
+        _node_command(Path(model), args), env=environment, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
     observer = _observer(not args.no_markers, args.annotated)
     publisher = None
     try:
@@ -272,10 +302,24 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.1)
         memory = psutil.Process(node_process.pid)
         publisher = subprocess.Popen(
-            [sys.executable, "-m", "litepose_ros.benchmarks.node_speed", "--camera",
-             "--seconds", str(args.seconds + WARMUP), "--rate", str(args.rate),
-             "--ros-args", "-r", f"__ns:={NAMESPACE}"],
-            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "litepose_ros.benchmarks.node_speed",
+                "--camera",
+                "--seconds",
+                str(args.seconds + WARMUP),
+                "--rate",
+                str(args.rate),
+                "--ros-args",
+                "-r",
+                f"__ns:={NAMESPACE}",
+            ],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while not observer.received:
             if publisher.poll() is not None or time.monotonic() > deadline + 30:
                 raise UserError(f"no PersonArray arrived: {publisher.communicate()}")
@@ -331,42 +375,61 @@ def run(args: argparse.Namespace) -> int:
     # Only the load before the run tells of other jobs: the one after includes this benchmark's own
     # three processes.
     if load_before[0] > 1.0:
-        load_note = (f"\n**The machine was busy** (1-minute load average {load_before[0]:.2f} before the "
-                     f"run, on {os.cpu_count()} cores; other jobs, e.g. a CPU training run, were competing "
-                     f"for the cores): every time here is longer than on an idle machine, and the processed "
-                     f"rate is lower.\n")
+        load_note = (
+            f"\n**The machine was busy** (1-minute load average {load_before[0]:.2f} before the "
+            f"run, on {os.cpu_count()} cores; other jobs, e.g. a CPU training run, were competing "
+            f"for the cores): every time here is longer than on an idle machine, and the processed "
+            f"rate is lower.\n"
+        )
 
     rows = [
         ("camera rate (published)", f"{camera['sent'] / max(camera['seconds'], 1e-9):.2f} Hz"),
         ("input rate (received by the node)", f"{received / seconds:.2f} Hz"),
         ("processed rate (PersonArray published)", f"{processed / seconds:.2f} Hz"),
         ("dropped frames (newer frame arrived first)", f"{dropped} ({dropped / seconds:.2f} Hz)"),
-        ("received - processed - dropped (difference of frames in flight, slot + worker, at the two "
-         "ends of the window: -2 to 2)", str(in_slot)),
+        (
+            "received - processed - dropped (difference of frames in flight, slot + worker, at the two "
+            "ends of the window: -2 to 2)",
+            str(in_slot),
+        ),
         ("PersonArrays received here", f"{len(window)} ({len(window) / seconds:.2f} Hz)"),
         ("persons per image (mean)", f"{persons.mean():.1f}" if persons.size else "n/a"),
         ("end-to-end latency, image stamp to PersonArray received: median", f"{stats.median_ms:.1f} ms"),
         ("end-to-end latency: p95", f"{stats.p95_ms:.1f} ms"),
-        ("end-to-end latency median, first / second half",
-         f"{np.median(halves[0]) * 1e3:.1f} / {np.median(halves[1]) * 1e3:.1f} ms"),
+        (
+            "end-to-end latency median, first / second half",
+            f"{np.median(halves[0]) * 1e3:.1f} / {np.median(halves[1]) * 1e3:.1f} ms",
+        ),
         ("node: end-to-end latency to publish (median, last 300 images)", f"{node_e2e:.1f} ms"),
         ("node: estimator (preprocess + network + decoding) median", f"{inference:.1f} ms"),
         ("node: slot wait median (frame waiting for the worker)", f"{slot_wait:.1f} ms"),
-        ("node: transport in median (image stamp to the node's callback)",
-         f"{float(end_counts['transport in median (ms)']):.2f} ms"),
+        (
+            "node: transport in median (image stamp to the node's callback)",
+            f"{float(end_counts['transport in median (ms)']):.2f} ms",
+        ),
         ("node: conversion to pixels median", f"{float(end_counts['conversion median (ms)']):.2f} ms"),
-        ("node: PersonArray built and published median",
-         f"{float(end_counts['PersonArray built and published median (ms)']):.2f} ms"),
-        ("node: all outputs (PersonArray, markers) built and published median",
-         f"{float(end_counts['all outputs built and published median (ms)']):.2f} ms"),
-        ("**node overhead beyond inference** (end-to-end minus estimator minus slot wait) median",
-         f"**{overhead:.2f} ms**"),
+        (
+            "node: PersonArray built and published median",
+            f"{float(end_counts['PersonArray built and published median (ms)']):.2f} ms",
+        ),
+        (
+            "node: all outputs (PersonArray, markers) built and published median",
+            f"{float(end_counts['all outputs built and published median (ms)']):.2f} ms",
+        ),
+        (
+            "**node overhead beyond inference** (end-to-end minus estimator minus slot wait) median",
+            f"**{overhead:.2f} ms**",
+        ),
         ("node overhead p95", f"{overhead_p95:.2f} ms"),
         ("what the engine can do in the node (1000 / estimator median)", f"{1000.0 / inference:.1f} Hz"),
-        ("estimator alone in one process, no ROS (median, same settings)",
-         f"{alone.median_ms:.1f} ms = {1000.0 / alone.median_ms:.1f} Hz"),
-        ("node resident memory: start / end / peak",
-         f"{rss_start / 2**20:.1f} / {rss_end / 2**20:.1f} / {max(rss_samples) / 2**20:.1f} MiB"),
+        (
+            "estimator alone in one process, no ROS (median, same settings)",
+            f"{alone.median_ms:.1f} ms = {1000.0 / alone.median_ms:.1f} Hz",
+        ),
+        (
+            "node resident memory: start / end / peak",
+            f"{rss_start / 2**20:.1f} / {rss_end / 2**20:.1f} / {max(rss_samples) / 2**20:.1f} MiB",
+        ),
         ("load average (1 min) before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f}"),
         _depth_step_row(),
     ]

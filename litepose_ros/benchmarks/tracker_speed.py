@@ -35,12 +35,21 @@ MODES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--people", type=int, nargs="+", default=list(PEOPLE_COUNTS),
-                        help="people per frame (default: %(default)s)")
+    parser.add_argument(
+        "--people",
+        type=int,
+        nargs="+",
+        default=list(PEOPLE_COUNTS),
+        help="people per frame (default: %(default)s)",
+    )
     parser.add_argument("--runs", type=int, default=1000, help="timed frames per case (default 1000)")
     parser.add_argument("--note", default="", help="a sentence for the page (what else the machine ran)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS_DIR / "tracker.md",
-                        help="results page (default docs/benchmarks/tracker.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR / "tracker.md",
+        help="results page (default docs/benchmarks/tracker.md)",
+    )
 
 
 def synthetic_walkers(people: int, frames: int, *, seed: int = 0):
@@ -115,11 +124,14 @@ def run(args: argparse.Namespace) -> int:
             rows.append([people, distinct, switches, wall.median_ms, wall.p90_ms, cpu.median_ms, cpu.p90_ms])
             if people == GOAL_PEOPLE:
                 verdict = "under" if wall.median_ms < GOAL_MS else "over"
-                summary.append(f"- {title}: median {wall.median_ms:.3f} ms wall ({cpu.median_ms:.3f} ms CPU) "
-                               f"per frame for {people} people: {verdict} {GOAL_MS} ms")
-        table = markdown_table(["people", "ids handed out", "id switches", "median ms", "p90 ms",
-                                "CPU median ms", "CPU p90 ms"],
-                               [[*row[:3], *(f"{value:.3f}" for value in row[3:])] for row in rows])
+                summary.append(
+                    f"- {title}: median {wall.median_ms:.3f} ms wall ({cpu.median_ms:.3f} ms CPU) "
+                    f"per frame for {people} people: {verdict} {GOAL_MS} ms"
+                )
+        table = markdown_table(
+            ["people", "ids handed out", "id switches", "median ms", "p90 ms", "CPU median ms", "CPU p90 ms"],
+            [[*row[:3], *(f"{value:.3f}" for value in row[3:])] for row in rows],
+        )
         sections.append(f"## {title}\n\n{table}\n")
     load_after = os.getloadavg()
     note = f"\n{args.note}\n" if args.note else ""

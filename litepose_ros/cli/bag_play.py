@@ -26,16 +26,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", help="rosbag2 directory, or a .mcap / .db3 file")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--loop", action="store_true", help="start over at the end until Ctrl-C")
-    parser.add_argument("--start-offset", type=float, default=0.0, metavar="SECONDS",
-                        help="start this many seconds into the bag")
+    parser.add_argument(
+        "--start-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start this many seconds into the bag",
+    )
     parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="play only these topics (default: all)")
-    parser.add_argument("--remap", type=_remap, action="append", default=[], metavar="FROM:=TO",
-                        help="publish bag topic FROM on topic TO (repeatable)")
-    parser.add_argument("--qos-reliability", choices=("reliable", "best_effort"), default="reliable",
-                        help="publisher reliability (reliable also reaches best-effort subscribers)")
+    parser.add_argument(
+        "--remap",
+        type=_remap,
+        action="append",
+        default=[],
+        metavar="FROM:=TO",
+        help="publish bag topic FROM on topic TO (repeatable)",
+    )
+    parser.add_argument(
+        "--qos-reliability",
+        choices=("reliable", "best_effort"),
+        default="reliable",
+        help="publisher reliability (reliable also reaches best-effort subscribers)",
+    )
     parser.add_argument("--qos-depth", type=int, default=10, help="publisher history depth")
-    parser.add_argument("--wait-for-subscribers", type=int, default=0, metavar="N",
-                        help="wait until every topic has N subscribers before starting (max --wait-timeout)")
+    parser.add_argument(
+        "--wait-for-subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="wait until every topic has N subscribers before starting (max --wait-timeout)",
+    )
     parser.add_argument("--wait-timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--stats", metavar="JSON", help="write what was published (counts, lateness) here")
 
@@ -45,10 +65,17 @@ def run(args: argparse.Namespace) -> int:
     from litepose_ros.bags.storage import BagError
 
     try:
-        options = PlayOptions(rate=args.rate, loop=args.loop, start_offset=args.start_offset,
-                              topics=tuple(args.topics) if args.topics else None, remap=dict(args.remap),
-                              reliability=args.qos_reliability, depth=args.qos_depth,
-                              wait_for_subscribers=args.wait_for_subscribers, wait_timeout=args.wait_timeout)
+        options = PlayOptions(
+            rate=args.rate,
+            loop=args.loop,
+            start_offset=args.start_offset,
+            topics=tuple(args.topics) if args.topics else None,
+            remap=dict(args.remap),
+            reliability=args.qos_reliability,
+            depth=args.qos_depth,
+            wait_for_subscribers=args.wait_for_subscribers,
+            wait_timeout=args.wait_timeout,
+        )
     except ValueError as error:
         raise UserError(str(error)) from error
     try:

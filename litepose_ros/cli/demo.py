@@ -23,8 +23,18 @@ from pathlib import Path
 from litepose_ros.errors import UserError
 
 # What a previous demo run left in its folder (removed before a new run).
-DEMO_OUTPUTS = ("frames", "bag", "annotated.mp4", "contact_sheet.png", "summary.md", "summary.json",
-                "node.log", "latency_over_time.png", "latency_histogram.png", "persons_per_frame.png")
+DEMO_OUTPUTS = (
+    "frames",
+    "bag",
+    "annotated.mp4",
+    "contact_sheet.png",
+    "summary.md",
+    "summary.json",
+    "node.log",
+    "latency_over_time.png",
+    "latency_histogram.png",
+    "persons_per_frame.png",
+)
 CONTACT_SHEET_FRAMES = 12
 CONTACT_SHEET_COLUMNS = 4
 CONTACT_SHEET_TILE_WIDTH = 320
@@ -36,8 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", type=Path, help="bag to replay (default: the bundled sample bag)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed (default: real time)")
     parser.add_argument("--threads", type=int, default=0, help="node inference threads (0: engine default)")
-    parser.add_argument("--no-tracking", action="store_true",
-                        help="run the node with tracking.enabled:=false (no ids, no tracking figures)")
+    parser.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="run the node with tracking.enabled:=false (no ids, no tracking figures)",
+    )
 
 
 def _model_path(model: Path | None) -> Path:
@@ -46,8 +59,9 @@ def _model_path(model: Path | None) -> Path:
     try:
         path = resolve_model_path(model, source="--model")
     except BundledModelMissing as error:
-        raise UserError(f"{error}. The demo needs a model: export one with `litepose export` and pass "
-                        "--model FILE.onnx") from error
+        raise UserError(
+            f"{error}. The demo needs a model: export one with `litepose export` and pass --model FILE.onnx"
+        ) from error
     except FileNotFoundError as error:
         raise UserError(str(error)) from error
     return path.resolve() if model is not None else path
@@ -59,8 +73,10 @@ def _prepare_output(folder: Path) -> None:
     if folder.is_dir():
         unknown = [p.name for p in folder.iterdir() if p.name not in DEMO_OUTPUTS]
         if unknown:
-            raise UserError(f"--output {folder} holds files the demo did not write "
-                            f"({', '.join(unknown[:5])}): choose an empty or new folder")
+            raise UserError(
+                f"--output {folder} holds files the demo did not write "
+                f"({', '.join(unknown[:5])}): choose an empty or new folder"
+            )
         for name in DEMO_OUTPUTS:
             path = folder / name
             if path.is_dir():
@@ -100,8 +116,12 @@ def write_video(path: Path, annotated: list, fps: float) -> Path | None:
     return path if path.is_file() and path.stat().st_size > 0 else None
 
 
-def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int, int],
-                        ids_by_index: dict[int, tuple[int, ...]] | None = None) -> Path | None:
+def write_contact_sheet(
+    path: Path,
+    annotated: list,
+    persons_by_index: dict[int, int],
+    ids_by_index: dict[int, tuple[int, ...]] | None = None,
+) -> Path | None:
     """Up to 12 evenly spaced annotated frames in a grid, each labelled with frame and persons
     and, when tracked, the ids of the frame's people (the frames themselves show them too)."""
     import cv2
@@ -114,8 +134,9 @@ def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int,
     for pick in picks:
         index, image = annotated[int(pick)]
         scale = CONTACT_SHEET_TILE_WIDTH / image.shape[1]
-        tile = cv2.resize(image, (CONTACT_SHEET_TILE_WIDTH, round(image.shape[0] * scale)),
-                          interpolation=cv2.INTER_AREA)
+        tile = cv2.resize(
+            image, (CONTACT_SHEET_TILE_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
         count = persons_by_index.get(index, 0)
         label = f"frame {index}: {count} person{'' if count == 1 else 's'}"
         ids = sorted(i for i in (ids_by_index or {}).get(index, ()) if i >= 0)
@@ -129,7 +150,7 @@ def write_contact_sheet(path: Path, annotated: list, persons_by_index: dict[int,
     while len(tiles) % CONTACT_SHEET_COLUMNS:
         tiles.append(np.zeros_like(tiles[0]))
     columns = CONTACT_SHEET_COLUMNS
-    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
     cv2.imwrite(str(path), np.vstack(rows))
     return path
 
@@ -151,11 +172,17 @@ def run(args: argparse.Namespace) -> int:
     _prepare_output(output)
     print(f"litepose demo: the pose node on {bag.name} with model {model.name} (output in {output}/)")
     parameters = {"threads": str(args.threads)} if args.threads else {}
-    options = LoopOptions(model=model, rate=args.rate, record_annotated=True, node_parameters=parameters,
-                          tracking=not args.no_tracking)
+    options = LoopOptions(
+        model=model,
+        rate=args.rate,
+        record_annotated=True,
+        node_parameters=parameters,
+        tracking=not args.no_tracking,
+    )
     try:
-        result = run_node_in_the_loop(bag, output, options, env=loopback_environment(),
-                                      log=lambda text: print(f"  {text}"))
+        result = run_node_in_the_loop(
+            bag, output, options, env=loopback_environment(), log=lambda text: print(f"  {text}")
+        )
     except (BagError, NodeInTheLoopError) as error:
         raise UserError(str(error)) from error
     report = result.report
@@ -173,14 +200,21 @@ def run(args: argparse.Namespace) -> int:
     counts = report["frames"]
     latency = report["end_to_end_latency_ms"] or {"p50": float("nan"), "p95": float("nan")}
     per_frame = report["persons_per_frame"] or {"mean": 0.0}
-    print(f"frames in {counts['sent']}, processed {counts['processed']}, dropped {counts['dropped']}; "
-          f"{per_frame['mean']:.1f} persons per frame; end-to-end latency p50 {latency['p50']:.0f} ms, "
-          f"p95 {latency['p95']:.0f} ms")
+    print(
+        f"frames in {counts['sent']}, processed {counts['processed']}, dropped {counts['dropped']}; "
+        f"{per_frame['mean']:.1f} persons per frame; end-to-end latency p50 {latency['p50']:.0f} ms, "
+        f"p95 {latency['p95']:.0f} ms"
+    )
     if tracking is not None:
         print(tracking_sentence(tracking))
     print(f"done in {time.monotonic() - started:.0f} s. Look at:")
-    for label, path in (("contact sheet", sheet), ("video", video), ("annotated frames", output / "frames"),
-                        ("summary", result.files["markdown"]), ("recorded bag", result.files["bag"])):
+    for label, path in (
+        ("contact sheet", sheet),
+        ("video", video),
+        ("annotated frames", output / "frames"),
+        ("summary", result.files["markdown"]),
+        ("recorded bag", result.files["bag"]),
+    ):
         if path is not None:
             print(f"  {label + ':':18s} {path}")
     if not result.annotated:
@@ -211,23 +245,29 @@ def tracking_sentence(tracking: dict) -> str:
     text = f"tracking: {tracking['tracks_started']} distinct ids over the clip"
     if tracking.get("pedestrians_counted_by_eye") is not None:
         text += f" ({tracking['pedestrians_counted_by_eye']} pedestrians in it, counted by eye)"
-    return (text + f"; track length median {tracking['median_track_frames']:.0f} frames "
-            f"({tracking['median_track_seconds']:.2f} s), mean {tracking['mean_track_frames']:.1f} frames")
+    return (
+        text + f"; track length median {tracking['median_track_frames']:.0f} frames "
+        f"({tracking['median_track_seconds']:.2f} s), mean {tracking['mean_track_frames']:.1f} frames"
+    )
 
 
-def _append_outputs(summary: Path, frames: list[Path], video: Path | None, sheet: Path | None,
-                    tracking: dict | None = None) -> None:
+def _append_outputs(
+    summary: Path, frames: list[Path], video: Path | None, sheet: Path | None, tracking: dict | None = None
+) -> None:
     lines = []
     if tracking is not None:
         lines += ["## Tracking on the clip", "", tracking_sentence(tracking) + ".", ""]
     lines += ["## What the demo left", ""]
     if sheet is not None:
         lines += [f"![contact sheet]({sheet.name})", ""]
-    lines += [f"- `{sheet.name}`: 12 annotated frames at a glance (with the ids of their people)" if sheet
-              else "- no contact sheet",
-              f"- `{video.name}`: the annotated sequence" if video
-              else "- no video (OpenCV cannot write MP4 here)",
-              f"- `frames/`: {len(frames)} annotated frames (JPEG)",
-              "- `bag/`: everything the node published (mcap; `litepose bag-play` replays it)",
-              "- `node.log`: the node's log", ""]
+    lines += [
+        f"- `{sheet.name}`: 12 annotated frames at a glance (with the ids of their people)"
+        if sheet
+        else "- no contact sheet",
+        f"- `{video.name}`: the annotated sequence" if video else "- no video (OpenCV cannot write MP4 here)",
+        f"- `frames/`: {len(frames)} annotated frames (JPEG)",
+        "- `bag/`: everything the node published (mcap; `litepose bag-play` replays it)",
+        "- `node.log`: the node's log",
+        "",
+    ]
     summary.write_text(summary.read_text() + "\n" + "\n".join(lines))

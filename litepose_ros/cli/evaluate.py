@@ -20,21 +20,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX file or PyTorch checkpoint")
     parser.add_argument("--annotations", type=Path, required=True, help="COCO-format keypoint JSON")
     parser.add_argument("--images", type=Path, required=True, help="folder of the annotated images")
-    parser.add_argument("--crowdpose", action="store_true",
-                        help="CrowdPose rules and metrics (AP easy / medium / hard)")
+    parser.add_argument(
+        "--crowdpose", action="store_true", help="CrowdPose rules and metrics (AP easy / medium / hard)"
+    )
     parser.add_argument("--output", type=Path, help="write metrics and predictions to this JSON file")
     parser.add_argument("--input-size", type=int, help="network input short side (default: the model's)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test (faster, a little less AP)")
-    parser.add_argument("--decode-stride", type=int, choices=(1, 2), default=2,
-                        help="group on maps at stride 2 (default) or upsampled to the input, stride 1, as "
-                             "the reference's evaluation (a little more AP, slower decoding)")
-    parser.add_argument("--engine", default="onnxruntime", choices=ENGINE_NAMES,
-                        help="inference engine (default: onnxruntime)")
+    parser.add_argument(
+        "--decode-stride",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="group on maps at stride 2 (default) or upsampled to the input, stride 1, as "
+        "the reference's evaluation (a little more AP, slower decoding)",
+    )
+    parser.add_argument(
+        "--engine",
+        default="onnxruntime",
+        choices=ENGINE_NAMES,
+        help="inference engine (default: onnxruntime)",
+    )
     parser.add_argument("--threads", type=int, help="inference threads")
     parser.add_argument("--max-images", type=int, help="evaluate on the first N images only")
-    parser.add_argument("--ignore-duplicated-people", action="store_true",
-                        help="treat people whose keypoints are copied verbatim into other images (a "
-                             "pseudo-labelling artefact, e.g. in pseudo_people) as crowd regions")
+    parser.add_argument(
+        "--ignore-duplicated-people",
+        action="store_true",
+        help="treat people whose keypoints are copied verbatim into other images (a "
+        "pseudo-labelling artefact, e.g. in pseudo_people) as crowd regions",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -57,14 +70,22 @@ def run(args: argparse.Namespace) -> int:
         if args.threads:
             settings["threads"] = args.threads
         estimator = Estimator.from_model(args.model, **settings)
-        report = evaluate_estimator(estimator, annotations, args.images, crowdpose=args.crowdpose,
-                                    max_images=args.max_images, output=args.output,
-                                    progress=not args.no_progress,
-                                    details={"model": str(args.model), "estimator": estimator.describe()})
+        report = evaluate_estimator(
+            estimator,
+            annotations,
+            args.images,
+            crowdpose=args.crowdpose,
+            max_images=args.max_images,
+            output=args.output,
+            progress=not args.no_progress,
+            details={"model": str(args.model), "estimator": estimator.describe()},
+        )
     except (FileNotFoundError, ValueError, json.JSONDecodeError) as error:
         raise UserError(str(error)) from error
-    print(f"{estimator.describe()}\n{report['images']} images, {report['detections']} detections "
-          f"({report['mode']} evaluation)")
+    print(
+        f"{estimator.describe()}\n{report['images']} images, {report['detections']} detections "
+        f"({report['mode']} evaluation)"
+    )
     for name, value in report["metrics"].items():
         print(f"  {name:<10} {'n/a' if value is None or value < 0 else f'{value:.4f}'}")
     if args.output:

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rewrites",
         default="default",
         help="export-time graph rewrites, same outputs, cheaper graph: default (fuse-deconv,"
-        "deconv-as-conv), all, none, or a comma-separated list of " + ", ".join(REWRITES)
+        "deconv-as-conv), all, none, or a comma-separated list of "
+        + ", ".join(REWRITES)
         + " (see docs/model.md)",
     )
     parser.add_argument(
@@ -67,26 +68,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "by at most --max-ap-drop against the FP32 export (or with --force).",
     )
     int8.add_argument("--int8", action="store_true", help="quantise to INT8 (QDQ) after exporting")
-    int8.add_argument("--calibration", type=Path, default=None,
-                      help="calibration frames from your own footage: an image, a folder of images or a "
-                      "rosbag2 bag (needed with --int8)")
-    int8.add_argument("--calibration-frames", type=int, default=64,
-                      help="at most this many frames, spread over the source (default 64)")
-    int8.add_argument("--int8-activations", choices=("int8", "uint8"), default="int8",
-                      help="activation scheme: int8, symmetric (default; what TensorRT on Jetson needs) or "
-                      "uint8, asymmetric (ONNX Runtime's fast path on x86 CPUs)")
-    int8.add_argument("--accuracy-set", type=Path, default=None,
-                      help="annotated COCO-format json to compare INT8 with FP32 on (needed with --int8 "
-                      "unless --force)")
-    int8.add_argument("--accuracy-images", type=Path, default=None,
-                      help="the images of --accuracy-set (default: the folder holding the json)")
-    int8.add_argument("--accuracy-max-images", type=int, default=None,
-                      help="evaluate on the first this many images only")
-    int8.add_argument("--max-ap-drop", type=float, default=0.01,
-                      help="refuse to write the INT8 model when its AP is lower than FP32's by more than "
-                      "this (default 0.01)")
-    int8.add_argument("--force", action="store_true",
-                      help="write the INT8 model even when the accuracy check fails or is not run")
+    int8.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="calibration frames from your own footage: an image, a folder of images or a "
+        "rosbag2 bag (needed with --int8)",
+    )
+    int8.add_argument(
+        "--calibration-frames",
+        type=int,
+        default=64,
+        help="at most this many frames, spread over the source (default 64)",
+    )
+    int8.add_argument(
+        "--int8-activations",
+        choices=("int8", "uint8"),
+        default="int8",
+        help="activation scheme: int8, symmetric (default; what TensorRT on Jetson needs) or "
+        "uint8, asymmetric (ONNX Runtime's fast path on x86 CPUs)",
+    )
+    int8.add_argument(
+        "--accuracy-set",
+        type=Path,
+        default=None,
+        help="annotated COCO-format json to compare INT8 with FP32 on (needed with --int8 unless --force)",
+    )
+    int8.add_argument(
+        "--accuracy-images",
+        type=Path,
+        default=None,
+        help="the images of --accuracy-set (default: the folder holding the json)",
+    )
+    int8.add_argument(
+        "--accuracy-max-images", type=int, default=None, help="evaluate on the first this many images only"
+    )
+    int8.add_argument(
+        "--max-ap-drop",
+        type=float,
+        default=0.01,
+        help="refuse to write the INT8 model when its AP is lower than FP32's by more than "
+        "this (default 0.01)",
+    )
+    int8.add_argument(
+        "--force",
+        action="store_true",
+        help="write the INT8 model even when the accuracy check fails or is not run",
+    )
     parser.add_argument(
         "--trust-checkpoint",
         action="store_true",
@@ -140,8 +168,10 @@ def _check_int8_arguments(args: argparse.Namespace) -> None:
     if args.calibration is None:
         raise UserError("--int8 needs --calibration (an image, a folder of images or a bag of your footage)")
     if args.accuracy_set is None and not args.force:
-        raise UserError("--int8 needs --accuracy-set (an annotated COCO json) to check the INT8 model "
-                        "against FP32; --force writes it unchecked")
+        raise UserError(
+            "--int8 needs --accuracy-set (an annotated COCO json) to check the INT8 model "
+            "against FP32; --force writes it unchecked"
+        )
     if args.max_ap_drop < 0:
         raise UserError(f"--max-ap-drop must be >= 0, got {args.max_ap_drop}")
 
@@ -152,24 +182,33 @@ def _write_int8(args: argparse.Namespace, fp32) -> int:
     try:
         frames = calibration_frames(args.calibration, args.calibration_frames)
         print(f"calibrating on {len(frames)} frame(s) from {args.calibration}")
-        int8 = quantize_int8(fp32, frames, calibration_source=args.calibration.name,
-                             activations=args.int8_activations)
+        int8 = quantize_int8(
+            fp32, frames, calibration_source=args.calibration.name, activations=args.int8_activations
+        )
     except (ValueError, FileNotFoundError) as error:
         raise UserError(f"INT8 quantisation failed: {error}") from error
     if args.accuracy_set is not None:
         images = args.accuracy_images or args.accuracy_set.parent
         try:
-            check = check_accuracy(fp32, int8, args.accuracy_set, images, max_drop=args.max_ap_drop,
-                                   max_images=args.accuracy_max_images)
+            check = check_accuracy(
+                fp32,
+                int8,
+                args.accuracy_set,
+                images,
+                max_drop=args.max_ap_drop,
+                max_images=args.accuracy_max_images,
+            )
         except (ValueError, FileNotFoundError) as error:
             raise UserError(f"the accuracy check failed to run: {error}") from error
         print(check.report())
         record_accuracy(int8, check)
         if not check.passed and not args.force:
-            raise UserError(f"refusing to write {args.output}: the INT8 model loses {check.drop:.4f} AP "
-                            f"(FP32 {check.ap_fp32:.4f}, INT8 {check.ap_int8:.4f}; allowed "
-                            f"{args.max_ap_drop:.4f}). Calibrate on more representative footage, or "
-                            "--force to write it anyway")
+            raise UserError(
+                f"refusing to write {args.output}: the INT8 model loses {check.drop:.4f} AP "
+                f"(FP32 {check.ap_fp32:.4f}, INT8 {check.ap_int8:.4f}; allowed "
+                f"{args.max_ap_drop:.4f}). Calibrate on more representative footage, or "
+                "--force to write it anyway"
+            )
         if not check.passed:
             print("writing it anyway (--force)")
     else:

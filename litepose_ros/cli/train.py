@@ -17,8 +17,9 @@ from litepose_ros.cli import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0].strip("`")
     parser.add_argument("config", type=Path, help="training recipe (.yaml / .json), see config/train/")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUTPUT/latest.pth (exactly where it stopped)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from OUTPUT/latest.pth (exactly where it stopped)"
+    )
     parser.add_argument("--output", type=Path, help="output folder (overrides run.output_dir)")
     parser.add_argument("--epochs", type=int, help="total epochs (overrides optim.epochs)")
     parser.add_argument("--batch-size", type=int, help="overrides optim.batch_size")
@@ -33,10 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = TrainConfig.from_file(args.config)
-        overrides = {("run", "output_dir"): str(args.output) if args.output else None,
-                     ("optim", "epochs"): args.epochs, ("optim", "batch_size"): args.batch_size,
-                     ("run", "device"): args.device, ("run", "threads"): args.threads,
-                     ("run", "workers"): args.workers}
+        overrides = {
+            ("run", "output_dir"): str(args.output) if args.output else None,
+            ("optim", "epochs"): args.epochs,
+            ("optim", "batch_size"): args.batch_size,
+            ("run", "device"): args.device,
+            ("run", "threads"): args.threads,
+            ("run", "workers"): args.workers,
+        }
         for (section, key), value in overrides.items():
             if value is not None:
                 setattr(getattr(config, section), key, value)
@@ -50,17 +55,24 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(config, resume=args.resume, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error
-    print(f"training {config.model.architecture} ({trainer.layout.name}) on {len(trainer.train_set)} "
-          f"samples per epoch, device {trainer.device}, output {trainer.output_dir}"
-          + (f", resuming at epoch {trainer.start_epoch + 1}" if args.resume else ""), flush=True)
+    print(
+        f"training {config.model.architecture} ({trainer.layout.name}) on {len(trainer.train_set)} "
+        f"samples per epoch, device {trainer.device}, output {trainer.output_dir}"
+        + (f", resuming at epoch {trainer.start_epoch + 1}" if args.resume else ""),
+        flush=True,
+    )
     if trainer.start_epoch >= config.optim.epochs:
         print(f"nothing to do: {trainer.start_epoch} of {config.optim.epochs} epochs are done")
         return 0
     for record in trainer.fit_iter():
         val = f", val AP {record.val['AP']:.4f}" if record.val.get("AP") is not None else ""
-        print(f"epoch {record.epoch + 1}/{config.optim.epochs}: loss {record.losses['total']:.6f}, "
-              f"lr {record.lr:.3g}, {record.images_per_second:.2f} img/s, {record.seconds:.0f} s{val}",
-              flush=True)
-    print(f"done: {trainer.output_dir / LOG}, {trainer.output_dir / PLOT}, best AP "
-          f"{trainer.best_ap if trainer.best_ap > -1 else 'n/a'}")
+        print(
+            f"epoch {record.epoch + 1}/{config.optim.epochs}: loss {record.losses['total']:.6f}, "
+            f"lr {record.lr:.3g}, {record.images_per_second:.2f} img/s, {record.seconds:.0f} s{val}",
+            flush=True,
+        )
+    print(
+        f"done: {trainer.output_dir / LOG}, {trainer.output_dir / PLOT}, best AP "
+        f"{trainer.best_ap if trainer.best_ap > -1 else 'n/a'}"
+    )
     return 0

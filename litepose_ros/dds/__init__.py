@@ -22,16 +22,19 @@ if not 0 <= TEST_DOMAIN_ID <= 101:  # the ids whose DDS ports are safe on Linux 
     raise ValueError(f"LITEPOSE_TEST_DOMAIN_ID must be 0 to 101, got {TEST_DOMAIN_ID}")
 
 
-def loopback_environment(base: Mapping[str, str] | None = None,
-                         domain_id: int = TEST_DOMAIN_ID) -> dict[str, str]:
+def loopback_environment(
+    base: Mapping[str, str] | None = None, domain_id: int = TEST_DOMAIN_ID
+) -> dict[str, str]:
     """Environment for a ROS process that must keep DDS on loopback."""
     env = dict(os.environ if base is None else base)
-    env.update({
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        # Fast DDS 3.x (Kilted) reads this name.
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
-        "ROS_DOMAIN_ID": str(domain_id),
-    })
+    env.update(
+        {
+            "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+            # Fast DDS 3.x (Kilted) reads this name.
+            "FASTDDS_DEFAULT_PROFILES_FILE": str(LOCALHOST_PROFILE),
+            "ROS_DOMAIN_ID": str(domain_id),
+        }
+    )
     # Fast DDS 2.x (Jazzy, Humble) reads only the old name. Fast DDS 3.x reads it too, prefers it
     # to the new one and warns at every start that it is deprecated: there it is removed (an
     # inherited value could name another profile), elsewhere it is set as well.
@@ -52,8 +55,13 @@ def fast_dds_major_version() -> int | None:
     the package it installs (share/fastdds for 3.x, share/fastrtps for 2.x); None when both or
     neither are found."""
     prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
-    found = {name for prefix in prefixes if prefix for name in ("fastdds", "fastrtps")
-             if (Path(prefix) / "share" / name).is_dir()}
+    found = {
+        name
+        for prefix in prefixes
+        if prefix
+        for name in ("fastdds", "fastrtps")
+        if (Path(prefix) / "share" / name).is_dir()
+    }
     return {frozenset({"fastdds"}): 3, frozenset({"fastrtps"}): 2}.get(frozenset(found))
 
 

@@ -39,8 +39,9 @@ class OutputCodec:
         if self.max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
 
-    def targets(self, points_by_stride: dict[int, np.ndarray], visible: np.ndarray,
-                input_size: int) -> dict[str, np.ndarray]:
+    def targets(
+        self, points_by_stride: dict[int, np.ndarray], visible: np.ndarray, input_size: int
+    ) -> dict[str, np.ndarray]:
         """``heatmaps_s{stride}`` (K, S, S) for each output and ``joints`` (the tag loss's index
         lists at TAG_STRIDE) from the joints (P, K, 2) already mapped to each output's pixels."""
         targets: dict[str, np.ndarray] = {}
@@ -52,18 +53,19 @@ class OutputCodec:
         return targets
 
 
-def _nearest_pixels(joints_xy: np.ndarray, visible: np.ndarray,
-                    size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_pixels(
+    joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest integer pixel of each joint and whether it is usable (labelled and inside)."""
     height, width = size
     pixel = np.floor(np.asarray(joints_xy, dtype=np.float64) + 0.5).astype(np.int64)
-    inside = ((pixel[..., 0] >= 0) & (pixel[..., 0] < width)
-              & (pixel[..., 1] >= 0) & (pixel[..., 1] < height))
+    inside = (pixel[..., 0] >= 0) & (pixel[..., 0] < width) & (pixel[..., 1] >= 0) & (pixel[..., 1] < height)
     return pixel, np.asarray(visible, dtype=bool) & inside
 
 
-def render_heatmaps(joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int, int],
-                    sigma: float = 2.0) -> np.ndarray:
+def render_heatmaps(
+    joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int, int], sigma: float = 2.0
+) -> np.ndarray:
     """Heatmaps (K, H, W), the per-pixel maximum over people of a Gaussian at each joint.
 
     joints_xy: (P, K, 2) joint positions in output pixels; visible: (P, K) booleans.
@@ -89,8 +91,9 @@ def render_heatmaps(joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int,
     return heatmaps
 
 
-def joint_index_lists(joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int, int],
-                      max_people: int = 30) -> np.ndarray:
+def joint_index_lists(
+    joints_xy: np.ndarray, visible: np.ndarray, size: tuple[int, int], max_people: int = 30
+) -> np.ndarray:
     """Index lists for the associative-embedding loss, int64 (max_people, K, 2).
 
     Row [p, k] = (k * H * W + y * W + x, 1) for a usable joint of person p (an index into the
@@ -103,8 +106,7 @@ def joint_index_lists(joints_xy: np.ndarray, visible: np.ndarray, size: tuple[in
     lists = np.zeros((max_people, num_joints, 2), dtype=np.int64)
     pixel, usable = _nearest_pixels(joints_xy[:max_people], visible[:max_people], size)
     count = pixel.shape[0]
-    flat = (np.arange(num_joints)[None, :] * height * width
-            + pixel[..., 1] * width + pixel[..., 0])
+    flat = np.arange(num_joints)[None, :] * height * width + pixel[..., 1] * width + pixel[..., 0]
     lists[:count, :, 0] = np.where(usable, flat, 0)
     lists[:count, :, 1] = usable.astype(np.int64)
     return lists

@@ -17,7 +17,7 @@ DECODE_STRIDES = (1, 2)
 # Joint order of the grouping: the reference visits the head and torso (most reliable tags) before
 # the limbs for COCO; other layouts are visited in their own order.
 GROUPING_JOINT_ORDER: dict[str, tuple[int, ...]] = {
-    "coco17": (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16),
+    "coco17": (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
 }
 # Quarter-pixel adjust step (map pixels).
 ADJUST_STEP = 0.25
@@ -30,12 +30,12 @@ class DecoderConfig:
     ``DecoderConfig.fast()`` is the authors' real-time setting: no flip test, adjust or refine.
     """
 
-    flip_test: bool = True            # also decode the mirrored input (the caller runs it)
-    nms_kernel: int = 5               # max-pool window of the peak NMS (odd)
-    top_k: int = 30                   # candidates kept per joint
+    flip_test: bool = True  # also decode the mirrored input (the caller runs it)
+    nms_kernel: int = 5  # max-pool window of the peak NMS (odd)
+    top_k: int = 30  # candidates kept per joint
     detection_threshold: float = 0.1  # a candidate needs a heatmap value above this
-    tag_threshold: float = 1.0        # a match this far (tag distance) or more starts a new person
-    tag_cost_weight: float = 100.0    # cost = round(tag distance) * weight - candidate score
+    tag_threshold: float = 1.0  # a match this far (tag distance) or more starts a new person
+    tag_cost_weight: float = 100.0  # cost = round(tag distance) * weight - candidate score
     # ... + a tie-break of this size: the rounded cost often has several optimal assignments (a
     # permutation of matched rows keeps the score sum). Among those it picks the one with the
     # fewest matches at or beyond tag_threshold (each would start a new person), then the one
@@ -44,15 +44,15 @@ class DecoderConfig:
     # reference's. 0 gives the reference's cost exactly, with ties left to the solver (munkres
     # there, scipy here), which in crowds can split people.
     tag_tie_break: float = 1e-6
-    max_matched_people: int = 30      # only the first this many people take part in matching
-    adjust: bool = True               # quarter-pixel shift towards the higher neighbour
-    refine: bool = True               # fill missing joints from the whole heatmap
+    max_matched_people: int = 30  # only the first this many people take part in matching
+    adjust: bool = True  # quarter-pixel shift towards the higher neighbour
+    refine: bool = True  # fill missing joints from the whole heatmap
     joint_order: tuple[int, ...] | None = None  # None: GROUPING_JOINT_ORDER or the layout order
     # Resolution of the maps grouping runs on: 2, the network's stride-2 output (default), or 1,
     # the maps upsampled to the network input as the reference's evaluation script does (a little
     # more AP, about 4x the decoding work; see docs/decoding.md).
     decode_stride: int = DECODE_STRIDE
-    min_person_score: float = 0.0     # drop people scoring below this (0 keeps everyone)
+    min_person_score: float = 0.0  # drop people scoring below this (0 keeps everyone)
     oks_nms_threshold: float | None = None  # drop people with OKS above this to a better one
 
     def __post_init__(self) -> None:
@@ -86,11 +86,14 @@ class DecoderConfig:
 
     def joint_order_for(self, layout: KeypointLayout) -> tuple[int, ...]:
         """The grouping order for ``layout`` (validated to be a permutation of its joints)."""
-        order = self.joint_order or GROUPING_JOINT_ORDER.get(layout.name) or tuple(
-            range(layout.num_keypoints))
+        order = (
+            self.joint_order or GROUPING_JOINT_ORDER.get(layout.name) or tuple(range(layout.num_keypoints))
+        )
         if sorted(order) != list(range(layout.num_keypoints)):
-            raise ValueError(f"joint_order {order} is not a permutation of the {layout.num_keypoints} "
-                             f"joints of layout {layout.name}")
+            raise ValueError(
+                f"joint_order {order} is not a permutation of the {layout.num_keypoints} "
+                f"joints of layout {layout.name}"
+            )
         return order
 
 

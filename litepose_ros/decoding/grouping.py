@@ -15,11 +15,11 @@ from litepose_ros.decoding.peaks import Candidates
 class Grouping:
     """People after grouping: integer map positions and scores of their joints."""
 
-    y: np.ndarray           # (P, K) int64 (meaningless where missing)
-    x: np.ndarray           # (P, K) int64
-    score: np.ndarray       # (P, K) float32, 0 where the joint is missing
-    found: np.ndarray       # (P, K) bool
-    tag: np.ndarray         # (P, L) float32 mean tag of the grouped joints
+    y: np.ndarray  # (P, K) int64 (meaningless where missing)
+    x: np.ndarray  # (P, K) int64
+    score: np.ndarray  # (P, K) float32, 0 where the joint is missing
+    found: np.ndarray  # (P, K) bool
+    tag: np.ndarray  # (P, L) float32 mean tag of the grouped joints
 
 
 def tie_break_cost(distance: np.ndarray, threshold: float, tie_break: float) -> np.ndarray:
@@ -39,8 +39,9 @@ def tie_break_cost(distance: np.ndarray, threshold: float, tie_break: float) -> 
     return near
 
 
-def group_candidates(candidates: Candidates, num_joints: int, config: DecoderConfig,
-                     joint_order: tuple[int, ...]) -> Grouping:
+def group_candidates(
+    candidates: Candidates, num_joints: int, config: DecoderConfig, joint_order: tuple[int, ...]
+) -> Grouping:
     """Assign candidates to people joint by joint (Hungarian matching on tag distance)."""
     tag_dim = candidates.tag.shape[1]
     capacity = int(candidates.joint.size)  # each candidate joins a person or starts one
@@ -96,8 +97,8 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
             new_members = range(first, stop)
         # Unmatched candidates start new people, in candidate (descending score) order.
         count = tags.shape[0]
-        member[people:people + count, j] = new_members
-        totals[people:people + count] = tags
+        member[people : people + count, j] = new_members
+        totals[people : people + count] = tags
         people += count
     member = member[:people]
     found = member >= 0
@@ -105,7 +106,8 @@ def group_candidates(candidates: Candidates, num_joints: int, config: DecoderCon
     return Grouping(
         y=candidates.y[index] if people else np.zeros((0, num_joints), np.int64),
         x=candidates.x[index] if people else np.zeros((0, num_joints), np.int64),
-        score=np.where(found, candidates.score[index], 0.0).astype(np.float32) if people
+        score=np.where(found, candidates.score[index], 0.0).astype(np.float32)
+        if people
         else np.zeros((0, num_joints), np.float32),
         found=found,
         tag=(totals[:people, :tag_dim] / np.maximum(totals[:people, tag_dim:], 1)).astype(np.float32),

@@ -25,13 +25,17 @@ class TagMaps:
         k, height, width = heatmap_shape
         full, half = (k, height, width), (k, height // 2, width // 2)
         if tags.ndim != 4 or tags.shape[:3] not in (full, half) or tags.shape[3] not in (1, 2):
-            raise ValueError(f"tags must have shape (K, H, W, L) with L = 1 or 2 (or (K, H, W)) at the "
-                             f"heatmap size {full} or half of it {half}, got {tags.shape}")
+            raise ValueError(
+                f"tags must have shape (K, H, W, L) with L = 1 or 2 (or (K, H, W)) at the "
+                f"heatmap size {full} or half of it {half}, got {tags.shape}"
+            )
         if not np.issubdtype(tags.dtype, np.floating):
             raise TypeError(f"tags must be floating point, got {tags.dtype}")
         if tags.shape[:3] != full and (height % 2 or width % 2):
-            raise ValueError(f"half-resolution tags need an even heatmap size, got {height}x{width}: "
-                             f"give the tags at the heatmap size")
+            raise ValueError(
+                f"half-resolution tags need an even heatmap size, got {height}x{width}: "
+                f"give the tags at the heatmap size"
+            )
         self._set(np.ascontiguousarray(tags.transpose(3, 0, 1, 2), dtype=np.float32), heatmap_shape)
 
     @classmethod
@@ -108,7 +112,7 @@ class PaddedHeatmaps:
         """The (K, H, W) heatmaps (a view into the buffer)."""
         m = self.margin
         _, height, width = self.buffer.shape
-        return self.buffer[:, m:height - m, m:width - m]
+        return self.buffer[:, m : height - m, m : width - m]
 
     @classmethod
     def allocate(cls, workspace: Workspace, shape: tuple[int, int, int], margin: int) -> PaddedHeatmaps:
@@ -143,9 +147,15 @@ def upsample2x(maps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
-                  flipped_out4: np.ndarray | None = None, flipped_out2: np.ndarray | None = None, *,
-                  workspace: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+def merge_outputs(
+    out4: np.ndarray,
+    out2: np.ndarray,
+    layout: KeypointLayout,
+    flipped_out4: np.ndarray | None = None,
+    flipped_out2: np.ndarray | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Combine the network outputs of one image into heatmaps on the stride-2 grid and tags.
 
     ``out4`` is (2K, h, w) or (1, 2K, h, w): K heatmaps then K tag maps at stride 4; ``out2`` is
@@ -156,14 +166,22 @@ def merge_outputs(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
     ``workspace`` the results live in its buffers (valid until its next use); without the flip
     test the tags are a view of ``out4``.
     """
-    heatmaps, tags = merge_padded(out4, out2, layout, flipped_out4, flipped_out2,
-                            workspace=workspace or Workspace(), margin=0)
+    heatmaps, tags = merge_padded(
+        out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace or Workspace(), margin=0
+    )
     return heatmaps.buffer, tags.transpose(1, 2, 3, 0)
 
 
-def merge_padded(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, flipped_out4: np.ndarray | None,
-           flipped_out2: np.ndarray | None, *, workspace: Workspace,
-           margin: int) -> tuple[PaddedHeatmaps, np.ndarray]:
+def merge_padded(
+    out4: np.ndarray,
+    out2: np.ndarray,
+    layout: KeypointLayout,
+    flipped_out4: np.ndarray | None,
+    flipped_out2: np.ndarray | None,
+    *,
+    workspace: Workspace,
+    margin: int,
+) -> tuple[PaddedHeatmaps, np.ndarray]:
     """``merge_outputs`` into padded heatmaps; tags come back as (L, K, h, w)."""
     k = layout.num_keypoints
     out4, out2 = _check_outputs(out4, out2, k, "")
@@ -179,8 +197,10 @@ def merge_padded(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, fli
         return padded, out4[k:][None]
     flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
     if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
-        raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
-                         f"from the outputs {out4.shape}, {out2.shape}")
+        raise ValueError(
+            f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
+            f"from the outputs {out4.shape}, {out2.shape}"
+        )
     flip = np.asarray(layout.flip_index)
     tags = workspace.array("tags4", (2, k, height, width))
     tags[0] = out4[k:]
@@ -198,9 +218,13 @@ def merge_padded(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, fli
     return padded, tags
 
 
-def merge_full_resolution(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout,
-                          flipped_out4: np.ndarray | None = None,
-                          flipped_out2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def merge_full_resolution(
+    out4: np.ndarray,
+    out2: np.ndarray,
+    layout: KeypointLayout,
+    flipped_out4: np.ndarray | None = None,
+    flipped_out2: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (K, H, W) and tags (K, H, W, L) at the network input resolution (stride 1), as
     the reference's evaluation builds them: each output (averaged with the mirrored one's, joints
     swapped, under the flip test) upsampled bilinearly (half-pixel centres) to the input size,
@@ -220,8 +244,10 @@ def merge_full_resolution(out4: np.ndarray, out2: np.ndarray, layout: KeypointLa
     if flipped_out4 is not None:
         flipped_out4, flipped_out2 = _check_outputs(flipped_out4, flipped_out2, k, "flipped ")
         if flipped_out4.shape != out4.shape or flipped_out2.shape != out2.shape:
-            raise ValueError(f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
-                             f"from the outputs {out4.shape}, {out2.shape}")
+            raise ValueError(
+                f"flipped outputs {flipped_out4.shape}, {flipped_out2.shape} differ in shape "
+                f"from the outputs {out4.shape}, {out2.shape}"
+            )
         flip = np.asarray(layout.flip_index)
         # Mirror back and swap left/right: the mirrored input's channel flip[j] is joint j.
         heat4 = (heat4 + flipped_out4[flip][..., ::-1]) / 2
@@ -237,19 +263,22 @@ def merge_full_resolution(out4: np.ndarray, out2: np.ndarray, layout: KeypointLa
     return heatmaps, tags
 
 
-def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int,
-                   what: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_outputs(out4: np.ndarray, out2: np.ndarray, k: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     arrays = []
-    for name, given, channels in ((f"{what}stride-4 output", out4, 2 * k),
-                                  (f"{what}stride-2 output", out2, k)):
+    for name, given, channels in (
+        (f"{what}stride-4 output", out4, 2 * k),
+        (f"{what}stride-2 output", out2, k),
+    ):
         array = np.asarray(given)
         if array.ndim == 4:
             if array.shape[0] != 1:
                 raise ValueError(f"{name} has batch size {array.shape[0]}; decode one image at a time")
             array = array[0]
         if array.ndim != 3 or array.shape[0] != channels:
-            raise ValueError(f"{name} must have shape ({channels}, H, W) (or with a batch of 1) for "
-                             f"{k} joints, got {np.shape(array)}; is the model for another layout?")
+            raise ValueError(
+                f"{name} must have shape ({channels}, H, W) (or with a batch of 1) for "
+                f"{k} joints, got {np.shape(array)}; is the model for another layout?"
+            )
         if not np.issubdtype(array.dtype, np.floating):
             raise TypeError(f"{name} must be floating point, got {array.dtype}")
         arrays.append(np.ascontiguousarray(array, dtype=np.float32))  # OpenCV needs plain rows

@@ -17,11 +17,11 @@ from litepose_ros.decoding.memory import Workspace
 class Candidates:
     """Peaks kept for grouping, sorted by joint, then by descending score within a joint."""
 
-    joint: np.ndarray   # (M,) int64
-    y: np.ndarray       # (M,) int64 map row
-    x: np.ndarray       # (M,) int64 map column
-    score: np.ndarray   # (M,) float32 heatmap value
-    tag: np.ndarray     # (M, L) float32 tag vector
+    joint: np.ndarray  # (M,) int64
+    y: np.ndarray  # (M,) int64 map row
+    x: np.ndarray  # (M,) int64 map column
+    score: np.ndarray  # (M,) float32 heatmap value
+    tag: np.ndarray  # (M, L) float32 tag vector
     starts: np.ndarray  # (K + 1,) candidates of joint j are [starts[j], starts[j + 1])
 
 
@@ -35,8 +35,9 @@ def max_pool(maps: np.ndarray, kernel: int, out: np.ndarray | None = None) -> np
     return out
 
 
-def find_candidates(heatmaps: np.ndarray, tags: TagMaps, config: DecoderConfig,
-                    workspace: Workspace | None = None) -> Candidates:
+def find_candidates(
+    heatmaps: np.ndarray, tags: TagMaps, config: DecoderConfig, workspace: Workspace | None = None
+) -> Candidates:
     """Local maxima (max-pool equality) above the detection threshold, top ``config.top_k`` per
     joint by score. Selecting above the threshold first gives the same set as the reference's
     top-k followed by the threshold, without partitioning whole maps."""
@@ -51,17 +52,24 @@ def _window_offsets(radius: int, row_stride: int) -> tuple[np.ndarray, np.ndarra
     """Flat offsets of the (2 radius + 1)^2 window around a pixel, without the pixel itself:
     its four direct neighbours, then the others."""
     near = [(0, 1), (0, -1), (1, 0), (-1, 0)] if radius else []
-    far = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
-           if (dy, dx) != (0, 0) and (dy, dx) not in near]
-    offsets = (np.array([dy * row_stride + dx for dy, dx in near], dtype=np.int64),
-               np.array([dy * row_stride + dx for dy, dx in far], dtype=np.int64))
+    far = [
+        (dy, dx)
+        for dy in range(-radius, radius + 1)
+        for dx in range(-radius, radius + 1)
+        if (dy, dx) != (0, 0) and (dy, dx) not in near
+    ]
+    offsets = (
+        np.array([dy * row_stride + dx for dy, dx in near], dtype=np.int64),
+        np.array([dy * row_stride + dx for dy, dx in far], dtype=np.int64),
+    )
     for array in offsets:
         array.flags.writeable = False  # shared by every caller through the cache
     return offsets
 
 
-def find_padded_candidates(heatmaps: PaddedHeatmaps, tags: TagMaps, config: DecoderConfig,
-                     workspace: Workspace) -> Candidates:
+def find_padded_candidates(
+    heatmaps: PaddedHeatmaps, tags: TagMaps, config: DecoderConfig, workspace: Workspace
+) -> Candidates:
     """``find_candidates`` on padded heatmaps (margin >= nms_kernel // 2).
 
     The max-pool equality is checked only at pixels above the threshold (a few percent of the
@@ -95,5 +103,11 @@ def find_padded_candidates(heatmaps: PaddedHeatmaps, tags: TagMaps, config: Deco
     y, x = np.divmod(pixel, padded_width)
     y -= heatmaps.margin
     x -= heatmaps.margin
-    return Candidates(joint=joint, y=y, x=x, score=score, tag=tags.at(joint, y, x),
-                      starts=np.searchsorted(joint, np.arange(num_joints + 1)))
+    return Candidates(
+        joint=joint,
+        y=y,
+        x=x,
+        score=score,
+        tag=tags.at(joint, y, x),
+        starts=np.searchsorted(joint, np.arange(num_joints + 1)),
+    )

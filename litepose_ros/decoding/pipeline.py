@@ -15,8 +15,13 @@ from litepose_ros.layouts import KeypointLayout
 from litepose_ros.preprocess import ResizeTransform, map_to_input
 
 
-def decode_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
-                config: DecoderConfig | None = None, workspace: Workspace | None = None) -> DecodedPeople:
+def decode_maps(
+    heatmaps: np.ndarray,
+    tags: np.ndarray,
+    layout: KeypointLayout,
+    config: DecoderConfig | None = None,
+    workspace: Workspace | None = None,
+) -> DecodedPeople:
     """Group people from stride-2 heatmaps (K, H, W) and tags (K, H, W, L) (or (K, H, W) for
     L = 1), the tags at the heatmap resolution or at half of it (stride 4, upsampled where read).
     Keypoints are returned in pixel-centre coordinates of the heatmaps."""
@@ -29,8 +34,13 @@ def decode_maps(heatmaps: np.ndarray, tags: np.ndarray, layout: KeypointLayout,
     return _decode(padded, tag_maps, layout, config, workspace)
 
 
-def _decode(heatmaps: PaddedHeatmaps, tags: TagMaps, layout: KeypointLayout, config: DecoderConfig,
-            workspace: Workspace) -> DecodedPeople:
+def _decode(
+    heatmaps: PaddedHeatmaps,
+    tags: TagMaps,
+    layout: KeypointLayout,
+    config: DecoderConfig,
+    workspace: Workspace,
+) -> DecodedPeople:
     """``decode_maps`` on padded heatmaps."""
     num_joints = layout.num_keypoints
     candidates = find_padded_candidates(heatmaps, tags, config, workspace)
@@ -62,8 +72,13 @@ def _decode(heatmaps: PaddedHeatmaps, tags: TagMaps, layout: KeypointLayout, con
     return _finish(keypoints, scores.astype(np.float32), placed, config, layout)
 
 
-def _finish(keypoints: np.ndarray, scores: np.ndarray, placed: np.ndarray, config: DecoderConfig,
-            layout: KeypointLayout) -> DecodedPeople:
+def _finish(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    placed: np.ndarray,
+    config: DecoderConfig,
+    layout: KeypointLayout,
+) -> DecodedPeople:
     """Put joints without a position at the mean of the person's placed joints, filter people by
     score and OKS, sort by descending score."""
     if keypoints.shape[0]:
@@ -78,14 +93,22 @@ def _finish(keypoints: np.ndarray, scores: np.ndarray, placed: np.ndarray, confi
     if config.oks_nms_threshold is not None and scores.size > 1:
         kept = oks_nms(keypoints, scores, layout.sigmas_array(), config.oks_nms_threshold)
         keypoints, scores = keypoints[kept], scores[kept]
-    return DecodedPeople(keypoints=np.ascontiguousarray(keypoints, dtype=np.float32),
-                         scores=np.ascontiguousarray(scores, dtype=np.float32))
+    return DecodedPeople(
+        keypoints=np.ascontiguousarray(keypoints, dtype=np.float32),
+        scores=np.ascontiguousarray(scores, dtype=np.float32),
+    )
 
 
-def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
-                  config: DecoderConfig | None = None, transform: ResizeTransform | None = None,
-                  flipped_out4: np.ndarray | None = None,
-                  flipped_out2: np.ndarray | None = None) -> DecodedPeople:
+def decode_people(
+    out4: np.ndarray,
+    out2: np.ndarray,
+    layout: KeypointLayout,
+    *,
+    config: DecoderConfig | None = None,
+    transform: ResizeTransform | None = None,
+    flipped_out4: np.ndarray | None = None,
+    flipped_out2: np.ndarray | None = None,
+) -> DecodedPeople:
     """Decode one image's network outputs into people.
 
     ``out4`` (2K, h, w) and ``out2`` (K, 2h, 2w) (a leading batch of 1 is accepted) are the
@@ -97,15 +120,18 @@ def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
     config = config or DecoderConfig()
     has_flipped = flipped_out4 is not None or flipped_out2 is not None
     if config.flip_test and not has_flipped:
-        raise ValueError("flip_test is on but no flipped outputs were given: run the network on the "
-                         "mirrored input too, or decode with flip_test=False (DecoderConfig.fast())")
+        raise ValueError(
+            "flip_test is on but no flipped outputs were given: run the network on the "
+            "mirrored input too, or decode with flip_test=False (DecoderConfig.fast())"
+        )
     if has_flipped and not config.flip_test:
         raise ValueError("flipped outputs were given but flip_test is off; enable flip_test to use them")
     workspace = thread_workspace()
     stride = config.decode_stride
     if stride == DECODE_STRIDE:
-        heatmaps, tags = merge_padded(out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace,
-                                      margin=config.nms_kernel // 2)
+        heatmaps, tags = merge_padded(
+            out4, out2, layout, flipped_out4, flipped_out2, workspace=workspace, margin=config.nms_kernel // 2
+        )
         maps_shape = heatmaps.maps.shape
     else:
         full_heatmaps, full_tags = merge_full_resolution(out4, out2, layout, flipped_out4, flipped_out2)
@@ -113,17 +139,20 @@ def decode_people(out4: np.ndarray, out2: np.ndarray, layout: KeypointLayout, *,
     if transform is not None:
         expected = (transform.input_size[1] // stride, transform.input_size[0] // stride)
         if maps_shape[1:] != expected:
-            raise ValueError(f"stride-{stride} maps are {maps_shape[2]}x{maps_shape[1]} but the transform's "
-                             f"network input {transform.input_size[0]}x{transform.input_size[1]} needs "
-                             f"{expected[1]}x{expected[0]}")
+            raise ValueError(
+                f"stride-{stride} maps are {maps_shape[2]}x{maps_shape[1]} but the transform's "
+                f"network input {transform.input_size[0]}x{transform.input_size[1]} needs "
+                f"{expected[1]}x{expected[0]}"
+            )
     if stride == DECODE_STRIDE:
         people = _decode(heatmaps, TagMaps.from_stacked(tags, maps_shape), layout, config, workspace)
     else:
         people = decode_maps(full_heatmaps, full_tags, layout, config, workspace)
     keypoints = people.keypoints.copy()
     points = keypoints[..., :2].astype(np.float64)
-    points = (transform.map_to_source(points, stride) if transform is not None
-              else map_to_input(points, stride))
+    points = (
+        transform.map_to_source(points, stride) if transform is not None else map_to_input(points, stride)
+    )
     keypoints[..., :2] = points
     return DecodedPeople(keypoints=keypoints, scores=people.scores)
 
@@ -132,8 +161,9 @@ def _check_heatmaps(heatmaps: np.ndarray, layout: KeypointLayout) -> np.ndarray:
     heatmaps = np.asarray(heatmaps)
     k = layout.num_keypoints
     if heatmaps.ndim != 3 or heatmaps.shape[0] != k:
-        raise ValueError(f"heatmaps must have shape ({k}, H, W) for layout {layout.name}, "
-                         f"got {heatmaps.shape}")
+        raise ValueError(
+            f"heatmaps must have shape ({k}, H, W) for layout {layout.name}, got {heatmaps.shape}"
+        )
     if not np.issubdtype(heatmaps.dtype, np.floating):
         raise TypeError(f"heatmaps must be floating point, got {heatmaps.dtype}")
     return np.ascontiguousarray(heatmaps, dtype=np.float32)

@@ -11,8 +11,9 @@ from litepose_ros.decoding.memory import Workspace
 from litepose_ros.decoding.peaks import Candidates
 
 
-def quarter_offsets(heatmaps: np.ndarray, joint: np.ndarray, y: np.ndarray,
-                    x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def quarter_offsets(
+    heatmaps: np.ndarray, joint: np.ndarray, y: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(dx, dy): +0.25 towards the higher of the two neighbours along each axis, -0.25 when the
     lower (or equal) one is ahead; neighbours are clamped at the map border, as the reference."""
     _, height, width = heatmaps.shape
@@ -20,8 +21,10 @@ def quarter_offsets(heatmaps: np.ndarray, joint: np.ndarray, y: np.ndarray,
     left = heatmaps[joint, y, np.maximum(x - 1, 0)]
     below = heatmaps[joint, np.minimum(y + 1, height - 1), x]
     above = heatmaps[joint, np.maximum(y - 1, 0), x]
-    return (np.where(right > left, ADJUST_STEP, -ADJUST_STEP),
-            np.where(below > above, ADJUST_STEP, -ADJUST_STEP))
+    return (
+        np.where(right > left, ADJUST_STEP, -ADJUST_STEP),
+        np.where(below > above, ADJUST_STEP, -ADJUST_STEP),
+    )
 
 
 def _rounded_tag_distance(tag_maps: np.ndarray, person_tags: np.ndarray) -> np.ndarray:
@@ -34,9 +37,16 @@ def _rounded_tag_distance(tag_maps: np.ndarray, person_tags: np.ndarray) -> np.n
     return np.rint(np.sqrt(squared))
 
 
-def _refine_near_peaks(heatmaps: np.ndarray, joint_tags: np.ndarray, person_tags: np.ndarray, *,
-                       joint: np.ndarray, slot: np.ndarray, candidates: Candidates,
-                       best: np.ndarray) -> None:
+def _refine_near_peaks(
+    heatmaps: np.ndarray,
+    joint_tags: np.ndarray,
+    person_tags: np.ndarray,
+    *,
+    joint: np.ndarray,
+    slot: np.ndarray,
+    candidates: Candidates,
+    best: np.ndarray,
+) -> None:
     """Fill ``best`` (flat pixel indices) for the pairs whose answer is provably among the pixels
     above their joint's weakest candidate (see refine_missing); other entries are left alone."""
     num_joints, _, width = heatmaps.shape
@@ -48,8 +58,9 @@ def _refine_near_peaks(heatmaps: np.ndarray, joint_tags: np.ndarray, person_tags
     c_joint, c_y, c_x = candidates.joint[useful], candidates.y[useful], candidates.x[useful]
     c_tags = joint_tags[:, slot_of_joint[c_joint], c_y * width + c_x]  # (L, C)
     # Exact values of every pair at the peaks of its joint (-inf at other joints' peaks).
-    values = heatmaps[c_joint, c_y, c_x][None, :] - _rounded_tag_distance(c_tags[:, None, :],
-                                                                          person_tags[:, :, None])
+    values = heatmaps[c_joint, c_y, c_x][None, :] - _rounded_tag_distance(
+        c_tags[:, None, :], person_tags[:, :, None]
+    )
     values[joint[:, None] != c_joint[None, :]] = -np.inf
     bound = values.max(axis=1)
     # The weakest candidate of each joint: the last of its run (candidates are sorted by score).
@@ -62,13 +73,18 @@ def _refine_near_peaks(heatmaps: np.ndarray, joint_tags: np.ndarray, person_tags
         heat = heatmaps[j].reshape(-1)
         region = np.flatnonzero(heat > floor[j])  # holds every pixel >= the bound
         region_values = heat[region][None, :] - _rounded_tag_distance(
-            joint_tags[:, slot[pairs[0]], region][:, None, :], person_tags[:, pairs, None])
+            joint_tags[:, slot[pairs[0]], region][:, None, :], person_tags[:, pairs, None]
+        )
         best[pairs] = region[np.argmax(region_values, axis=1)]
 
 
-def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
-                   workspace: Workspace | None = None,
-                   candidates: Candidates | None = None) -> tuple[np.ndarray, ...]:
+def refine_missing(
+    heatmaps: np.ndarray,
+    tags: TagMaps,
+    grouping: Grouping,
+    workspace: Workspace | None = None,
+    candidates: Candidates | None = None,
+) -> tuple[np.ndarray, ...]:
     """For every missing (person, joint): the pixel maximising ``heatmap - round(tag distance to
     the person's mean tag)`` (the first such pixel in row-major order, as an argmax over the whole
     map). Returns (person, joint, y, x, heatmap value) of those pairs as (M,) arrays; the caller
@@ -91,8 +107,9 @@ def refine_missing(heatmaps: np.ndarray, tags: TagMaps, grouping: Grouping,
     joint_tags = tags.full(needed, workspace).reshape(tags.dim, needed.size, height * width)
     person_tags = grouping.tag[person].T  # (L, pairs)
     if candidates is not None and candidates.joint.size:
-        _refine_near_peaks(heatmaps, joint_tags, person_tags, joint=joint, slot=slot,
-                           candidates=candidates, best=best)
+        _refine_near_peaks(
+            heatmaps, joint_tags, person_tags, joint=joint, slot=slot, candidates=candidates, best=best
+        )
     rest = np.flatnonzero(best < 0).tolist()
     if rest:
         joint_tags = joint_tags.reshape(tags.dim, needed.size, height, width)

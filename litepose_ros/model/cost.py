@@ -103,8 +103,9 @@ class _Counter:
     def deconv(self, name: str, in_c: int, out_c: int, in_hw: int) -> None:
         per_pixel = in_c * out_c * DECONV_KERNEL * DECONV_KERNEL
         # Stride 2 doubles both sides: 4x the pixels.
-        self.layers.append(LayerCost(name, "deconv", in_hw * per_pixel, 4 * in_hw * per_pixel, per_pixel,
-                                     per_pixel))
+        self.layers.append(
+            LayerCost(name, "deconv", in_hw * per_pixel, 4 * in_hw * per_pixel, per_pixel, per_pixel)
+        )
 
     def bn_relu(self, name: str, channels: int, hw: int) -> None:
         self.layers.append(
@@ -193,14 +194,32 @@ def variants_table(num_joints: int = 14) -> str:
     from litepose_ros.model.architecture import RELEASED_VARIANTS, released_architecture
     from litepose_ros.summaries import markdown_table
 
-    header = ["variant", "input", "stem C", "stage channels", "depths", "head widths", "params", "GMACs true",
-              "GMACs paper convention"]
+    header = [
+        "variant",
+        "input",
+        "stem C",
+        "stage channels",
+        "depths",
+        "head widths",
+        "params",
+        "GMACs true",
+        "GMACs paper convention",
+    ]
     rows = []
     for name in RELEASED_VARIANTS:
         spec = released_architecture(name)
         cost = count_cost(spec, num_joints)
-        rows.append((name, spec.img_size, spec.input_channel, ", ".join(map(str, spec.stage_channels)),
-                     ", ".join(map(str, spec.depths)), ", ".join(map(str, spec.deconv_setting)),
-                     f"{cost.mparams:.2f} M", f"{cost.true_gmacs:.2f}", f"{cost.paper_gmacs:.2f}"))
+        rows.append(
+            (
+                name,
+                spec.img_size,
+                spec.input_channel,
+                ", ".join(map(str, spec.stage_channels)),
+                ", ".join(map(str, spec.depths)),
+                ", ".join(map(str, spec.deconv_setting)),
+                f"{cost.mparams:.2f} M",
+                f"{cost.true_gmacs:.2f}",
+                f"{cost.paper_gmacs:.2f}",
+            )
+        )
     return markdown_table(header, rows)
-

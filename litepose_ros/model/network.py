@@ -48,8 +48,7 @@ class InvertedBottleneck(nn.Module):
         self.inv = _conv_bn_relu6(in_channels, hidden, 1, 1)
         self.depth_conv = _conv_bn_relu6(hidden, hidden, kernel, stride, groups=hidden)
         self.point_conv = nn.Sequential(
-            nn.Conv2d(hidden, out_channels, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(out_channels),
+            nn.Conv2d(hidden, out_channels, 1, 1, 0, bias=False), nn.BatchNorm2d(out_channels)
         )
         self.use_residual = stride == 1 and in_channels == out_channels
 

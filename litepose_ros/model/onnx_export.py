@@ -65,8 +65,9 @@ class ExportResult:
         )
 
 
-def model_metadata(model: LitePoseNet, input_size: int, fp16: bool, folded: bool,
-                   rewrites: tuple[str, ...] = ()) -> dict[str, str]:
+def model_metadata(
+    model: LitePoseNet, input_size: int, fp16: bool, folded: bool, rewrites: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The ``litepose.*`` metadata_props for an exported model (see the module docstring)."""
     facts = model_facts(model.spec, model.num_joints, input_size)
     facts.update(
@@ -80,8 +81,9 @@ def model_metadata(model: LitePoseNet, input_size: int, fp16: bool, folded: bool
     return {METADATA_PREFIX + key: value for key, value in facts.items()}
 
 
-def _trace_to_onnx(model: torch.nn.Module, sample: torch.Tensor, opset: int,
-                   dynamic: bool) -> onnx.ModelProto:
+def _trace_to_onnx(
+    model: torch.nn.Module, sample: torch.Tensor, opset: int, dynamic: bool
+) -> onnx.ModelProto:
     dynamic_axes = (
         {
             INPUT_NAME: {0: "batch", 2: "height", 3: "width"},

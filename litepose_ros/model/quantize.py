@@ -56,8 +56,10 @@ def calibration_frames(source: str | Path, limit: int = DEFAULT_CALIBRATION_FRAM
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         frames = [_read_image(path)]
     else:
-        raise ValueError(f"calibration source {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}), "
-                         "a folder of images nor a rosbag2 bag")
+        raise ValueError(
+            f"calibration source {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}), "
+            "a folder of images nor a rosbag2 bag"
+        )
     if not frames:
         raise ValueError(f"calibration source {path} holds no images")
     return [frames[i] for i in _spread(len(frames), limit)]
@@ -106,9 +108,14 @@ class _FrameReader:
 ACTIVATION_TYPES = ("int8", "uint8")
 
 
-def quantize_int8(fp32_model: bytes | onnx.ModelProto, frames: Sequence[np.ndarray], *,
-                  input_size: int | None = None, calibration_source: str = "",
-                  activations: str = "int8") -> onnx.ModelProto:
+def quantize_int8(
+    fp32_model: bytes | onnx.ModelProto,
+    frames: Sequence[np.ndarray],
+    *,
+    input_size: int | None = None,
+    calibration_source: str = "",
+    activations: str = "int8",
+) -> onnx.ModelProto:
     """Static QDQ INT8 of an FP32 LitePose export, calibrated on ``frames`` (BGR images, each
     preprocessed at ``input_size``, default the model's ``litepose.input_size``); ``activations``
     one of ACTIVATION_TYPES (weights are always per-channel symmetric int8)."""
@@ -125,14 +132,21 @@ def quantize_int8(fp32_model: bytes | onnx.ModelProto, frames: Sequence[np.ndarr
     symmetric = activations == "int8"
     size = int(input_size or metadata.get(METADATA_PREFIX + "input_size") or 256)
     reader = type("FrameReader", (_FrameReader, CalibrationDataReader), {})(
-        model.graph.input[0].name, frames, size)
+        model.graph.input[0].name, frames, size
+    )
     with tempfile.TemporaryDirectory() as directory:
         source, target = Path(directory) / "fp32.onnx", Path(directory) / "int8.onnx"
         source.write_bytes(model.SerializeToString())
-        quantize_static(str(source), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-                        weight_type=QuantType.QInt8,
-                        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+        quantize_static(
+            str(source),
+            str(target),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
+        )
         quantized = onnx.load(str(target))
     facts = {
         "format": "QDQ",
@@ -144,8 +158,12 @@ def quantize_int8(fp32_model: bytes | onnx.ModelProto, frames: Sequence[np.ndarr
         "calibration_input_size": size,
         "calibration_frame_sizes": sorted({f"{f.shape[1]}x{f.shape[0]}" for f in frames}),
     }
-    metadata.update({METADATA_PREFIX + "precision": "int8",
-                     METADATA_PREFIX + "quantization": json.dumps(facts, sort_keys=True)})
+    metadata.update(
+        {
+            METADATA_PREFIX + "precision": "int8",
+            METADATA_PREFIX + "quantization": json.dumps(facts, sort_keys=True),
+        }
+    )
     onnx.helper.set_model_props(quantized, metadata)
     return quantized
 
@@ -180,18 +198,31 @@ class AccuracyCheck:
 
     def report(self) -> str:
         verdict = "within" if self.passed else "MORE than"
-        return (f"AP on {self.annotations} ({self.images} images, {self.decoding}): FP32 {self.ap_fp32:.4f}, "
-                f"INT8 {self.ap_int8:.4f}; drop {self.drop:+.4f}, {verdict} the allowed {self.max_drop:.4f}")
+        return (
+            f"AP on {self.annotations} ({self.images} images, {self.decoding}): FP32 {self.ap_fp32:.4f}, "
+            f"INT8 {self.ap_int8:.4f}; drop {self.drop:+.4f}, {verdict} the allowed {self.max_drop:.4f}"
+        )
 
     def facts(self) -> dict[str, object]:
-        return {"ap_fp32": round(self.ap_fp32, 6), "ap_int8": round(self.ap_int8, 6),
-                "max_ap_drop": self.max_drop, "accuracy_set": self.annotations,
-                "accuracy_images": self.images, "accuracy_decoding": self.decoding}
+        return {
+            "ap_fp32": round(self.ap_fp32, 6),
+            "ap_int8": round(self.ap_int8, 6),
+            "max_ap_drop": self.max_drop,
+            "accuracy_set": self.annotations,
+            "accuracy_images": self.images,
+            "accuracy_decoding": self.decoding,
+        }
 
 
-def model_ap(model: bytes | onnx.ModelProto, annotations: str | Path, image_dir: str | Path, *,
-             flip_test: bool = False, max_images: int | None = None, threads: int | None = None
-             ) -> tuple[float, int]:
+def model_ap(
+    model: bytes | onnx.ModelProto,
+    annotations: str | Path,
+    image_dir: str | Path,
+    *,
+    flip_test: bool = False,
+    max_images: int | None = None,
+    threads: int | None = None,
+) -> tuple[float, int]:
     """(AP, images) of an in-memory model on an annotated set (CrowdPose rules for 14 joints)."""
     from litepose_ros.engine import OnnxRuntimeEngine
     from litepose_ros.estimator import Estimator, EstimatorConfig
@@ -201,23 +232,42 @@ def model_ap(model: bytes | onnx.ModelProto, annotations: str | Path, image_dir:
     engine = OnnxRuntimeEngine(data, threads=threads, source="in-memory model")
     config = EstimatorConfig.create("in-memory.onnx", flip_test=flip_test)
     estimator = Estimator(config, engine=engine)
-    report = evaluate_estimator(estimator, annotations, image_dir,
-                                crowdpose=estimator.layout.num_keypoints == 14,
-                                max_images=max_images, progress=False)
+    report = evaluate_estimator(
+        estimator,
+        annotations,
+        image_dir,
+        crowdpose=estimator.layout.num_keypoints == 14,
+        max_images=max_images,
+        progress=False,
+    )
     return float(report["metrics"]["AP"]), int(report["images"])
 
 
-def check_accuracy(fp32_model: bytes | onnx.ModelProto, int8_model: bytes | onnx.ModelProto,
-                   annotations: str | Path, image_dir: str | Path, *, max_drop: float = DEFAULT_MAX_AP_DROP,
-                   flip_test: bool = False, max_images: int | None = None,
-                   threads: int | None = None) -> AccuracyCheck:
+def check_accuracy(
+    fp32_model: bytes | onnx.ModelProto,
+    int8_model: bytes | onnx.ModelProto,
+    annotations: str | Path,
+    image_dir: str | Path,
+    *,
+    max_drop: float = DEFAULT_MAX_AP_DROP,
+    flip_test: bool = False,
+    max_images: int | None = None,
+    threads: int | None = None,
+) -> AccuracyCheck:
     """Evaluate both models with the same decoding on the same images."""
     if max_drop < 0:
         raise ValueError(f"the allowed AP drop must be >= 0, got {max_drop}")
-    ap_fp32, images = model_ap(fp32_model, annotations, image_dir, flip_test=flip_test,
-                               max_images=max_images, threads=threads)
-    ap_int8, _ = model_ap(int8_model, annotations, image_dir, flip_test=flip_test,
-                          max_images=max_images, threads=threads)
-    return AccuracyCheck(ap_fp32=max(ap_fp32, 0.0), ap_int8=max(ap_int8, 0.0), max_drop=max_drop,
-                         annotations=Path(annotations).name, images=images,
-                         decoding="flip test" if flip_test else "no flip test")
+    ap_fp32, images = model_ap(
+        fp32_model, annotations, image_dir, flip_test=flip_test, max_images=max_images, threads=threads
+    )
+    ap_int8, _ = model_ap(
+        int8_model, annotations, image_dir, flip_test=flip_test, max_images=max_images, threads=threads
+    )
+    return AccuracyCheck(
+        ap_fp32=max(ap_fp32, 0.0),
+        ap_int8=max(ap_int8, 0.0),
+        max_drop=max_drop,
+        annotations=Path(annotations).name,
+        images=images,
+        decoding="flip test" if flip_test else "no flip test",
+    )

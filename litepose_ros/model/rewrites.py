@@ -91,8 +91,14 @@ class Upsample2x(nn.Module):
 
 
 def _deconv_parts(deconv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if deconv.kernel_size != (4, 4) or deconv.stride != (2, 2) or deconv.padding != (1, 1) \
-            or deconv.groups != 1 or deconv.output_padding != (0, 0) or deconv.dilation != (1, 1):
+    if (
+        deconv.kernel_size != (4, 4)
+        or deconv.stride != (2, 2)
+        or deconv.padding != (1, 1)
+        or deconv.groups != 1
+        or deconv.output_padding != (0, 0)
+        or deconv.dilation != (1, 1)
+    ):
         raise ValueError(f"expected a 4x4 stride-2 padding-1 transposed convolution, got {deconv}")
     return deconv.weight, deconv.bias
 
@@ -137,16 +143,19 @@ class RewrittenLitePose(nn.Module):
             self.up = nn.ModuleList()
             for refined, raw in zip(network.deconv_refined, network.deconv_raw, strict=True):
                 (w_refined, b_refined), (w_raw, b_raw) = _deconv_parts(refined), _deconv_parts(raw)
-                self.up.append(Upsample2x(torch.cat([w_refined, w_raw], dim=0),
-                                          _sum_bias(b_refined, b_raw), as_conv))
+                self.up.append(
+                    Upsample2x(torch.cat([w_refined, w_raw], dim=0), _sum_bias(b_refined, b_raw), as_conv)
+                )
         else:
-            self.up_refined = nn.ModuleList(Upsample2x(*_deconv_parts(d), as_conv)
-                                            for d in network.deconv_refined)
+            self.up_refined = nn.ModuleList(
+                Upsample2x(*_deconv_parts(d), as_conv) for d in network.deconv_refined
+            )
             self.up_raw = nn.ModuleList(Upsample2x(*_deconv_parts(d), as_conv) for d in network.deconv_raw)
         self.fused_outputs = "fuse-outputs" in rewrites
         if self.fused_outputs:
-            self.outputs = nn.ModuleList(FusedOutput(r, w) for r, w in
-                                         zip(network.final_refined, network.final_raw, strict=True))
+            self.outputs = nn.ModuleList(
+                FusedOutput(r, w) for r, w in zip(network.final_refined, network.final_raw, strict=True)
+            )
         else:
             self.final_refined, self.final_raw = network.final_refined, network.final_raw
 

@@ -35,22 +35,38 @@ def _layout_fields(layout_name: str) -> tuple[list[str], list[int], list[int]]:
     return (list(layout.keypoint_names), [a for a, _ in layout.edges], [b for _, b in layout.edges])
 
 
-def person_array_from_arrays(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
-                             header, image_width: int, image_height: int, keypoint_threshold: float,
-                             score_threshold: float = 0.0, max_persons: int | None = None) -> PersonArray:
+def person_array_from_arrays(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    layout: KeypointLayout | str,
+    *,
+    header,
+    image_width: int,
+    image_height: int,
+    keypoint_threshold: float,
+    score_threshold: float = 0.0,
+    max_persons: int | None = None,
+) -> PersonArray:
     """Build the PersonArray for one image from (N, K, 3) keypoints (x, y, score) and (N,) scores.
 
     ``header`` is the source image's std_msgs/Header (copied as is). People below
     ``score_threshold`` are left out, the rest sorted by decreasing score and cut to
     ``max_persons``.
     """
-    people = published_people(keypoints, scores, layout, keypoint_threshold=keypoint_threshold,
-                              score_threshold=score_threshold, max_persons=max_persons)
+    people = published_people(
+        keypoints,
+        scores,
+        layout,
+        keypoint_threshold=keypoint_threshold,
+        score_threshold=score_threshold,
+        max_persons=max_persons,
+    )
     return person_array_message(people, header=header, image_width=image_width, image_height=image_height)
 
 
-def person_array_message(people: PublishedPeople, *, header, image_width: int,
-                         image_height: int) -> PersonArray:
+def person_array_message(
+    people: PublishedPeople, *, header, image_width: int, image_height: int
+) -> PersonArray:
     """The PersonArray of people already selected (``litepose_ros.people.published_people``)."""
     layout, keypoints, valid = people.layout, people.keypoints, people.valid
     boxes = keypoint_boxes(keypoints, valid).tolist()
@@ -71,9 +87,18 @@ def person_array_message(people: PublishedPeople, *, header, image_width: int,
     rows = zip(keypoints.tolist(), valid.tolist(), people.scores.tolist(), boxes, ids, strict=True)
     for index, (person_keypoints, person_valid, score, box, person_id) in enumerate(rows):
         x_min, y_min, x_max, y_max = box
-        person = Person(id=person_id, score=score, x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max,
-                        keypoints=[Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
-                                   for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)])
+        person = Person(
+            id=person_id,
+            score=score,
+            x_min=x_min,
+            y_min=y_min,
+            x_max=x_max,
+            y_max=y_max,
+            keypoints=[
+                Keypoint(x=x, y=y, score=s, valid=v, position=_ORIGIN)
+                for (x, y, s), v in zip(person_keypoints, person_valid, strict=True)
+            ],
+        )
         if positions is not None:
             _fill_positions(person, positions, index)
         persons.append(person)
@@ -87,8 +112,12 @@ def _fill_positions(person: Person, positions, index: int) -> None:
         x, y, z = positions.person_positions[index].tolist()
         person.position, person.position_valid = Point(x=x, y=y, z=z), True
     for keypoint, xyz, position_valid, spread in zip(
-            person.keypoints, positions.positions[index].tolist(), positions.valid[index].tolist(),
-            positions.spread[index].tolist(), strict=True):
+        person.keypoints,
+        positions.positions[index].tolist(),
+        positions.valid[index].tolist(),
+        positions.spread[index].tolist(),
+        strict=True,
+    ):
         if position_valid:
             keypoint.position = Point(x=xyz[0], y=xyz[1], z=xyz[2])
             keypoint.position_valid, keypoint.position_spread = True, spread
@@ -110,18 +139,35 @@ _CDR_HEADER = b"\x00\x01\x00\x00"  # CDR, little endian
 # A Keypoint is 48 bytes (x, y, score, valid, 3 pad, position at 16, position_valid at 40,
 # 3 pad, position_spread at 44) and a Person 64 + 48 K bytes: both multiples of 8, so every
 # Person and every Keypoint starts 8-aligned and all share one layout.
-_KEYPOINT_DTYPE = np.dtype({"names": ["x", "y", "score", "valid", "position", "position_valid", "spread"],
-                            "formats": ["<f4", "<f4", "<f4", "u1", ("<f8", 3), "u1", "<f4"],
-                            "offsets": [0, 4, 8, 12, 16, 40, 44], "itemsize": 48})
+_KEYPOINT_DTYPE = np.dtype(
+    {
+        "names": ["x", "y", "score", "valid", "position", "position_valid", "spread"],
+        "formats": ["<f4", "<f4", "<f4", "u1", ("<f8", 3), "u1", "<f4"],
+        "offsets": [0, 4, 8, 12, 16, 40, 44],
+        "itemsize": 48,
+    }
+)
 
 
 @lru_cache(maxsize=8)
 def _person_dtype(num_keypoints: int) -> np.dtype:
     """Structured dtype of one serialised Person (starting 8-aligned)."""
-    return np.dtype({"names": ["id", "score", "box", "position", "position_valid", "count", "keypoints"],
-                     "formats": ["<i8", "<f4", ("<f4", 4), ("<f8", 3), "u1", "<u4",
-                                 (_KEYPOINT_DTYPE, (num_keypoints,))],
-                     "offsets": [0, 8, 12, 32, 56, 60, 64], "itemsize": 64 + 48 * num_keypoints})
+    return np.dtype(
+        {
+            "names": ["id", "score", "box", "position", "position_valid", "count", "keypoints"],
+            "formats": [
+                "<i8",
+                "<f4",
+                ("<f4", 4),
+                ("<f8", 3),
+                "u1",
+                "<u4",
+                (_KEYPOINT_DTYPE, (num_keypoints,)),
+            ],
+            "offsets": [0, 8, 12, 32, 56, 60, 64],
+            "itemsize": 64 + 48 * num_keypoints,
+        }
+    )
 
 
 class _CdrWriter:
@@ -142,8 +188,9 @@ class _CdrWriter:
 
 
 @lru_cache(maxsize=32)
-def _cdr_prefix(frame_id: str, image_width: int, image_height: int, layout_name: str,
-                threshold: float) -> tuple[bytes, bytes]:
+def _cdr_prefix(
+    frame_id: str, image_width: int, image_height: int, layout_name: str, threshold: float
+) -> tuple[bytes, bytes]:
     """The constant parts around the stamp: (frame_id .. keypoint_threshold), ready to append."""
     names, edge_from, edge_to = _layout_fields(layout_name)
     writer = _CdrWriter()
@@ -161,23 +208,40 @@ def _cdr_prefix(frame_id: str, image_width: int, image_height: int, layout_name:
     return bytes(writer.buffer[:4]), bytes(writer.buffer[12:])
 
 
-def person_array_cdr(keypoints: np.ndarray, scores: np.ndarray, layout: KeypointLayout | str, *,
-                     header, image_width: int, image_height: int, keypoint_threshold: float,
-                     score_threshold: float = 0.0, max_persons: int | None = None) -> tuple[bytes, int]:
+def person_array_cdr(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    layout: KeypointLayout | str,
+    *,
+    header,
+    image_width: int,
+    image_height: int,
+    keypoint_threshold: float,
+    score_threshold: float = 0.0,
+    max_persons: int | None = None,
+) -> tuple[bytes, int]:
     """The serialised PersonArray (CDR bytes) that ``person_array_from_arrays`` would build, and its
     person count. Publish the bytes with ``publisher.publish(data)``."""
-    people = published_people(keypoints, scores, layout, keypoint_threshold=keypoint_threshold,
-                              score_threshold=score_threshold, max_persons=max_persons)
+    people = published_people(
+        keypoints,
+        scores,
+        layout,
+        keypoint_threshold=keypoint_threshold,
+        score_threshold=score_threshold,
+        max_persons=max_persons,
+    )
     return person_array_cdr_bytes(people, header=header, image_width=image_width, image_height=image_height)
 
 
-def person_array_cdr_bytes(people: PublishedPeople, *, header, image_width: int,
-                           image_height: int) -> tuple[bytes, int]:
+def person_array_cdr_bytes(
+    people: PublishedPeople, *, header, image_width: int, image_height: int
+) -> tuple[bytes, int]:
     """The serialised PersonArray of people already selected, and its person count."""
     layout, keypoints, valid = people.layout, people.keypoints, people.valid
     person_scores, threshold = people.scores, people.keypoint_threshold
-    encapsulation, prefix = _cdr_prefix(header.frame_id, int(image_width), int(image_height), layout.name,
-                                        float(threshold))
+    encapsulation, prefix = _cdr_prefix(
+        header.frame_id, int(image_width), int(image_height), layout.name, float(threshold)
+    )
     data = bytearray(encapsulation)
     data += struct.pack("<iI", header.stamp.sec, header.stamp.nanosec)
     data += prefix
@@ -222,11 +286,15 @@ def cdr_matches_rclpy(layout: KeypointLayout | str = "coco17") -> bool:
     size = dict(image_width=640, image_height=481)
     people = published_people(keypoints, scores, layout, keypoint_threshold=0.3)
     shape = people.valid.shape
-    with_depth = people.with_positions(KeypointPositions(
-        positions=rng.uniform(-3, 3, shape + (3,)), valid=rng.random(shape) < 0.5,
-        spread=rng.uniform(0, 0.1, shape).astype(np.float32),
-        person_positions=rng.uniform(-3, 3, (shape[0], 3)),
-        person_valid=np.arange(shape[0]) % 2 == 0))
+    with_depth = people.with_positions(
+        KeypointPositions(
+            positions=rng.uniform(-3, 3, shape + (3,)),
+            valid=rng.random(shape) < 0.5,
+            spread=rng.uniform(0, 0.1, shape).astype(np.float32),
+            person_positions=rng.uniform(-3, 3, (shape[0], 3)),
+            person_valid=np.arange(shape[0]) % 2 == 0,
+        )
+    )
     for case in (people, with_depth):
         expected = person_array_message(case, header=header, **size)
         data, _ = person_array_cdr_bytes(case, header=header, **size)

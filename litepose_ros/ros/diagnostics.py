@@ -47,8 +47,10 @@ class NodeState:
         found = [f"{self.image_publishers} publishers"] if self.image_publishers > 1 else []
         if len(self.image_sources) > 1:
             found.append(f"{len(self.image_sources)} frame_ids ({', '.join(self.image_sources)})")
-        return (f"{' and '.join(found)} on {self.input_topic}: the sources share one latest-frame slot "
-                "and starve each other; run one node per camera (one namespace each)")
+        return (
+            f"{' and '.join(found)} on {self.input_topic}: the sources share one latest-frame slot "
+            "and starve each other; run one node per camera (one namespace each)"
+        )
 
 
 def diagnostic_status(state: NodeState, snapshot: dict[str, Any], rates: list[float]) -> DiagnosticStatus:

@@ -75,12 +75,12 @@ class _Reader:
         if length == 0:
             return ""
         start = self._take(length, 1)
-        return bytes(self.view[start:start + length - 1]).decode("utf-8", errors="replace")
+        return bytes(self.view[start : start + length - 1]).decode("utf-8", errors="replace")
 
     def octets(self) -> memoryview:
         length = self.unpack("I", 4)
         start = self._take(length, 1)
-        return self.view[start:start + length]
+        return self.view[start : start + length]
 
     def header(self) -> Header:
         sec = self.unpack("i", 4)

@@ -46,6 +46,7 @@ JOINTS_NS = "joints"
 LIMBS_NS = "limbs"
 LABELS_NS = "labels"
 
+
 @dataclass(frozen=True)
 class MarkerStyle:
     """How the markers look; sizes in metres, lifetime in seconds (0 = until deleted)."""
@@ -84,8 +85,10 @@ def camera_info_problem(k, width: int, height: int) -> str | None:
     side = float(max(width, height, 1))
     for name, value in (("fx", fx), ("fy", fy)):
         if not math.isfinite(value) or not FOCAL_RANGE[0] * side <= value <= FOCAL_RANGE[1] * side:
-            return (f"{name} = {value:g} is not a focal length between {FOCAL_RANGE[0]:g} and "
-                    f"{FOCAL_RANGE[1]:g} times the image's long side ({side:g} px)")
+            return (
+                f"{name} = {value:g} is not a focal length between {FOCAL_RANGE[0]:g} and "
+                f"{FOCAL_RANGE[1]:g} times the image's long side ({side:g} px)"
+            )
     for name, value, extent in (("cx", cx, float(width or side)), ("cy", cy, float(height or side))):
         if not math.isfinite(value) or not -10 * extent <= value <= 11 * extent:
             return f"{name} = {value:g} is not a principal point near the image (0 to {extent:g} px)"
@@ -102,8 +105,9 @@ class PinholeIntrinsics:
     cy: float
 
     @classmethod
-    def from_camera_info(cls, k, info_width: int, info_height: int, image_width: int,
-                         image_height: int) -> PinholeIntrinsics | None:
+    def from_camera_info(
+        cls, k, info_width: int, info_height: int, image_width: int, image_height: int
+    ) -> PinholeIntrinsics | None:
         """Intrinsics from CameraInfo.k (row-major 3x3) for an image of the given size.
 
         Returns None when K is uncalibrated (fx or fy not positive). When camera_info describes
@@ -170,9 +174,19 @@ class MarkerArrayBuilder:
             self._markers[namespace, rank] = marker
         return marker
 
-    def build(self, keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
-              intrinsics: PinholeIntrinsics, style: MarkerStyle,
-              ids: np.ndarray | None = None, positions: KeypointPositions | None = None) -> MarkerArray:
+    def build(
+        self,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        valid: np.ndarray,
+        *,
+        edges,
+        header,
+        intrinsics: PinholeIntrinsics,
+        style: MarkerStyle,
+        ids: np.ndarray | None = None,
+        positions: KeypointPositions | None = None,
+    ) -> MarkerArray:
         """The MarkerArray for one image.
 
         keypoints (N, K, 2 or 3) in source pixels, already sorted by rank (best first); scores
@@ -197,7 +211,8 @@ class MarkerArrayBuilder:
         track_ids = [NO_ID] * len(points) if ids is None else np.asarray(ids, np.int64).reshape(-1).tolist()
         colours = colour_indices(len(points), None if ids is None else np.asarray(track_ids))
         for rank, (person_points, person_valid, score) in enumerate(
-                zip(points, valid, np.asarray(scores, dtype=np.float64).tolist(), strict=True)):
+            zip(points, valid, np.asarray(scores, dtype=np.float64).tolist(), strict=True)
+        ):
             if not person_valid.any():
                 continue  # nothing confident to draw; the person is still in the PersonArray
             color = person_color(colours[rank], style.alpha)
@@ -230,16 +245,35 @@ class MarkerArrayBuilder:
         return MarkerArray(markers=markers)
 
 
-def people_markers(keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray, *, edges, header,
-                   intrinsics: PinholeIntrinsics, style: MarkerStyle,
-                   ids: np.ndarray | None = None, positions: KeypointPositions | None = None) -> MarkerArray:
+def people_markers(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    valid: np.ndarray,
+    *,
+    edges,
+    header,
+    intrinsics: PinholeIntrinsics,
+    style: MarkerStyle,
+    ids: np.ndarray | None = None,
+    positions: KeypointPositions | None = None,
+) -> MarkerArray:
     """The MarkerArray for one image, built from fresh Marker objects (see MarkerArrayBuilder.build)."""
-    return MarkerArrayBuilder().build(keypoints, scores, valid, edges=edges, header=header,
-                                      intrinsics=intrinsics, style=style, ids=ids, positions=positions)
+    return MarkerArrayBuilder().build(
+        keypoints,
+        scores,
+        valid,
+        edges=edges,
+        header=header,
+        intrinsics=intrinsics,
+        style=style,
+        ids=ids,
+        positions=positions,
+    )
 
 
-def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerStyle,
-                         frame_id: str | None = None) -> MarkerArray:
+def person_array_markers(
+    message, intrinsics: PinholeIntrinsics, style: MarkerStyle, frame_id: str | None = None
+) -> MarkerArray:
     """Markers for a published litepose_ros/PersonArray (its persons are already sorted; their
     ids colour and label them as the node does).
 
@@ -249,32 +283,48 @@ def person_array_markers(message, intrinsics: PinholeIntrinsics, style: MarkerSt
     if frame_id is not None and frame_id != header.frame_id:
         header = type(header)(stamp=header.stamp, frame_id=frame_id)
     keypoint_count = len(message.keypoint_names)
-    values = np.array([[(k.x, k.y) for k in p.keypoints] for p in message.persons],
-                      dtype=np.float64).reshape(-1, keypoint_count, 2)
-    valid = np.array([[k.valid for k in p.keypoints] for p in message.persons],
-                     dtype=bool).reshape(-1, keypoint_count)
+    values = np.array([[(k.x, k.y) for k in p.keypoints] for p in message.persons], dtype=np.float64).reshape(
+        -1, keypoint_count, 2
+    )
+    valid = np.array([[k.valid for k in p.keypoints] for p in message.persons], dtype=bool).reshape(
+        -1, keypoint_count
+    )
     scores = np.array([p.score for p in message.persons], dtype=np.float64)
     edges = list(zip(message.edge_from, message.edge_to, strict=True))
     ids = np.array([p.id for p in message.persons], dtype=np.int64)
-    return people_markers(values, scores, valid, edges=edges, header=header, intrinsics=intrinsics,
-                          style=style, ids=ids if (ids != NO_ID).any() else None,
-                          positions=message_positions(message))
+    return people_markers(
+        values,
+        scores,
+        valid,
+        edges=edges,
+        header=header,
+        intrinsics=intrinsics,
+        style=style,
+        ids=ids if (ids != NO_ID).any() else None,
+        positions=message_positions(message),
+    )
 
 
 def message_positions(message) -> KeypointPositions | None:
     """The 3D keypoint positions a PersonArray carries, or None when none of its keypoints has one
     (no depth for that image: markers then use the plane)."""
     keypoint_count = len(message.keypoint_names)
-    valid = np.array([[k.position_valid for k in p.keypoints] for p in message.persons],
-                     dtype=bool).reshape(-1, keypoint_count)
+    valid = np.array([[k.position_valid for k in p.keypoints] for p in message.persons], dtype=bool).reshape(
+        -1, keypoint_count
+    )
     if not valid.any():
         return None
     return KeypointPositions(
-        positions=np.array([[(k.position.x, k.position.y, k.position.z) for k in p.keypoints]
-                            for p in message.persons], dtype=np.float64).reshape(-1, keypoint_count, 3),
+        positions=np.array(
+            [[(k.position.x, k.position.y, k.position.z) for k in p.keypoints] for p in message.persons],
+            dtype=np.float64,
+        ).reshape(-1, keypoint_count, 3),
         valid=valid,
-        spread=np.array([[k.position_spread for k in p.keypoints] for p in message.persons],
-                        dtype=np.float32).reshape(-1, keypoint_count),
-        person_positions=np.array([(p.position.x, p.position.y, p.position.z) for p in message.persons],
-                                  dtype=np.float64).reshape(-1, 3),
-        person_valid=np.array([p.position_valid for p in message.persons], dtype=bool))
+        spread=np.array(
+            [[k.position_spread for k in p.keypoints] for p in message.persons], dtype=np.float32
+        ).reshape(-1, keypoint_count),
+        person_positions=np.array(
+            [(p.position.x, p.position.y, p.position.z) for p in message.persons], dtype=np.float64
+        ).reshape(-1, 3),
+        person_valid=np.array([p.position_valid for p in message.persons], dtype=bool),
+    )

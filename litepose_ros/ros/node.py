@@ -56,11 +56,7 @@ from litepose_ros.depth import (
     keypoint_positions,
     registration_problem,
 )
-from litepose_ros.image_encodings import (
-    ImageFormatError,
-    compressed_image_to_array,
-    raw_image_to_array,
-)
+from litepose_ros.image_encodings import ImageFormatError, compressed_image_to_array, raw_image_to_array
 from litepose_ros.msg import PersonArray
 from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 from litepose_ros.preprocess import ImageSizeError
@@ -68,12 +64,7 @@ from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_byte
 from litepose_ros.ros.depth_pairing import StampedBuffer
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
 from litepose_ros.ros.image_messages import RawImage, parse_compressed_image, parse_image
-from litepose_ros.ros.markers import (
-    MarkerArrayBuilder,
-    MarkerStyle,
-    PinholeIntrinsics,
-    camera_info_problem,
-)
+from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics, camera_info_problem
 from litepose_ros.ros.parameters import (
     declare_parameters,
     depth_settings,
@@ -88,8 +79,10 @@ from litepose_ros.tracking import PoseTracker, TrackerConfig
 try:  # rclpy >= Galactic; the fallback keeps older installs importable.
     from rclpy.executors import ExternalShutdownException
 except ImportError:  # pragma: no cover
+
     class ExternalShutdownException(Exception):  # noqa: N818 - mirrors rclpy's name
         """Placeholder: this rclpy has no ExternalShutdownException."""
+
 
 NODE_NAME = "litepose"
 # Repeated input errors and tracker notes are logged at most once per this many seconds (per
@@ -119,21 +112,31 @@ class RuntimeSettings:
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> RuntimeSettings:
-        style = MarkerStyle(depth=values["markers.depth"], joint_diameter=values["markers.joint_diameter"],
-                            line_width=values["markers.line_width"], show_labels=values["markers.labels"],
-                            label_height=values["markers.label_height"],
-                            lifetime=values["markers.lifetime"])
-        return cls(score_threshold=values["score_threshold"], keypoint_threshold=values["keypoint_threshold"],
-                   max_persons=values["max_persons"], max_image_pixels=values["max_image_pixels"],
-                   max_frame_age=values["max_frame_age"],
-                   markers_enabled=values["markers.enabled"], marker_style=style,
-                   fallback_frame_id=values["markers.fallback_frame_id"],
-                   annotated_enabled=values["annotated.enabled"],
-                   draw_scores=values["annotated.draw_scores"],
-                   line_thickness=values["annotated.line_thickness"],
-                   tracking_enabled=values["tracking.enabled"], tracker_config=tracker_config(values),
-                   depth_max_time_difference=values["depth.max_time_difference"],
-                   depth_settings=depth_settings(values))
+        style = MarkerStyle(
+            depth=values["markers.depth"],
+            joint_diameter=values["markers.joint_diameter"],
+            line_width=values["markers.line_width"],
+            show_labels=values["markers.labels"],
+            label_height=values["markers.label_height"],
+            lifetime=values["markers.lifetime"],
+        )
+        return cls(
+            score_threshold=values["score_threshold"],
+            keypoint_threshold=values["keypoint_threshold"],
+            max_persons=values["max_persons"],
+            max_image_pixels=values["max_image_pixels"],
+            max_frame_age=values["max_frame_age"],
+            markers_enabled=values["markers.enabled"],
+            marker_style=style,
+            fallback_frame_id=values["markers.fallback_frame_id"],
+            annotated_enabled=values["annotated.enabled"],
+            draw_scores=values["annotated.draw_scores"],
+            line_thickness=values["annotated.line_thickness"],
+            tracking_enabled=values["tracking.enabled"],
+            tracker_config=tracker_config(values),
+            depth_max_time_difference=values["depth.max_time_difference"],
+            depth_settings=depth_settings(values),
+        )
 
 
 class LitePoseNode(LifecycleNode):
@@ -174,15 +177,17 @@ class LitePoseNode(LifecycleNode):
         self._depth_topic = ""
 
         # Validate before declaring, so bad start-up values fail with a clear reason too.
-        self.add_on_set_parameters_callback(make_validation_callback(
-            self._on_parameters_accepted, lambda: getattr(self, "_values", None)))
+        self.add_on_set_parameters_callback(
+            make_validation_callback(self._on_parameters_accepted, lambda: getattr(self, "_values", None))
+        )
         self._values = declare_parameters(self)
         self._settings = RuntimeSettings.from_values(self._values)
 
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = RateWindow()
-        self._diagnostics_timer = self.create_timer(1.0 / self._values["diagnostics_rate"],
-                                                    self._publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(
+            1.0 / self._values["diagnostics_rate"], self._publish_diagnostics
+        )
         self._startup_timer = None
         if self._values["auto_activate"]:
             self._startup_timer = self.create_timer(0.0, self._auto_activate)
@@ -230,8 +235,10 @@ class LitePoseNode(LifecycleNode):
         # what rclpy would serialize; otherwise message objects.
         self._serialize_directly = cdr_matches_rclpy(self._estimator.layout)
         if not self._serialize_directly:
-            self.get_logger().warning("direct PersonArray serialisation does not match this ROS "
-                                      "installation; publishing message objects (slower)")
+            self.get_logger().warning(
+                "direct PersonArray serialisation does not match this ROS "
+                "installation; publishing message objects (slower)"
+            )
         self._persons_publisher = self.create_lifecycle_publisher(PersonArray, "persons", 10)
         self._markers_publisher = self.create_lifecycle_publisher(MarkerArray, "markers", 10)
         self._annotated_publisher = self.create_lifecycle_publisher(Image, "image_annotated", 1)
@@ -292,10 +299,17 @@ class LitePoseNode(LifecycleNode):
     # --- input --------------------------------------------------------------------------------------
 
     def _input_qos(self) -> QoSProfile:
-        reliability = (ReliabilityPolicy.RELIABLE if self._values["qos_reliability"] == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._values["qos_depth"],
-                          reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if self._values["qos_reliability"] == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=self._values["qos_depth"],
+            reliability=reliability,
+            durability=DurabilityPolicy.VOLATILE,
+        )
 
     def _subscribe(self) -> None:
         qos = self._input_qos()
@@ -303,7 +317,8 @@ class LitePoseNode(LifecycleNode):
             # image_transport's naming: the compressed stream of <image> is <image>/compressed.
             base = self.resolve_topic_name("image") if hasattr(self, "resolve_topic_name") else "image"
             self._image_subscription = self.create_subscription(
-                CompressedImage, f"{base}/compressed", self._on_compressed_image, qos, raw=True)
+                CompressedImage, f"{base}/compressed", self._on_compressed_image, qos, raw=True
+            )
         else:
             # raw=True: the serialized bytes, read by the worker without building a Python message
             # (a 1.3 MB image would otherwise be copied once more in the executor thread).
@@ -311,17 +326,24 @@ class LitePoseNode(LifecycleNode):
         self._image_topic = self._image_subscription.topic_name
         if self._values["use_camera_info"]:
             self._camera_info_subscription = self.create_subscription(
-                CameraInfo, "camera_info", self._on_camera_info, qos)
+                CameraInfo, "camera_info", self._on_camera_info, qos
+            )
         if self._values["depth.enabled"]:
             self._depth_subscription = self.create_subscription(
-                Image, "depth/image", self._on_depth_image, qos, raw=True)
+                Image, "depth/image", self._on_depth_image, qos, raw=True
+            )
             self._depth_topic = self._depth_subscription.topic_name
             self._depth_info_subscription = self.create_subscription(
-                CameraInfo, "depth/camera_info", self._on_depth_camera_info, qos)
+                CameraInfo, "depth/camera_info", self._on_depth_camera_info, qos
+            )
 
     def _unsubscribe(self) -> None:
-        for subscription in (self._image_subscription, self._camera_info_subscription,
-                             self._depth_subscription, self._depth_info_subscription):
+        for subscription in (
+            self._image_subscription,
+            self._camera_info_subscription,
+            self._depth_subscription,
+            self._depth_info_subscription,
+        ):
             if subscription is not None:
                 self.destroy_subscription(subscription)
         self._image_subscription = self._camera_info_subscription = None
@@ -341,9 +363,11 @@ class LitePoseNode(LifecycleNode):
             return
         self._camera_intrinsics = None  # markers use the documented fallback scaling
         self._stats.record_camera_info_problem(problem)
-        self._log_throttled(f"camera_info on {self._camera_info_subscription.topic_name} has a broken K "
-                            f"({problem}); markers use the fallback scaling until a valid one comes",
-                            level="warning")
+        self._log_throttled(
+            f"camera_info on {self._camera_info_subscription.topic_name} has a broken K "
+            f"({problem}); markers use the fallback scaling until a valid one comes",
+            level="warning",
+        )
 
     def _on_depth_image(self, message: bytes) -> None:
         try:
@@ -357,14 +381,17 @@ class LitePoseNode(LifecycleNode):
 
     def _on_depth_camera_info(self, message: CameraInfo) -> None:
         try:
-            self._depth_intrinsics = DepthIntrinsics.from_camera_info(message.k, message.width,
-                                                                      message.height)
+            self._depth_intrinsics = DepthIntrinsics.from_camera_info(
+                message.k, message.width, message.height
+            )
         except ValueError as error:
             self._depth_intrinsics = None
             topic = self._depth_info_subscription.topic_name
             self._stats.record_depth_rejected(f"{topic}: {error}")
-            self._log_throttled(f"cannot use {topic}: {error}; keypoints are published without 3D "
-                                "positions until a calibrated one comes")
+            self._log_throttled(
+                f"cannot use {topic}: {error}; keypoints are published without 3D "
+                "positions until a calibrated one comes"
+            )
 
     # --- worker -------------------------------------------------------------------------------------
 
@@ -385,17 +412,32 @@ class LitePoseNode(LifecycleNode):
         if frame.compressed:
             message = parse_compressed_image(frame.message)
             warnings: list[str] = []
-            pixels, order = compressed_image_to_array(message.data, message.format, color_order=None,
-                                                      max_pixels=settings.max_image_pixels, warnings=warnings)
+            pixels, order = compressed_image_to_array(
+                message.data,
+                message.format,
+                color_order=None,
+                max_pixels=settings.max_image_pixels,
+                warnings=warnings,
+            )
             if warnings:  # decoded, but libjpeg found damage: say so once in a while and count it
                 self._stats.record_jpeg_warning()
-                self._log_throttled(f"JPEG from {self._image_topic} decoded despite corrupt data "
-                                    f"({'; '.join(warnings)[:200]}); check the camera link", level="warning")
+                self._log_throttled(
+                    f"JPEG from {self._image_topic} decoded despite corrupt data "
+                    f"({'; '.join(warnings)[:200]}); check the camera link",
+                    level="warning",
+                )
             return pixels, order, message.header
         message = parse_image(frame.message)
-        pixels, order = raw_image_to_array(message.data, message.encoding, message.height, message.width,
-                                           message.step, is_bigendian=message.is_bigendian, color_order=None,
-                                           max_pixels=settings.max_image_pixels)
+        pixels, order = raw_image_to_array(
+            message.data,
+            message.encoding,
+            message.height,
+            message.width,
+            message.step,
+            is_bigendian=message.is_bigendian,
+            color_order=None,
+            max_pixels=settings.max_image_pixels,
+        )
         return pixels, order, message.header
 
     def _process(self, frame: Frame) -> None:
@@ -419,9 +461,14 @@ class LitePoseNode(LifecycleNode):
             self._log_input_error(f"cannot use image from {self._image_topic}: {error}")
             return
         times.estimated = time.monotonic()
-        people = published_people(result.keypoints, result.scores, result.layout,
-                                  keypoint_threshold=settings.keypoint_threshold,
-                                  score_threshold=settings.score_threshold, max_persons=settings.max_persons)
+        people = published_people(
+            result.keypoints,
+            result.scores,
+            result.layout,
+            keypoint_threshold=settings.keypoint_threshold,
+            score_threshold=settings.score_threshold,
+            max_persons=settings.max_persons,
+        )
         times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         tracks = None
         if settings.tracking_enabled:
@@ -454,15 +501,17 @@ class LitePoseNode(LifecycleNode):
             tracker.reset()
         if tracker.config != settings.tracker_config:
             tracker.configure(settings.tracker_config)
-        tracked = tracker.update(stamp, people.keypoints, people.scores,
-                                 keypoint_boxes(people.keypoints, people.valid))
+        tracked = tracker.update(
+            stamp, people.keypoints, people.scores, keypoint_boxes(people.keypoints, people.valid)
+        )
         for note in tracked.notes:
             self._log_throttled(f"tracking {self._image_topic}: {note}", level="warning")
         smoothed = tracked.keypoints if settings.tracker_config.smoothing else None
         return people.with_tracking(tracked.ids, smoothed)
 
-    def _add_positions(self, people: PublishedPeople, header: Header, width: int, height: int,
-                       settings: RuntimeSettings) -> PublishedPeople:
+    def _add_positions(
+        self, people: PublishedPeople, header: Header, width: int, height: int, settings: RuntimeSettings
+    ) -> PublishedPeople:
         """The people with 3D keypoint positions from the depth image matching the image's stamp;
         unchanged (2D, counted, and said why when the depth input is wrong) without a usable one."""
         started = time.monotonic()
@@ -475,27 +524,36 @@ class LitePoseNode(LifecycleNode):
                     f"no depth image on {self._depth_topic} within depth.max_time_difference "
                     f"{settings.depth_max_time_difference:g} s of the image from {self._image_topic} "
                     f"(closest {difference:.3f} s): published without 3D positions. Are the two streams "
-                    "from one camera, with synchronised stamps?", level="warning")
+                    "from one camera, with synchronised stamps?",
+                    level="warning",
+                )
             return people
-        problem = registration_problem((width, height), (depth.width, depth.height), header.frame_id,
-                                       depth.header.frame_id)
+        problem = registration_problem(
+            (width, height), (depth.width, depth.height), header.frame_id, depth.header.frame_id
+        )
         intrinsics = self._depth_intrinsics
         if problem is None and intrinsics is None:
-            problem = (f"no calibrated camera_info on {self._depth_info_subscription.topic_name} yet "
-                       "(needed to place keypoints in metres)")
+            problem = (
+                f"no calibrated camera_info on {self._depth_info_subscription.topic_name} yet "
+                "(needed to place keypoints in metres)"
+            )
         if problem is None:
             try:
-                metres = depth_to_metres(depth.data, depth.encoding, depth.height, depth.width, depth.step,
-                                         depth.is_bigendian)
+                metres = depth_to_metres(
+                    depth.data, depth.encoding, depth.height, depth.width, depth.step, depth.is_bigendian
+                )
             except DepthFormatError as error:
                 problem = str(error)
         if problem is not None:
             self._stats.record_depth_rejected(f"{self._depth_topic}: {problem}")
-            self._log_throttled(f"cannot use depth image from {self._depth_topic}: {problem}; "
-                                "keypoints are published without 3D positions")
+            self._log_throttled(
+                f"cannot use depth image from {self._depth_topic}: {problem}; "
+                "keypoints are published without 3D positions"
+            )
             return people
-        positions = keypoint_positions(people.keypoints, people.valid, (width, height), metres, intrinsics,
-                                       settings.depth_settings)
+        positions = keypoint_positions(
+            people.keypoints, people.valid, (width, height), metres, intrinsics, settings.depth_settings
+        )
         self._stats.record_depth(time.monotonic() - started)
         return people.with_positions(positions)
 
@@ -508,10 +566,12 @@ class LitePoseNode(LifecycleNode):
         if age is None or age <= settings.max_frame_age:
             return False
         self._stats.record_stale()
-        self._log_throttled(f"dropped the result for an image from {self._image_topic} older than "
-                            f"max_frame_age {settings.max_frame_age:g} s (the node or its input stalled, "
-                            "or the stamps use another clock: use_sim_time for bags played with --clock)",
-                            level="warning")
+        self._log_throttled(
+            f"dropped the result for an image from {self._image_topic} older than "
+            f"max_frame_age {settings.max_frame_age:g} s (the node or its input stalled, "
+            "or the stamps use another clock: use_sim_time for bags played with --clock)",
+            level="warning",
+        )
         return True
 
     def _publish_persons(self, people: PublishedPeople, header, width: int, height: int) -> None:
@@ -529,28 +589,48 @@ class LitePoseNode(LifecycleNode):
                 return intrinsics
         return PinholeIntrinsics.virtual(width, height)
 
-    def _publish_markers(self, people: PublishedPeople, header, width: int, height: int,
-                         settings: RuntimeSettings) -> None:
+    def _publish_markers(
+        self, people: PublishedPeople, header, width: int, height: int, settings: RuntimeSettings
+    ) -> None:
         if not header.frame_id:
             header = type(header)(stamp=header.stamp, frame_id=settings.fallback_frame_id)
-        markers = self._marker_builder.build(people.keypoints, people.scores, people.valid,
-                                             edges=people.layout.edges, header=header,
-                                             intrinsics=self._intrinsics(width, height),
-                                             style=settings.marker_style, ids=people.ids,
-                                             positions=people.positions)
+        markers = self._marker_builder.build(
+            people.keypoints,
+            people.scores,
+            people.valid,
+            edges=people.layout.edges,
+            header=header,
+            intrinsics=self._intrinsics(width, height),
+            style=settings.marker_style,
+            ids=people.ids,
+            positions=people.positions,
+        )
         self._markers_publisher.publish(markers)
 
-    def _publish_annotated(self, pixels: np.ndarray, color_order: str, people: PublishedPeople, header,
-                           settings: RuntimeSettings) -> None:
+    def _publish_annotated(
+        self, pixels: np.ndarray, color_order: str, people: PublishedPeople, header, settings: RuntimeSettings
+    ) -> None:
         from litepose_ros import drawing
 
         canvas = np.array(pixels[:, :, ::-1] if color_order == "rgb" else pixels, copy=True)
-        drawing.draw_people(canvas, people.keypoints, people.scores, people.layout,
-                            keypoint_threshold=settings.keypoint_threshold,
-                            draw_scores=settings.draw_scores, thickness=settings.line_thickness,
-                            ids=people.ids)
-        image = Image(header=header, height=canvas.shape[0], width=canvas.shape[1], encoding="bgr8",
-                      is_bigendian=0, step=canvas.shape[1] * 3)
+        drawing.draw_people(
+            canvas,
+            people.keypoints,
+            people.scores,
+            people.layout,
+            keypoint_threshold=settings.keypoint_threshold,
+            draw_scores=settings.draw_scores,
+            thickness=settings.line_thickness,
+            ids=people.ids,
+        )
+        image = Image(
+            header=header,
+            height=canvas.shape[0],
+            width=canvas.shape[1],
+            encoding="bgr8",
+            is_bigendian=0,
+            step=canvas.shape[1] * 3,
+        )
         image.data = canvas.tobytes()
         self._annotated_publisher.publish(image)
 
@@ -567,8 +647,9 @@ class LitePoseNode(LifecycleNode):
         if last is None or now - last >= ERROR_LOG_PERIOD:
             self._error_log_times[text] = now
             if len(self._error_log_times) > 256:  # bounded: keep only recent texts
-                self._error_log_times = {k: v for k, v in self._error_log_times.items()
-                                         if now - v < ERROR_LOG_PERIOD}
+                self._error_log_times = {
+                    k: v for k, v in self._error_log_times.items() if now - v < ERROR_LOG_PERIOD
+                }
             if level == "warning":  # one call site per severity (rclpy insists)
                 self.get_logger().warning(text)
             else:
@@ -588,14 +669,19 @@ class LitePoseNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         snapshot = self.statistics()
         rates = self._rate_window.rates(snapshot)
-        state = NodeState(name=f"{self.get_name()}: pose estimation",
-                          hardware_id=self.get_fully_qualified_name(), lifecycle=self._lifecycle_label(),
-                          model_error=self._model_error,
-                          model=str(self._model_path) if self._estimator is not None else "",
-                          engine=self._estimator_description, input_topic=self._image_topic,
-                          image_publishers=(self.count_publishers(self._image_topic)
-                                            if self._image_subscription is not None else 0),
-                          image_sources=tuple(self._sources.recent(time.monotonic())))
+        state = NodeState(
+            name=f"{self.get_name()}: pose estimation",
+            hardware_id=self.get_fully_qualified_name(),
+            lifecycle=self._lifecycle_label(),
+            model_error=self._model_error,
+            model=str(self._model_path) if self._estimator is not None else "",
+            engine=self._estimator_description,
+            input_topic=self._image_topic,
+            image_publishers=(
+                self.count_publishers(self._image_topic) if self._image_subscription is not None else 0
+            ),
+            image_sources=tuple(self._sources.recent(time.monotonic())),
+        )
         if state.several_sources():
             self._log_throttled(state.several_sources(), level="warning")
         array = DiagnosticArray(status=[diagnostic_status(state, snapshot, rates)])

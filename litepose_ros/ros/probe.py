@@ -29,9 +29,18 @@ RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 class NodeOutputs:
     """Subscribes to the outputs of the pose node ``<namespace>/<node_name>`` and spins itself."""
 
-    def __init__(self, context, namespace: str, *, node_name: str = "litepose", probe_name: str | None = None,
-                 markers: bool = True, annotated: bool = False, annotated_depth: int = 5,
-                 diagnostics_depth: int = 100):
+    def __init__(
+        self,
+        context,
+        namespace: str,
+        *,
+        node_name: str = "litepose",
+        probe_name: str | None = None,
+        markers: bool = True,
+        annotated: bool = False,
+        annotated_depth: int = 5,
+        diagnostics_depth: int = 100,
+    ):
         import rclpy
 
         self.namespace = namespace.rstrip("/")
@@ -41,16 +50,18 @@ class NodeOutputs:
         self.markers: list[MarkerArray] = []
         self.annotated: list[Image] = []
         self.diagnostics: list = []  # DiagnosticStatus of this node
-        self.node = rclpy.create_node(probe_name or f"probe_{node_name}", namespace=self.namespace,
-                                      context=context)
+        self.node = rclpy.create_node(
+            probe_name or f"probe_{node_name}", namespace=self.namespace, context=context
+        )
         self.node.create_subscription(PersonArray, "persons", self.on_persons, RELIABLE)
         if markers:
             self.node.create_subscription(MarkerArray, "markers", self.on_markers, RELIABLE)
         if annotated:
             self.node.create_subscription(Image, "image_annotated", self.on_annotated, annotated_depth)
         diagnostics_qos = QoSProfile(depth=diagnostics_depth, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostic_array,
-                                      diagnostics_qos)
+        self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", self._on_diagnostic_array, diagnostics_qos
+        )
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._spinning = True

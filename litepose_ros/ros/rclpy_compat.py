@@ -33,8 +33,10 @@ def guard_lifecycle_transitions() -> bool:
         try:
             return change_state(self, transition_id)
         except rcl_error as error:
-            self.get_logger().error(f"Unable to start transition {transition_id} from current state "
-                                    f"{self._state_machine.current_state}: {error}")
+            self.get_logger().error(
+                f"Unable to start transition {transition_id} from current state "
+                f"{self._state_machine.current_state}: {error}"
+            )
             return TransitionCallbackReturn.ERROR
 
     guarded_change_state.litepose_guarded = True

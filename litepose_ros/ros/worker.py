@@ -30,8 +30,12 @@ class LatestFrameWorker:
     always holds: a frame is counted before the worker can see it).
     """
 
-    def __init__(self, process: Callable[[Frame], None], on_error: Callable[[Exception], None],
-                 name: str = "litepose_worker") -> None:
+    def __init__(
+        self,
+        process: Callable[[Frame], None],
+        on_error: Callable[[Exception], None],
+        name: str = "litepose_worker",
+    ) -> None:
         self._process = process
         self._on_error = on_error
         self._name = name

@@ -8,5 +8,13 @@ against ground truth).
 from litepose_ros.tracking.metrics import FrameIds, TrackingFigures, tracking_figures
 from litepose_ros.tracking.tracker import NO_ID, PoseTracker, TrackCounts, TrackedPeople, TrackerConfig
 
-__all__ = ["NO_ID", "FrameIds", "PoseTracker", "TrackCounts", "TrackedPeople", "TrackerConfig",
-           "TrackingFigures", "tracking_figures"]
+__all__ = [
+    "NO_ID",
+    "FrameIds",
+    "PoseTracker",
+    "TrackCounts",
+    "TrackedPeople",
+    "TrackerConfig",
+    "TrackingFigures",
+    "tracking_figures",
+]

@@ -27,8 +27,15 @@ MIN_HEIGHT = 1.0
 
 def boxes_to_measurements(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) corner boxes x0, y0, x1, y1 -> (N, 4) centre x, centre y, width, height."""
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) * 0.5, (boxes[:, 1] + boxes[:, 3]) * 0.5,
-                     boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    return np.stack(
+        [
+            (boxes[:, 0] + boxes[:, 2]) * 0.5,
+            (boxes[:, 1] + boxes[:, 3]) * 0.5,
+            boxes[:, 2] - boxes[:, 0],
+            boxes[:, 3] - boxes[:, 1],
+        ],
+        axis=1,
+    )
 
 
 def measurements_to_boxes(states: np.ndarray) -> np.ndarray:
@@ -41,9 +48,9 @@ def measurements_to_boxes(states: np.ndarray) -> np.ndarray:
 class BoxKalman:
     """Kalman states of T tracks: position, velocity and the 2x2 covariance per box quantity."""
 
-    position: np.ndarray    # (T, 4) centre x, centre y, width, height (pixels)
-    velocity: np.ndarray    # (T, 4) their rates (pixels per second)
-    var_position: np.ndarray   # (T, 4) covariance entries of each (position, velocity) pair
+    position: np.ndarray  # (T, 4) centre x, centre y, width, height (pixels)
+    velocity: np.ndarray  # (T, 4) their rates (pixels per second)
+    var_position: np.ndarray  # (T, 4) covariance entries of each (position, velocity) pair
     cov_position_velocity: np.ndarray
     var_velocity: np.ndarray
 
@@ -57,11 +64,13 @@ class BoxKalman:
         """New tracks at (N, 4) measured centre and size, not moving, velocity uncertain."""
         height = np.maximum(measurements[:, 3:4], MIN_HEIGHT)
         ones = np.ones((1, 4))
-        return cls(position=measurements.astype(np.float64, copy=True),
-                   velocity=np.zeros_like(measurements, dtype=np.float64),
-                   var_position=(measurement_noise * height) ** 2 * ones,
-                   cov_position_velocity=np.zeros((len(measurements), 4)),
-                   var_velocity=(INITIAL_VELOCITY_STD * height) ** 2 * ones)
+        return cls(
+            position=measurements.astype(np.float64, copy=True),
+            velocity=np.zeros_like(measurements, dtype=np.float64),
+            var_position=(measurement_noise * height) ** 2 * ones,
+            cov_position_velocity=np.zeros((len(measurements), 4)),
+            var_velocity=(INITIAL_VELOCITY_STD * height) ** 2 * ones,
+        )
 
     def __len__(self) -> int:
         return len(self.position)
@@ -75,8 +84,13 @@ class BoxKalman:
         return BoxKalman(*(a[index] for a in self._arrays()))
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.position, self.velocity, self.var_position, self.cov_position_velocity,
-                self.var_velocity)
+        return (
+            self.position,
+            self.velocity,
+            self.var_position,
+            self.cov_position_velocity,
+            self.var_velocity,
+        )
 
     def predict(self, dt: float, acceleration_noise: float) -> None:
         """Move every track ``dt`` seconds forward in place (constant velocity)."""
@@ -86,9 +100,10 @@ class BoxKalman:
         q = (acceleration_noise * height) ** 2  # (T, 1): white-noise acceleration intensity
         self.position += dt * self.velocity
         # P' = F P F^T + Q with F = [[1, dt], [0, 1]], Q = q [[dt^3/3, dt^2/2], [dt^2/2, dt]].
-        self.var_position += (dt * (2.0 * self.cov_position_velocity + dt * self.var_velocity)
-                              + q * dt ** 3 / 3.0)
-        self.cov_position_velocity += dt * self.var_velocity + q * dt ** 2 / 2.0
+        self.var_position += (
+            dt * (2.0 * self.cov_position_velocity + dt * self.var_velocity) + q * dt**3 / 3.0
+        )
+        self.cov_position_velocity += dt * self.var_velocity + q * dt**2 / 2.0
         self.var_velocity += q * dt
         # A box cannot shrink below a pixel, however fast it was shrinking.
         np.maximum(self.position[:, 2:], MIN_HEIGHT, out=self.position[:, 2:])

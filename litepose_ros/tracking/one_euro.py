@@ -19,8 +19,16 @@ def smoothing_factor(cutoff_hz: np.ndarray | float, dt: np.ndarray | float) -> n
     return 1.0 / (1.0 + tau / dt)
 
 
-def one_euro_step(value: np.ndarray, previous: np.ndarray, previous_rate: np.ndarray, dt: np.ndarray, *,
-                  min_cutoff: float, beta: float, d_cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+def one_euro_step(
+    value: np.ndarray,
+    previous: np.ndarray,
+    previous_rate: np.ndarray,
+    dt: np.ndarray,
+    *,
+    min_cutoff: float,
+    beta: float,
+    d_cutoff: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """One filter step for arrays of samples.
 
     ``value`` (..., 2) new raw coordinates, ``previous`` the filtered coordinates and

@@ -66,19 +66,19 @@ _FORBIDDEN = 1e6
 class TrackerConfig:
     """Every tracker setting. Times in seconds, scores on the decoder's scale (0..1)."""
 
-    high_score: float = 0.3         # people scoring this or more are matched first and start tracks
-    low_score: float = 0.1          # people from here to high_score only continue tracks (2nd round)
-    keypoint_score: float = 0.1     # a joint at or above this is confident (used by OKS)
-    min_shared_keypoints: int = 3   # OKS needs this many joints confident in both; IoU otherwise
-    min_oks: float = 0.1            # gate: pairs with a lower OKS are never matched
-    min_iou: float = 0.1            # gate: pairs (compared by box) with a lower IoU are never matched
-    min_hits: int = 3               # matches before a track is confirmed and gets an id
-    max_age: float = 1.0            # seconds a track is kept without a match (predicted, matchable)
+    high_score: float = 0.3  # people scoring this or more are matched first and start tracks
+    low_score: float = 0.1  # people from here to high_score only continue tracks (2nd round)
+    keypoint_score: float = 0.1  # a joint at or above this is confident (used by OKS)
+    min_shared_keypoints: int = 3  # OKS needs this many joints confident in both; IoU otherwise
+    min_oks: float = 0.1  # gate: pairs with a lower OKS are never matched
+    min_iou: float = 0.1  # gate: pairs (compared by box) with a lower IoU are never matched
+    min_hits: int = 3  # matches before a track is confirmed and gets an id
+    max_age: float = 1.0  # seconds a track is kept without a match (predicted, matchable)
     acceleration_noise: float = 2.0  # Kalman process noise, box heights per second squared
     measurement_noise: float = 0.05  # Kalman measurement noise, box heights
-    smoothing: bool = False         # One-Euro smoothing of published keypoints (changes positions)
+    smoothing: bool = False  # One-Euro smoothing of published keypoints (changes positions)
     smoothing_min_cutoff: float = 1.0  # Hz: cutoff for a still joint (lower: smoother, more lag)
-    smoothing_beta: float = 0.05    # Hz per pixel/s: how fast the cutoff rises with joint speed
+    smoothing_beta: float = 0.05  # Hz per pixel/s: how fast the cutoff rises with joint speed
     smoothing_d_cutoff: float = 1.0  # Hz: cutoff of the speed estimate
 
     def __post_init__(self) -> None:
@@ -88,8 +88,11 @@ class TrackerConfig:
 
         def number(name: str) -> float:
             value = getattr(self, name)
-            require(name, isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and math.isfinite(value), "a finite number")
+            require(
+                name,
+                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                "a finite number",
+            )
             return float(value)
 
         for name in ("high_score", "low_score", "keypoint_score", "min_oks", "min_iou"):
@@ -97,8 +100,11 @@ class TrackerConfig:
         require("low_score", self.low_score <= self.high_score, f"at most high_score ({self.high_score})")
         for name in ("min_shared_keypoints", "min_hits"):
             value = getattr(self, name)
-            require(name, isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                    "an integer of at least 1")
+            require(
+                name,
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                "an integer of at least 1",
+            )
         for name in ("max_age", "measurement_noise", "smoothing_min_cutoff", "smoothing_d_cutoff"):
             require(name, number(name) > 0.0, "positive")
         for name in ("acceleration_noise", "smoothing_beta"):
@@ -109,7 +115,7 @@ class TrackerConfig:
 class TrackCounts(NamedTuple):
     tentative: int
     confirmed: int  # matched in the last frame
-    lost: int       # confirmed, not matched in the last frame, still kept
+    lost: int  # confirmed, not matched in the last frame, still kept
 
     @property
     def active(self) -> int:
@@ -121,7 +127,7 @@ class TrackCounts(NamedTuple):
 class TrackedPeople:
     """The tracker's answer for one frame, person by person in the input order."""
 
-    ids: np.ndarray        # (N,) int64: track id, NO_ID for tentative or untracked people
+    ids: np.ndarray  # (N,) int64: track id, NO_ID for tentative or untracked people
     keypoints: np.ndarray  # (N, K, 3): the input values; x, y smoothed when smoothing is on
     notes: tuple[str, ...] = ()  # what was wrong with the input and what was done about it
 
@@ -131,34 +137,54 @@ class _Tracks:
     """All tracks as parallel arrays (one row per track), so that each step is array operations."""
 
     kalman: BoxKalman
-    anchor: np.ndarray          # (T, 4) Kalman centre and size just after the last match
-    pose: np.ndarray            # (T, K, 2) keypoints of the last match
+    anchor: np.ndarray  # (T, 4) Kalman centre and size just after the last match
+    pose: np.ndarray  # (T, K, 2) keypoints of the last match
     pose_confident: np.ndarray  # (T, K) bool
-    track_id: np.ndarray        # (T,) int64, NO_ID while tentative
-    hits: np.ndarray            # (T,) int64 matches so far
-    last_match: np.ndarray      # (T,) stamp of the last match
-    smooth_xy: np.ndarray       # (T, K, 2) One-Euro state: filtered coordinates,
-    smooth_rate: np.ndarray     # (T, K, 2) filtered rate (pixels per second),
-    smooth_valid: np.ndarray    # (T, K) bool: whether the state holds a value
+    track_id: np.ndarray  # (T,) int64, NO_ID while tentative
+    hits: np.ndarray  # (T,) int64 matches so far
+    last_match: np.ndarray  # (T,) stamp of the last match
+    smooth_xy: np.ndarray  # (T, K, 2) One-Euro state: filtered coordinates,
+    smooth_rate: np.ndarray  # (T, K, 2) filtered rate (pixels per second),
+    smooth_valid: np.ndarray  # (T, K) bool: whether the state holds a value
 
     @classmethod
     def empty(cls, num_keypoints: int) -> _Tracks:
         k = num_keypoints
-        return cls(BoxKalman.empty(), np.zeros((0, 4)), np.zeros((0, k, 2)), np.zeros((0, k), bool),
-                   np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros((0, k, 2)),
-                   np.zeros((0, k, 2)), np.zeros((0, k), bool))
+        return cls(
+            BoxKalman.empty(),
+            np.zeros((0, 4)),
+            np.zeros((0, k, 2)),
+            np.zeros((0, k), bool),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+            np.zeros((0, k, 2)),
+            np.zeros((0, k, 2)),
+            np.zeros((0, k), bool),
+        )
 
     def __len__(self) -> int:
         return len(self.track_id)
 
     def select(self, index: np.ndarray) -> _Tracks:
-        return _Tracks(**{f.name: getattr(self, f.name).select(index) if f.name == "kalman"
-                          else getattr(self, f.name)[index] for f in fields(self)})
+        return _Tracks(
+            **{
+                f.name: getattr(self, f.name).select(index)
+                if f.name == "kalman"
+                else getattr(self, f.name)[index]
+                for f in fields(self)
+            }
+        )
 
     def concatenate(self, other: _Tracks) -> _Tracks:
-        return _Tracks(**{f.name: getattr(self, f.name).concatenate(other.kalman) if f.name == "kalman"
-                          else np.concatenate([getattr(self, f.name), getattr(other, f.name)])
-                          for f in fields(self)})
+        return _Tracks(
+            **{
+                f.name: getattr(self, f.name).concatenate(other.kalman)
+                if f.name == "kalman"
+                else np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in fields(self)
+            }
+        )
 
 
 @dataclass
@@ -166,13 +192,13 @@ class _Frame:
     """One frame's people, checked and cleaned for matching."""
 
     count: int
-    usable: np.ndarray        # (N,) bool: finite box of non-negative size and finite score
-    measurement: np.ndarray   # (N, 4) box centre and size (garbage where not usable)
-    xy: np.ndarray            # (N, K, 2) keypoints, 0 where not finite
-    x: np.ndarray             # (N, K) the same x and y, each contiguous (for the cost matrix)
+    usable: np.ndarray  # (N,) bool: finite box of non-negative size and finite score
+    measurement: np.ndarray  # (N, 4) box centre and size (garbage where not usable)
+    xy: np.ndarray  # (N, K, 2) keypoints, 0 where not finite
+    x: np.ndarray  # (N, K) the same x and y, each contiguous (for the cost matrix)
     y: np.ndarray
-    confident: np.ndarray     # (N, K) bool: finite and score >= keypoint_score
-    smoothable: np.ndarray    # (N, K) bool: finite and score > 0
+    confident: np.ndarray  # (N, K) bool: finite and score >= keypoint_score
+    smoothable: np.ndarray  # (N, K) bool: finite and score > 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -188,9 +214,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
-def pose_similarity(track_x: np.ndarray, track_y: np.ndarray, track_confident: np.ndarray,
-                    track_area: np.ndarray, *, people_x: np.ndarray, people_y: np.ndarray,
-                    people_confident: np.ndarray, sigmas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pose_similarity(
+    track_x: np.ndarray,
+    track_y: np.ndarray,
+    track_confident: np.ndarray,
+    track_area: np.ndarray,
+    *,
+    people_x: np.ndarray,
+    people_y: np.ndarray,
+    people_confident: np.ndarray,
+    sigmas: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """(T, N) OKS of people against track poses over the joints confident in both, and (T, N) the
     number of such joints. Poses come as x and y arrays, (T, K) and (N, K). The scale is the
     track's predicted box area (COCO uses the segment area, a little smaller: this OKS is slightly
@@ -215,8 +249,9 @@ class PoseTracker:
     """Gives each person of successive frames the id of their track; see the module docstring.
     One tracker per image stream, called from one thread at a time (it holds no lock)."""
 
-    def __init__(self, sigmas: Sequence[float] | np.ndarray, config: TrackerConfig | None = None, *,
-                 first_id: int = 1) -> None:
+    def __init__(
+        self, sigmas: Sequence[float] | np.ndarray, config: TrackerConfig | None = None, *, first_id: int = 1
+    ) -> None:
         self.sigmas = np.asarray(sigmas, dtype=np.float64).reshape(-1)
         if self.sigmas.size == 0 or not np.all(np.isfinite(self.sigmas) & (self.sigmas > 0)):
             raise ValueError(f"sigmas must be positive numbers, one per keypoint, got {sigmas!r}")
@@ -227,8 +262,9 @@ class PoseTracker:
         self.reset()
 
     @classmethod
-    def for_layout(cls, layout: KeypointLayout, config: TrackerConfig | None = None, *,
-                   first_id: int = 1) -> PoseTracker:
+    def for_layout(
+        cls, layout: KeypointLayout, config: TrackerConfig | None = None, *, first_id: int = 1
+    ) -> PoseTracker:
         return cls(layout.sigmas_array(), config, first_id=first_id)
 
     @property
@@ -256,13 +292,17 @@ class PoseTracker:
     def counts(self) -> TrackCounts:
         confirmed = self._tracks.track_id != NO_ID
         matched_now = self._tracks.last_match == self._last_stamp
-        return TrackCounts(tentative=int((~confirmed).sum()), confirmed=int((confirmed & matched_now).sum()),
-                           lost=int((confirmed & ~matched_now).sum()))
+        return TrackCounts(
+            tentative=int((~confirmed).sum()),
+            confirmed=int((confirmed & matched_now).sum()),
+            lost=int((confirmed & ~matched_now).sum()),
+        )
 
     # -------------------------------------------------------------------------------------------
 
-    def update(self, stamp: float, keypoints: np.ndarray, scores: np.ndarray,
-               boxes: np.ndarray) -> TrackedPeople:
+    def update(
+        self, stamp: float, keypoints: np.ndarray, scores: np.ndarray, boxes: np.ndarray
+    ) -> TrackedPeople:
         """Track one frame: ``stamp`` (seconds), ``keypoints`` (N, K, 3) x, y, score in pixels,
         person ``scores`` (N,), ``boxes`` (N, 4) x0, y0, x1, y1. Returns ids in the input order."""
         stamp = float(stamp)
@@ -273,9 +313,11 @@ class PoseTracker:
         config = self.config
 
         if self._last_stamp is not None and stamp < self._last_stamp:
-            frame.notes.append(f"image stamp {stamp:.6f} s is {self._last_stamp - stamp:.6f} s before the "
-                               f"previous one (time went back: bag loop or clock reset); all tracks "
-                               f"cleared, ids continue from {self._next_id}")
+            frame.notes.append(
+                f"image stamp {stamp:.6f} s is {self._last_stamp - stamp:.6f} s before the "
+                f"previous one (time went back: bag loop or clock reset); all tracks "
+                f"cleared, ids continue from {self._next_id}"
+            )
             self.reset()
         dt = 0.0 if self._last_stamp is None else stamp - self._last_stamp
         self._last_stamp = stamp
@@ -298,8 +340,9 @@ class PoseTracker:
             if config.smoothing:
                 smoothed = self._smooth(tracks, track_rows, frame, matched_people, stamp)
                 # Joints without a usable value (NaN, score 0) keep their input values.
-                output[matched_people, :, :2] = np.where(frame.smoothable[matched_people][:, :, None],
-                                                         smoothed, output[matched_people, :, :2])
+                output[matched_people, :, :2] = np.where(
+                    frame.smoothable[matched_people][:, :, None], smoothed, output[matched_people, :, :2]
+                )
             self._record_matches(tracks, track_rows, frame, matched_people, stamp)
 
         # Tentative tracks die at their first miss; confirmed ones are kept (lost) until max_age.
@@ -330,12 +373,15 @@ class PoseTracker:
             dtype = keypoints.dtype if keypoints.dtype.kind == "f" else np.float64
             return np.zeros((0, k, 3), dtype), np.zeros(0), np.zeros((0, 4))
         if keypoints.ndim != 3 or keypoints.shape[1:] != (k, 3):
-            raise ValueError(f"keypoints must have shape (N, {k}, 3) (x, y, score of {k} joints, as many "
-                             f"as the sigmas), got {keypoints.shape}")
+            raise ValueError(
+                f"keypoints must have shape (N, {k}, 3) (x, y, score of {k} joints, as many "
+                f"as the sigmas), got {keypoints.shape}"
+            )
         n = keypoints.shape[0]
         if scores.shape != (n,):
-            raise ValueError(f"scores must have shape ({n},), one per person of keypoints, "
-                             f"got {scores.shape}")
+            raise ValueError(
+                f"scores must have shape ({n},), one per person of keypoints, got {scores.shape}"
+            )
         if boxes.shape != (n, 4):
             raise ValueError(f"boxes must have shape ({n}, 4) (x0, y0, x1, y1 per person), got {boxes.shape}")
         if keypoints.dtype.kind != "f":  # integer pixels: smoothed values need a float array
@@ -348,25 +394,37 @@ class PoseTracker:
         bad_joints = ~finite_joint
         if bad_joints.any():
             for person in np.flatnonzero(bad_joints.any(axis=1)).tolist():
-                notes.append(f"person {person}: {int(bad_joints[person].sum())} keypoint(s) with NaN or "
-                             f"infinite values, treated as missing")
+                notes.append(
+                    f"person {person}: {int(bad_joints[person].sum())} keypoint(s) with NaN or "
+                    f"infinite values, treated as missing"
+                )
         width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         with np.errstate(invalid="ignore"):
             usable = np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (width >= 0) & (height >= 0)
         for person in np.flatnonzero(~usable).tolist():
-            notes.append(f"person {person}: box {boxes[person].tolist()} or score {scores[person]!r} is not "
-                         f"finite or the box has negative size; not tracked (no id)")
+            notes.append(
+                f"person {person}: box {boxes[person].tolist()} or score {scores[person]!r} is not "
+                f"finite or the box has negative size; not tracked (no id)"
+            )
         joint_score = np.where(finite_joint, keypoints[:, :, 2], 0.0)
         measurement = boxes_to_measurements(np.where(usable[:, None], boxes, 0.0))
         np.maximum(measurement[:, 2:], MIN_HEIGHT, out=measurement[:, 2:])
         xy = np.where(finite_joint[:, :, None], keypoints[:, :, :2], 0.0).astype(np.float64, copy=False)
-        return _Frame(count=len(scores), usable=usable, measurement=measurement, xy=xy,
-                      x=np.ascontiguousarray(xy[:, :, 0]), y=np.ascontiguousarray(xy[:, :, 1]),
-                      confident=finite_joint & (joint_score >= self.config.keypoint_score),
-                      smoothable=finite_joint & (joint_score > 0), notes=notes)
+        return _Frame(
+            count=len(scores),
+            usable=usable,
+            measurement=measurement,
+            xy=xy,
+            x=np.ascontiguousarray(xy[:, :, 0]),
+            y=np.ascontiguousarray(xy[:, :, 1]),
+            confident=finite_joint & (joint_score >= self.config.keypoint_score),
+            smoothable=finite_joint & (joint_score > 0),
+            notes=notes,
+        )
 
-    def _associate(self, tracks: _Tracks, frame: _Frame, people: np.ndarray,
-                   high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _associate(
+        self, tracks: _Tracks, frame: _Frame, people: np.ndarray, high: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Matched (track row, index into ``people``) pairs of the two rounds."""
         empty = np.zeros(0, np.int64)
         if len(tracks) == 0 or len(people) == 0:
@@ -379,10 +437,16 @@ class PoseTracker:
         predicted_x = (tracks.pose[:, :, 0] - anchor[:, 0:1]) * scale[:, 0:1] + position[:, 0:1]
         predicted_y = (tracks.pose[:, :, 1] - anchor[:, 1:2]) * scale[:, 1:2] + position[:, 1:2]
         track_boxes = measurements_to_boxes(position)
-        oks, shared = pose_similarity(predicted_x, predicted_y, tracks.pose_confident,
-                                      position[:, 2] * position[:, 3], people_x=frame.x[people],
-                                      people_y=frame.y[people], people_confident=frame.confident[people],
-                                      sigmas=self.sigmas)
+        oks, shared = pose_similarity(
+            predicted_x,
+            predicted_y,
+            tracks.pose_confident,
+            position[:, 2] * position[:, 3],
+            people_x=frame.x[people],
+            people_y=frame.y[people],
+            people_confident=frame.confident[people],
+            sigmas=self.sigmas,
+        )
         iou = box_iou(track_boxes, measurements_to_boxes(frame.measurement[people]))
         use_oks = shared >= config.min_shared_keypoints
         similarity = np.where(use_oks, oks, iou)
@@ -403,8 +467,9 @@ class PoseTracker:
             person_rows.append(low_people[cols2])
         return np.concatenate(track_rows), np.concatenate(person_rows)
 
-    def _record_matches(self, tracks: _Tracks, rows: np.ndarray, frame: _Frame, people: np.ndarray,
-                        stamp: float) -> None:
+    def _record_matches(
+        self, tracks: _Tracks, rows: np.ndarray, frame: _Frame, people: np.ndarray, stamp: float
+    ) -> None:
         config = self.config
         tracks.kalman.update(rows, frame.measurement[people], config.measurement_noise)
         tracks.anchor[rows] = tracks.kalman.position[rows]
@@ -420,8 +485,9 @@ class PoseTracker:
         self._next_id += count
         return taken
 
-    def _smooth(self, tracks: _Tracks, rows: np.ndarray, frame: _Frame, people: np.ndarray,
-                stamp: float) -> np.ndarray:
+    def _smooth(
+        self, tracks: _Tracks, rows: np.ndarray, frame: _Frame, people: np.ndarray, stamp: float
+    ) -> np.ndarray:
         """Smoothed x, y (M, K, 2) of the matched people; joints without a filter state pass
         through raw and start one."""
         config = self.config
@@ -430,9 +496,15 @@ class PoseTracker:
         running = tracks.smooth_valid[rows] & smoothable
         # Two frames with the same stamp: a tiny interval keeps the filter where it was.
         dt = np.maximum(stamp - tracks.last_match[rows], 1e-9)[:, None]
-        filtered, rate = one_euro_step(raw, tracks.smooth_xy[rows], tracks.smooth_rate[rows], dt,
-                                       min_cutoff=config.smoothing_min_cutoff, beta=config.smoothing_beta,
-                                       d_cutoff=config.smoothing_d_cutoff)
+        filtered, rate = one_euro_step(
+            raw,
+            tracks.smooth_xy[rows],
+            tracks.smooth_rate[rows],
+            dt,
+            min_cutoff=config.smoothing_min_cutoff,
+            beta=config.smoothing_beta,
+            d_cutoff=config.smoothing_d_cutoff,
+        )
         smoothed = np.where(running[:, :, None], filtered, raw)
         tracks.smooth_xy[rows] = smoothed
         tracks.smooth_rate[rows] = np.where(running[:, :, None], rate, 0.0)
@@ -446,10 +518,18 @@ class PoseTracker:
         confirmed = config.min_hits <= 1
         track_id = self._take_ids(count) if confirmed else np.full(count, NO_ID, np.int64)
         xy = frame.xy[people]
-        return _Tracks(kalman=kalman, anchor=kalman.position.copy(), pose=xy.copy(),
-                       pose_confident=frame.confident[people], track_id=track_id,
-                       hits=np.ones(count, np.int64), last_match=np.full(count, stamp), smooth_xy=xy.copy(),
-                       smooth_rate=np.zeros_like(xy), smooth_valid=frame.smoothable[people].copy())
+        return _Tracks(
+            kalman=kalman,
+            anchor=kalman.position.copy(),
+            pose=xy.copy(),
+            pose_confident=frame.confident[people],
+            track_id=track_id,
+            hits=np.ones(count, np.int64),
+            last_match=np.full(count, stamp),
+            smooth_xy=xy.copy(),
+            smooth_rate=np.zeros_like(xy),
+            smooth_valid=frame.smoothable[people].copy(),
+        )
 
 
 def _assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,10 +27,17 @@ class AffineParams:
     flip: bool = False
 
 
-def sample_affine_params(rng: np.random.Generator, image_size: tuple[int, int], *,
-                         max_rotation: float, min_scale: float, max_scale: float,
-                         scale_type: str, max_translate: float,
-                         flip_probability: float) -> AffineParams:
+def sample_affine_params(
+    rng: np.random.Generator,
+    image_size: tuple[int, int],
+    *,
+    max_rotation: float,
+    min_scale: float,
+    max_scale: float,
+    scale_type: str,
+    max_translate: float,
+    flip_probability: float,
+) -> AffineParams:
     """Draw rotation, scale, translation and flip with the recipe's ranges from ``rng``."""
     width, height = image_size
     scale = float(rng.uniform(min_scale, max_scale))
@@ -51,8 +58,9 @@ def _reference_side(width: int, height: int, scale_type: str) -> float:
     raise ValueError(f"scale_type must be 'short' or 'long', got {scale_type!r}")
 
 
-def crop_matrix(image_size: tuple[int, int], output_size: int, params: AffineParams,
-                scale_type: str = "short") -> np.ndarray:
+def crop_matrix(
+    image_size: tuple[int, int], output_size: int, params: AffineParams, scale_type: str = "short"
+) -> np.ndarray:
     """2x3 matrix mapping source pixel coordinates to the square crop of side ``output_size``.
 
     The crop is a square of side (reference side x scale) centred on the image centre plus the
@@ -103,8 +111,14 @@ def flip_joints(joints: np.ndarray, layout: KeypointLayout) -> np.ndarray:
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, output_size: int) -> np.ndarray:
     """Warp an HxWx3 image into the square crop; outside the image is black."""
-    return cv2.warpAffine(image, matrix, (output_size, output_size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (output_size, output_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def warp_mask(mask: np.ndarray, matrix: np.ndarray, output_size: int) -> np.ndarray:
@@ -113,13 +127,24 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, output_size: int) -> np.ndar
     Outside the image counts as valid background: the estimator pads images at inference, so
     the network should learn that padding holds no people.
     """
-    warped = cv2.warpAffine(mask.astype(np.float32), matrix, (output_size, output_size),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+    warped = cv2.warpAffine(
+        mask.astype(np.float32),
+        matrix,
+        (output_size, output_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=1.0,
+    )
     return (warped > 0.5).astype(np.float32)
 
 
-def jitter_colours(image_rgb: np.ndarray, brightness: float, contrast: float, saturation: float,
-                   valid: np.ndarray | None = None) -> np.ndarray:
+def jitter_colours(
+    image_rgb: np.ndarray,
+    brightness: float,
+    contrast: float,
+    saturation: float,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
     """uint8 RGB image with saturation, contrast and brightness scaled by these factors (1 = same).
 
     Saturation blends each pixel with its grey, contrast blends with the mean grey (of the
@@ -131,23 +156,36 @@ def jitter_colours(image_rgb: np.ndarray, brightness: float, contrast: float, sa
     mean = cv2.mean(grey, mask=mask)[0]
     # b * (c * (s * x + (1 - s) * grey) + (1 - c) * mean)
     grey_rgb = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
-    return cv2.addWeighted(image_rgb, brightness * contrast * saturation, grey_rgb,
-                           brightness * contrast * (1.0 - saturation), brightness * (1.0 - contrast) * mean)
+    return cv2.addWeighted(
+        image_rgb,
+        brightness * contrast * saturation,
+        grey_rgb,
+        brightness * contrast * (1.0 - saturation),
+        brightness * (1.0 - contrast) * mean,
+    )
 
 
-def sample_photometric(rng: np.random.Generator, *, brightness: float, contrast: float, saturation: float,
-                       blur_probability: float,
-                       max_blur_sigma: float) -> tuple[tuple[float, float, float], float]:
+def sample_photometric(
+    rng: np.random.Generator,
+    *,
+    brightness: float,
+    contrast: float,
+    saturation: float,
+    blur_probability: float,
+    max_blur_sigma: float,
+) -> tuple[tuple[float, float, float], float]:
     """Draw the colour factors (brightness, contrast, saturation) and a blur sigma (0 = no blur)."""
-    factors = tuple(float(rng.uniform(1.0 - amount, 1.0 + amount))
-                    for amount in (brightness, contrast, saturation))
+    factors = tuple(
+        float(rng.uniform(1.0 - amount, 1.0 + amount)) for amount in (brightness, contrast, saturation)
+    )
     blur = bool(rng.random() < blur_probability)
     sigma = float(rng.uniform(0.3, max_blur_sigma))
     return factors, (sigma if blur else 0.0)  # type: ignore[return-value]
 
 
-def apply_photometric(crop_rgb: np.ndarray, inside: np.ndarray, factors: tuple[float, float, float],
-                      blur_sigma: float) -> np.ndarray:
+def apply_photometric(
+    crop_rgb: np.ndarray, inside: np.ndarray, factors: tuple[float, float, float], blur_sigma: float
+) -> np.ndarray:
     """Colour jitter and blur of a warped crop; ``inside`` marks the pixels that show the image
     (the black border stays black, like the estimator's padding)."""
     if factors != (1.0, 1.0, 1.0):

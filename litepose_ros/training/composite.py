@@ -42,8 +42,16 @@ def person_box(joints: np.ndarray, bbox: np.ndarray | None) -> np.ndarray:
     return np.array([x0, y0, max(x1 - x0, 1.0), max(y1 - y0, 1.0)])
 
 
-def cut_out(image: np.ndarray, joints: np.ndarray, box: np.ndarray, *, shape: str, margin: float,
-            feather: float, max_height: float) -> CutOut:
+def cut_out(
+    image: np.ndarray,
+    joints: np.ndarray,
+    box: np.ndarray,
+    *,
+    shape: str,
+    margin: float,
+    feather: float,
+    max_height: float,
+) -> CutOut:
     """Cut one person out of ``image`` (RGB), downscaled so its box is at most ``max_height`` tall.
 
     The alpha is 1 inside the shape (keypoints' convex hull or box) dilated by margin x size,
@@ -75,7 +83,7 @@ def cut_out(image: np.ndarray, joints: np.ndarray, box: np.ndarray, *, shape: st
     else:
         corners = np.array([(x - ix0) * zx, (y - iy0) * zy, (x + w - ix0) * zx, (y + h - iy0) * zy])
         bx0, by0, bx1, by1 = np.round(corners).astype(int)
-        inside[max(by0, 0):max(by1, by0 + 1), max(bx0, 0):max(bx1, bx0 + 1)] = 1
+        inside[max(by0, 0) : max(by1, by0 + 1), max(bx0, 0) : max(bx1, bx0 + 1)] = 1
     # Distance to the shape (0 inside) gives the dilation and the feathered edge in one step.
     distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
     reach, soft = margin * size * zoom, feather * size * zoom
@@ -83,8 +91,12 @@ def cut_out(image: np.ndarray, joints: np.ndarray, box: np.ndarray, *, shape: st
         alpha = np.clip((reach - distance) / soft + 0.5, 0.0, 1.0)
     else:
         alpha = (distance <= reach).astype(np.float32)
-    return CutOut(pixels=np.ascontiguousarray(region), alpha=(alpha * 255.0 + 0.5).astype(np.uint8),
-                  joints=moved, height=float(h * zy))
+    return CutOut(
+        pixels=np.ascontiguousarray(region),
+        alpha=(alpha * 255.0 + 0.5).astype(np.uint8),
+        joints=moved,
+        height=float(h * zy),
+    )
 
 
 @dataclass(frozen=True)
@@ -97,8 +109,9 @@ class PasteDraw:
     centre: tuple[float, float]  # fraction of the image width / height where the cut-out centre goes
 
 
-def draw_paste(rng: np.random.Generator, height_range: tuple[float, float], flip_probability: float,
-               colour_jitter: float) -> PasteDraw:
+def draw_paste(
+    rng: np.random.Generator, height_range: tuple[float, float], flip_probability: float, colour_jitter: float
+) -> PasteDraw:
     low, high = np.log(height_range[0]), np.log(height_range[1])
     height = float(np.exp(rng.uniform(low, high)))
     flip = bool(rng.random() < flip_probability)
@@ -107,8 +120,9 @@ def draw_paste(rng: np.random.Generator, height_range: tuple[float, float], flip
     return PasteDraw(height=height, flip=flip, colour=colour, centre=centre)  # type: ignore[arg-type]
 
 
-def paste(image: np.ndarray, cut: CutOut, draw: PasteDraw,
-          flip_index: tuple[int, ...]) -> tuple[np.ndarray, tuple[slice, slice], np.ndarray]:
+def paste(
+    image: np.ndarray, cut: CutOut, draw: PasteDraw, flip_index: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[slice, slice], np.ndarray]:
     """Blend ``cut`` into ``image`` (in place) as ``draw`` says.
 
     Returns the pasted person's joints (K, 3) in image pixels (outside the image: v = 0), and the

@@ -90,8 +90,9 @@ class DataConfig:
             if isinstance(given, dict):
                 bad = set(given) - known
                 if bad:
-                    raise ValueError(f"unknown key(s) {sorted(bad)} in data.sources[{index}]; "
-                                     f"known: {sorted(known)}")
+                    raise ValueError(
+                        f"unknown key(s) {sorted(bad)} in data.sources[{index}]; known: {sorted(known)}"
+                    )
                 given = SourceConfig(**given)  # noqa: PLW2901
             elif not isinstance(given, SourceConfig):
                 raise ValueError(f"data.sources[{index}] must be a mapping, got {type(given).__name__}")
@@ -191,26 +192,26 @@ class TrainConfig:
         """Raise ValueError naming the first setting that cannot work."""
         get_layout(self.model.layout)
         if self.model.input_size <= 0 or self.model.input_size % 32:
-            raise ValueError(f"model.input_size must be a positive multiple of 32, got "
-                             f"{self.model.input_size}")
+            raise ValueError(
+                f"model.input_size must be a positive multiple of 32, got {self.model.input_size}"
+            )
         if self.eval_input_size <= 0 or self.eval_input_size % 64:
-            raise ValueError(f"the inference input size (model.eval_input_size, else model.input_size) must "
-                             f"be a positive multiple of 64, got {self.eval_input_size}")
+            raise ValueError(
+                f"the inference input size (model.eval_input_size, else model.input_size) must "
+                f"be a positive multiple of 64, got {self.eval_input_size}"
+            )
         if self.augment.scale_type not in ("short", "long"):
-            raise ValueError(f"augment.scale_type must be 'short' or 'long', got "
-                             f"{self.augment.scale_type!r}")
+            raise ValueError(f"augment.scale_type must be 'short' or 'long', got {self.augment.scale_type!r}")
         if not 0 < self.augment.min_scale <= self.augment.max_scale:
             raise ValueError("augment: need 0 < min_scale <= max_scale")
         if not 0.0 <= self.augment.flip_probability <= 1.0:
             raise ValueError("augment.flip_probability must be in [0, 1]")
         if self.loss.ae_loss_type != "exp":
-            raise ValueError(f"loss.ae_loss_type: only 'exp' is implemented, got "
-                             f"{self.loss.ae_loss_type!r}")
+            raise ValueError(f"loss.ae_loss_type: only 'exp' is implemented, got {self.loss.ae_loss_type!r}")
         if len(self.loss.heatmap_factors) != 2:
             raise ValueError("loss.heatmap_factors needs two values: [stride 4, stride 2]")
         if self.optim.optimizer.lower() != "adam":
-            raise ValueError(f"optim.optimizer: only 'adam' is implemented, got "
-                             f"{self.optim.optimizer!r}")
+            raise ValueError(f"optim.optimizer: only 'adam' is implemented, got {self.optim.optimizer!r}")
         if self.optim.epochs <= 0 or self.optim.batch_size <= 0 or self.optim.lr <= 0:
             raise ValueError("optim.epochs, optim.batch_size and optim.lr must be positive")
         if sorted(self.optim.lr_steps) != list(self.optim.lr_steps):
@@ -230,21 +231,26 @@ class TrainConfig:
             bad = set(extra) - {"name", "annotations", "images", "ignore_duplicated_people"}
             missing = {"name", "annotations", "images"} - set(extra)
             if bad or missing:
-                raise ValueError(f"{where}: unknown key(s) {sorted(bad)}, missing {sorted(missing)}; "
-                                 "give name, annotations, images and optionally ignore_duplicated_people")
+                raise ValueError(
+                    f"{where}: unknown key(s) {sorted(bad)}, missing {sorted(missing)}; "
+                    "give name, annotations, images and optionally ignore_duplicated_people"
+                )
             if extra["name"] in names:
                 raise ValueError(f"{where}.name {extra['name']!r} is used twice (or is 'val')")
             names.add(extra["name"])
         unknown = set(self.run.select_by) - names
         if unknown or not self.run.select_by:
-            raise ValueError(f"run.select_by names {sorted(unknown) or 'nothing'}; "
-                             f"choose from {sorted(names)}")
+            raise ValueError(
+                f"run.select_by names {sorted(unknown) or 'nothing'}; choose from {sorted(names)}"
+            )
 
     def _validate_sources(self) -> None:
         data = self.data
         if data.sources and (data.train_annotations or data.train_images):
-            raise ValueError("data.train_annotations / data.train_images and data.sources are alternatives: "
-                             "list that file as one of data.sources")
+            raise ValueError(
+                "data.train_annotations / data.train_images and data.sources are alternatives: "
+                "list that file as one of data.sources"
+            )
         names = set()
         for index, source in enumerate(data.sources):
             where = f"data.sources[{index}]"
@@ -276,19 +282,24 @@ class TrainConfig:
                 raise ValueError(f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
         people = list(a.copy_paste_people)
         if len(people) != 2 or any(int(n) != n for n in people) or not 0 <= people[0] <= people[1]:
-            raise ValueError(f"augment.copy_paste_people must be [min, max] whole numbers with "
-                             f"0 <= min <= max, got {a.copy_paste_people}")
+            raise ValueError(
+                f"augment.copy_paste_people must be [min, max] whole numbers with "
+                f"0 <= min <= max, got {a.copy_paste_people}"
+            )
         height = list(a.copy_paste_height)
         if len(height) != 2 or not 0 < height[0] <= height[1]:
-            raise ValueError(f"augment.copy_paste_height must be [min, max] with 0 < min <= max, got "
-                             f"{a.copy_paste_height}")
+            raise ValueError(
+                f"augment.copy_paste_height must be [min, max] with 0 < min <= max, got {a.copy_paste_height}"
+            )
         if a.copy_paste_mask not in ("hull", "box"):
             raise ValueError(f"augment.copy_paste_mask must be 'hull' or 'box', got {a.copy_paste_mask!r}")
         if a.copy_paste_margin < 0 or a.copy_paste_feather < 0:
             raise ValueError("augment.copy_paste_margin and augment.copy_paste_feather must be >= 0")
         if not 1 <= a.copy_paste_min_keypoints <= get_layout(self.model.layout).num_keypoints:
-            raise ValueError(f"augment.copy_paste_min_keypoints must be between 1 and the layout's "
-                             f"keypoints, got {a.copy_paste_min_keypoints}")
+            raise ValueError(
+                f"augment.copy_paste_min_keypoints must be between 1 and the layout's "
+                f"keypoints, got {a.copy_paste_min_keypoints}"
+            )
         if a.max_blur_sigma < 0.3:
             raise ValueError(f"augment.max_blur_sigma must be >= 0.3, got {a.max_blur_sigma}")
 
@@ -307,8 +318,7 @@ class TrainConfig:
         sections = {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[misc]
         unknown = set(data) - set(sections)
         if unknown:
-            raise ValueError(f"unknown configuration section(s) {sorted(unknown)}; "
-                             f"known: {sorted(sections)}")
+            raise ValueError(f"unknown configuration section(s) {sorted(unknown)}; known: {sorted(sections)}")
         built = {}
         for name, factory in sections.items():
             section_cls = type(factory())

@@ -70,9 +70,11 @@ def check_layout(coco, layout: KeypointLayout, source: str | Path) -> None:
     for category in coco.loadCats(coco.getCatIds()):
         names = category.get("keypoints")
         if names is not None and len(names) != layout.num_keypoints:
-            raise ValueError(f"{source}: category {category.get('name')!r} has {len(names)} keypoints "
-                             f"but the layout {layout.name} has {layout.num_keypoints}; choose the "
-                             "matching layout (coco17 or crowdpose14)")
+            raise ValueError(
+                f"{source}: category {category.get('name')!r} has {len(names)} keypoints "
+                f"but the layout {layout.name} has {layout.num_keypoints}; choose the "
+                "matching layout (coco17 or crowdpose14)"
+            )
 
 
 @dataclass
@@ -148,13 +150,25 @@ class KeypointDataset:
     weight (see ``epoch_plan``). ``from_config`` builds it from a TrainConfig.
     """
 
-    def __init__(self, annotation_file: str | Path | None, image_dir: str | Path | None,
-                 layout: KeypointLayout, input_size: int, augment: AugmentConfig | None = None, *,
-                 sigma: float = 2.0, max_people: int = 30, seed: int = 0,
-                 skip_images_without_annotations: bool = True, repeat: int = 1,
-                 ignore_duplicated_people: bool = False, sources: Sequence[SourceConfig] = (),
-                 background_images: str | Path | None = None, background_weight: float = 0.0,
-                 samples_per_epoch: int | None = None):
+    def __init__(
+        self,
+        annotation_file: str | Path | None,
+        image_dir: str | Path | None,
+        layout: KeypointLayout,
+        input_size: int,
+        augment: AugmentConfig | None = None,
+        *,
+        sigma: float = 2.0,
+        max_people: int = 30,
+        seed: int = 0,
+        skip_images_without_annotations: bool = True,
+        repeat: int = 1,
+        ignore_duplicated_people: bool = False,
+        sources: Sequence[SourceConfig] = (),
+        background_images: str | Path | None = None,
+        background_weight: float = 0.0,
+        samples_per_epoch: int | None = None,
+    ):
         if input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
         self.layout = layout
@@ -167,20 +181,30 @@ class KeypointDataset:
         self.repeat = int(repeat)
         specs = list(sources)
         if annotation_file:
-            specs.insert(0, SourceConfig(name="train", annotations=str(annotation_file),
-                                         images=str(image_dir or ""), weight=1.0,
-                                         ignore_duplicated_people=ignore_duplicated_people))
+            specs.insert(
+                0,
+                SourceConfig(
+                    name="train",
+                    annotations=str(annotation_file),
+                    images=str(image_dir or ""),
+                    weight=1.0,
+                    ignore_duplicated_people=ignore_duplicated_people,
+                ),
+            )
         if not specs:
             raise ValueError("no training data: set data.train_annotations and train_images, or data.sources")
-        self.sources = [self._read_source(spec, skip_images_without_annotations, ignore_duplicated_people)
-                        for spec in specs]
+        self.sources = [
+            self._read_source(spec, skip_images_without_annotations, ignore_duplicated_people)
+            for spec in specs
+        ]
         # The first source's attributes, under the names the single-source form always had.
         self.image_dir = self.sources[0].image_dir
         self.coco = self.sources[0].coco
         self.records = [record for source in self.sources for record in source.records]
         self.background_weight = float(background_weight) if background_images else 0.0
-        self.background_paths = (self._list_backgrounds(background_images) if self.background_weight > 0
-                                 else [])
+        self.background_paths = (
+            self._list_backgrounds(background_images) if self.background_weight > 0 else []
+        )
         self.samples_per_epoch = samples_per_epoch
         # One source and nothing else: the epoch is each image `repeat` times in file order, as always.
         self.weighted = len(self.sources) > 1 or self.background_weight > 0 or samples_per_epoch is not None
@@ -195,33 +219,49 @@ class KeypointDataset:
         from litepose_ros.layouts import get_layout
 
         data = config.data
-        return cls(data.train_annotations or None, data.train_images or None,
-                   layout or get_layout(config.model.layout), config.model.input_size, config.augment,
-                   sigma=data.sigma, max_people=data.max_people, seed=config.run.seed,
-                   skip_images_without_annotations=data.skip_images_without_annotations, repeat=data.repeat,
-                   ignore_duplicated_people=data.ignore_duplicated_people, sources=data.sources,
-                   background_images=data.background_images, background_weight=data.background_weight,
-                   samples_per_epoch=data.samples_per_epoch)
+        return cls(
+            data.train_annotations or None,
+            data.train_images or None,
+            layout or get_layout(config.model.layout),
+            config.model.input_size,
+            config.augment,
+            sigma=data.sigma,
+            max_people=data.max_people,
+            seed=config.run.seed,
+            skip_images_without_annotations=data.skip_images_without_annotations,
+            repeat=data.repeat,
+            ignore_duplicated_people=data.ignore_duplicated_people,
+            sources=data.sources,
+            background_images=data.background_images,
+            background_weight=data.background_weight,
+            samples_per_epoch=data.samples_per_epoch,
+        )
 
     # --- reading -----------------------------------------------------------------------------------
-    def _read_source(self, spec: SourceConfig, skip_empty: bool,
-                     ignore_duplicated_default: bool) -> TrainingSource:
+    def _read_source(
+        self, spec: SourceConfig, skip_empty: bool, ignore_duplicated_default: bool
+    ) -> TrainingSource:
         image_dir = Path(spec.images)
         if not image_dir.is_dir():
             raise FileNotFoundError(f"image folder {image_dir} does not exist")
         coco = load_coco(spec.annotations)
         check_layout(coco, self.layout, spec.annotations)
-        ignore_duplicated = (ignore_duplicated_default if spec.ignore_duplicated_people is None
-                             else spec.ignore_duplicated_people)
+        ignore_duplicated = (
+            ignore_duplicated_default
+            if spec.ignore_duplicated_people is None
+            else spec.ignore_duplicated_people
+        )
         ignored_ids = duplicated_annotation_ids(coco.dataset["annotations"]) if ignore_duplicated else set()
         records = self._read_records(coco, image_dir, skip_empty, ignored_ids)
         if not records:
             raise ValueError(f"{spec.annotations}: no usable images")
-        return TrainingSource(name=spec.name, coco=coco, image_dir=image_dir, records=records,
-                              weight=float(spec.weight))
+        return TrainingSource(
+            name=spec.name, coco=coco, image_dir=image_dir, records=records, weight=float(spec.weight)
+        )
 
-    def _read_records(self, coco, image_dir: Path, skip_empty: bool,
-                      ignored_ids: set[int]) -> list[ImageRecord]:
+    def _read_records(
+        self, coco, image_dir: Path, skip_empty: bool, ignored_ids: set[int]
+    ) -> list[ImageRecord]:
         k = self.layout.num_keypoints
         records = []
         for image_id in sorted(coco.getImgIds()):
@@ -233,21 +273,34 @@ class KeypointDataset:
             for ann in anns:
                 keypoints = np.asarray(ann.get("keypoints") or [0] * (3 * k), dtype=np.float64)
                 if keypoints.size != 3 * k:
-                    raise ValueError(f"annotation {ann.get('id')} has {keypoints.size // 3} keypoints, "
-                                     f"the layout {self.layout.name} has {k}")
+                    raise ValueError(
+                        f"annotation {ann.get('id')} has {keypoints.size // 3} keypoints, "
+                        f"the layout {self.layout.name} has {k}"
+                    )
                 labelled = int(np.count_nonzero(keypoints[2::3] > 0))
-                if (ann.get("iscrowd", 0) or ann.get("num_keypoints", labelled) == 0 or labelled == 0
-                        or int(ann["id"]) in ignored_ids):
+                if (
+                    ann.get("iscrowd", 0)
+                    or ann.get("num_keypoints", labelled) == 0
+                    or labelled == 0
+                    or int(ann["id"]) in ignored_ids
+                ):
                     ignore.append(ann)
                 else:
                     people.append(keypoints.reshape(k, 3))
                     box = ann.get("bbox")
                     boxes.append(box if box is not None and len(box) == 4 else [np.nan] * 4)
             joints = np.stack(people) if people else np.zeros((0, k, 3))
-            records.append(ImageRecord(image_id=int(image_id), path=image_dir / info["file_name"],
-                                       width=int(info["width"]), height=int(info["height"]),
-                                       joints=joints, ignore_annotations=ignore,
-                                       boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4)))
+            records.append(
+                ImageRecord(
+                    image_id=int(image_id),
+                    path=image_dir / info["file_name"],
+                    width=int(info["width"]),
+                    height=int(info["height"]),
+                    joints=joints,
+                    ignore_annotations=ignore,
+                    boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+                )
+            )
         return records
 
     @staticmethod
@@ -257,8 +310,9 @@ class KeypointDataset:
             raise FileNotFoundError(f"background image folder {folder} does not exist")
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise ValueError(f"background image folder {folder} holds no images "
-                             f"({', '.join(IMAGE_SUFFIXES)})")
+            raise ValueError(
+                f"background image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
         return paths
 
     def _person_box(self, record: ImageRecord, person: int) -> np.ndarray:
@@ -281,9 +335,14 @@ class KeypointDataset:
                     x, y, w, h = self._person_box(record, p)
                     if h < 4 or w < 2:
                         continue
-                    overlap = max((max(0.0, min(x + w, bx + bw) - max(x, bx))
-                                   * max(0.0, min(y + h, by + bh) - max(y, by))
-                                   for bx, by, bw, bh in ignore_boxes), default=0.0)
+                    overlap = max(
+                        (
+                            max(0.0, min(x + w, bx + bw) - max(x, bx))
+                            * max(0.0, min(y + h, by + bh) - max(y, by))
+                            for bx, by, bw, bh in ignore_boxes
+                        ),
+                        default=0.0,
+                    )
                     if overlap <= 0.5 * w * h:
                         found.append((r, p))
             source.pasteable = np.asarray(found, dtype=np.int64).reshape(-1, 2)
@@ -291,8 +350,10 @@ class KeypointDataset:
         if not weights.sum():  # every source with people has weight 0: draw by their numbers
             weights = np.array([float(len(s.pasteable)) for s in self.sources])
         if not weights.sum():
-            raise ValueError(f"augment.copy_paste_probability is set but no training person has "
-                             f"augment.copy_paste_min_keypoints = {minimum} labelled keypoints")
+            raise ValueError(
+                f"augment.copy_paste_probability is set but no training person has "
+                f"augment.copy_paste_min_keypoints = {minimum} labelled keypoints"
+            )
         self._paste_source_weights = weights / weights.sum()
 
     # --- the epoch ---------------------------------------------------------------------------------
@@ -356,23 +417,46 @@ class KeypointDataset:
         counts = np.bincount(self.epoch_plan()[:, 0], minlength=len(self.sources) + 1)
         rows = []
         for index, source in enumerate(self.sources):
-            rows.append({"name": source.name, "images": len(source.records),
-                         "people": int(sum(len(r.joints) for r in source.records)),
-                         "ignore_regions": int(sum(len(r.ignore_annotations) for r in source.records)),
-                         "pasteable_people": len(source.pasteable), "weight": source.weight,
-                         "samples_per_epoch": int(counts[index])})
+            rows.append(
+                {
+                    "name": source.name,
+                    "images": len(source.records),
+                    "people": int(sum(len(r.joints) for r in source.records)),
+                    "ignore_regions": int(sum(len(r.ignore_annotations) for r in source.records)),
+                    "pasteable_people": len(source.pasteable),
+                    "weight": source.weight,
+                    "samples_per_epoch": int(counts[index]),
+                }
+            )
         if self.background_paths:
-            rows.append({"name": "backgrounds", "images": len(self.background_paths), "people": 0,
-                         "ignore_regions": 0, "pasteable_people": 0, "weight": self.background_weight,
-                         "samples_per_epoch": int(counts[self.background_source])})
+            rows.append(
+                {
+                    "name": "backgrounds",
+                    "images": len(self.background_paths),
+                    "people": 0,
+                    "ignore_regions": 0,
+                    "pasteable_people": 0,
+                    "weight": self.background_weight,
+                    "samples_per_epoch": int(counts[self.background_source]),
+                }
+            )
         return rows
 
     def describe_sources(self) -> str:
         """``source_stats`` as a fixed-width text table (for the console and the run folder)."""
-        columns = ("name", "images", "people", "ignore_regions", "pasteable_people", "weight",
-                   "samples_per_epoch")
-        rows = [[str(row[c]) if not isinstance(row[c], float) else f"{row[c]:g}" for c in columns]
-                for row in self.source_stats()]
+        columns = (
+            "name",
+            "images",
+            "people",
+            "ignore_regions",
+            "pasteable_people",
+            "weight",
+            "samples_per_epoch",
+        )
+        rows = [
+            [str(row[c]) if not isinstance(row[c], float) else f"{row[c]:g}" for c in columns]
+            for row in self.source_stats()
+        ]
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
@@ -385,9 +469,16 @@ class KeypointDataset:
             return AffineParams()
         rng = np.random.default_rng([self.seed, self.epoch, index])
         a = self.augment
-        return sample_affine_params(rng, image_size, max_rotation=a.max_rotation, min_scale=a.min_scale,
-                                    max_scale=a.max_scale, scale_type=a.scale_type,
-                                    max_translate=a.max_translate, flip_probability=a.flip_probability)
+        return sample_affine_params(
+            rng,
+            image_size,
+            max_rotation=a.max_rotation,
+            min_scale=a.min_scale,
+            max_scale=a.max_scale,
+            scale_type=a.scale_type,
+            max_translate=a.max_translate,
+            flip_probability=a.flip_probability,
+        )
 
     def load_image(self, record: ImageRecord) -> np.ndarray:
         """The image as uint8 RGB (H, W, 3)."""
@@ -395,8 +486,10 @@ class KeypointDataset:
         if image is None:
             raise FileNotFoundError(f"cannot read image {record.path} (image id {record.image_id})")
         if image.shape[:2] != (record.height, record.width):
-            raise ValueError(f"{record.path} is {image.shape[1]}x{image.shape[0]} but the annotation "
-                             f"says {record.width}x{record.height}")
+            raise ValueError(
+                f"{record.path} is {image.shape[1]}x{image.shape[0]} but the annotation "
+                f"says {record.width}x{record.height}"
+            )
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def load_background(self, index: int) -> np.ndarray:
@@ -419,10 +512,18 @@ class KeypointDataset:
         image = self.load_image(record)
         a = self.augment
         assert a is not None
-        cuts = {int(p): cut_out(image, record.joints[p], self._person_box(record, int(p)),
-                                shape=a.copy_paste_mask, margin=a.copy_paste_margin,
-                                feather=a.copy_paste_feather, max_height=a.copy_paste_height[1])
-                for p in people}
+        cuts = {
+            int(p): cut_out(
+                image,
+                record.joints[p],
+                self._person_box(record, int(p)),
+                shape=a.copy_paste_mask,
+                margin=a.copy_paste_margin,
+                feather=a.copy_paste_feather,
+                max_height=a.copy_paste_height[1],
+            )
+            for p in people
+        }
         self._cut_outs[key] = cuts
         self._cut_out_bytes += sum(c.nbytes for c in cuts.values())
         while self._cut_out_bytes > CUT_OUT_CACHE_BYTES and len(self._cut_outs) > 1:
@@ -430,8 +531,9 @@ class KeypointDataset:
             self._cut_out_bytes -= sum(c.nbytes for c in dropped.values())
         return cuts
 
-    def composite(self, index: int, image: np.ndarray, joints: np.ndarray,
-                  mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def composite(
+        self, index: int, image: np.ndarray, joints: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Copy-paste for sample ``index``: the image with people pasted (a new array), the joints
         with the pasted people appended and the ones they cover made invisible, and the loss mask
         opened where a pasted person now hides an ignore region."""
@@ -448,9 +550,11 @@ class KeypointDataset:
         for _ in range(count):
             source_index = int(rng.choice(len(self.sources), p=self._paste_source_weights))
             record_index, person = self.sources[source_index].pasteable[
-                rng.integers(len(self.sources[source_index].pasteable))]
-            draw = draw_paste(rng, tuple(a.copy_paste_height), a.copy_paste_flip_probability,
-                              a.copy_paste_colour_jitter)
+                rng.integers(len(self.sources[source_index].pasteable))
+            ]
+            draw = draw_paste(
+                rng, tuple(a.copy_paste_height), a.copy_paste_flip_probability, a.copy_paste_colour_jitter
+            )
             cut = self.cut_outs(source_index, int(record_index))[int(person)]
             person_joints, window, alpha = paste(image, cut, draw, self.layout.flip_index)
             joints = occlude(joints, window, alpha)
@@ -463,18 +567,32 @@ class KeypointDataset:
             joints = np.concatenate([joints, np.stack(pasted_people)])
         return image, joints, mask
 
-    def _photometric(self, index: int, crop: np.ndarray, matrix: np.ndarray,
-                     image_size: tuple[int, int]) -> np.ndarray:
+    def _photometric(
+        self, index: int, crop: np.ndarray, matrix: np.ndarray, image_size: tuple[int, int]
+    ) -> np.ndarray:
         a = self.augment
         if a is None or not (a.brightness or a.contrast or a.saturation or a.blur_probability):
             return crop
         rng = np.random.default_rng([self.seed, self.epoch, index, PHOTOMETRIC_STREAM])
-        factors, blur_sigma = sample_photometric(rng, brightness=a.brightness, contrast=a.contrast,
-                                                 saturation=a.saturation, blur_probability=a.blur_probability,
-                                                 max_blur_sigma=a.max_blur_sigma)
-        inside = cv2.warpAffine(np.ones(image_size[::-1], dtype=np.uint8), matrix,
-                                (self.input_size, self.input_size), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+        factors, blur_sigma = sample_photometric(
+            rng,
+            brightness=a.brightness,
+            contrast=a.contrast,
+            saturation=a.saturation,
+            blur_probability=a.blur_probability,
+            max_blur_sigma=a.max_blur_sigma,
+        )
+        inside = (
+            cv2.warpAffine(
+                np.ones(image_size[::-1], dtype=np.uint8),
+                matrix,
+                (self.input_size, self.input_size),
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            > 0
+        )
         return apply_photometric(crop, inside, factors, blur_sigma)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
@@ -505,11 +623,16 @@ class KeypointDataset:
         if params.flip:
             joints = flip_joints(joints, self.layout)
         visible = joints[..., 2] > 0
-        points = {stride: apply_to_points(downscale_matrix(matrix, stride), joints[..., :2])
-                  for stride in OUTPUT_STRIDES}
+        points = {
+            stride: apply_to_points(downscale_matrix(matrix, stride), joints[..., :2])
+            for stride in OUTPUT_STRIDES
+        }
         sample.update(self.codec.targets(points, visible, self.input_size))
         for stride in OUTPUT_STRIDES:
             out_size = self.input_size // stride
-            sample[f"mask_s{stride}"] = (np.ones((out_size, out_size), dtype=np.float32) if mask is None
-                                         else warp_mask(mask, downscale_matrix(matrix, stride), out_size))
+            sample[f"mask_s{stride}"] = (
+                np.ones((out_size, out_size), dtype=np.float32)
+                if mask is None
+                else warp_mask(mask, downscale_matrix(matrix, stride), out_size)
+            )
         return sample

@@ -15,8 +15,10 @@ def masked_heatmap_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Te
     pred, target: (N, K, H, W); mask: (N, H, W), 1 where the loss counts and 0 in ignore regions.
     """
     if pred.shape != target.shape or mask.shape != (pred.shape[0], *pred.shape[2:]):
-        raise ValueError(f"heatmap loss shapes disagree: pred {tuple(pred.shape)}, target "
-                         f"{tuple(target.shape)}, mask {tuple(mask.shape)}")
+        raise ValueError(
+            f"heatmap loss shapes disagree: pred {tuple(pred.shape)}, target "
+            f"{tuple(target.shape)}, mask {tuple(mask.shape)}"
+        )
     squared = (pred.float() - target.float()) ** 2 * mask.float()[:, None]
     return squared.mean(dim=(1, 2, 3))
 
@@ -49,7 +51,7 @@ def ae_loss(tags: torch.Tensor, joints: torch.Tensor) -> tuple[torch.Tensor, tor
     diff = means[:, :, None] - means[:, None, :]  # (N, P, P)
     pair = person[:, :, None] & person[:, None, :]
     pair &= ~torch.eye(person.shape[1], dtype=torch.bool, device=tags.device)[None]
-    push_sum = (torch.exp(-diff ** 2) * pair).sum(dim=(1, 2))
+    push_sum = (torch.exp(-(diff**2)) * pair).sum(dim=(1, 2))
     pairs = people * (people - 1.0)
     push = torch.where(people > 1, 0.5 * push_sum / pairs.clamp(min=1.0), torch.zeros_like(push_sum))
     return push, pull
@@ -66,15 +68,22 @@ class LossTerms:
     pull: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        return {name: float(getattr(self, name).detach()) for name in
-                ("total", "heatmap_stride4", "heatmap_stride2", "push", "pull")}
+        return {
+            name: float(getattr(self, name).detach())
+            for name in ("total", "heatmap_stride4", "heatmap_stride2", "push", "pull")
+        }
 
 
 class LitePoseLoss(torch.nn.Module):
     """Total loss of the two LitePose outputs against dataset targets."""
 
-    def __init__(self, num_joints: int, heatmap_factors: tuple[float, float] | list[float] = (1.0, 1.0),
-                 push_factor: float = 0.001, pull_factor: float = 0.001):
+    def __init__(
+        self,
+        num_joints: int,
+        heatmap_factors: tuple[float, float] | list[float] = (1.0, 1.0),
+        push_factor: float = 0.001,
+        pull_factor: float = 0.001,
+    ):
         super().__init__()
         if len(heatmap_factors) != 2:
             raise ValueError("heatmap_factors needs two values: [stride 4, stride 2]")
@@ -83,19 +92,27 @@ class LitePoseLoss(torch.nn.Module):
         self.push_factor = float(push_factor)
         self.pull_factor = float(pull_factor)
 
-    def forward(self, outputs: list[torch.Tensor], heatmaps: list[torch.Tensor],
-                masks: list[torch.Tensor], joints: torch.Tensor) -> LossTerms:
+    def forward(
+        self,
+        outputs: list[torch.Tensor],
+        heatmaps: list[torch.Tensor],
+        masks: list[torch.Tensor],
+        joints: torch.Tensor,
+    ) -> LossTerms:
         """outputs: [stride-4 (N, 2K, H4, W4), stride-2 (N, K, H2, W2)] as the network returns;
         heatmaps / masks: the targets at [stride 4, stride 2]; joints: (N, P, K, 2) at stride 4."""
         k = self.num_joints
         stride4, stride2 = outputs
         if stride4.shape[1] != 2 * k or stride2.shape[1] != k:
-            raise ValueError(f"expected outputs with {2 * k} and {k} channels for {k} joints, got "
-                             f"{stride4.shape[1]} and {stride2.shape[1]}")
+            raise ValueError(
+                f"expected outputs with {2 * k} and {k} channels for {k} joints, got "
+                f"{stride4.shape[1]} and {stride2.shape[1]}"
+            )
         hm4 = masked_heatmap_loss(stride4[:, :k], heatmaps[0], masks[0]).mean() * self.heatmap_factors[0]
         hm2 = masked_heatmap_loss(stride2, heatmaps[1], masks[1]).mean() * self.heatmap_factors[1]
         push, pull = ae_loss(stride4[:, k:], joints)
         push = push.mean() * self.push_factor
         pull = pull.mean() * self.pull_factor
-        return LossTerms(total=hm4 + hm2 + push + pull, heatmap_stride4=hm4, heatmap_stride2=hm2,
-                         push=push, pull=pull)
+        return LossTerms(
+            total=hm4 + hm2 + push + pull, heatmap_stride4=hm4, heatmap_stride2=hm2, push=push, pull=pull
+        )

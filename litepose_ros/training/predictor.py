@@ -16,8 +16,14 @@ from litepose_ros.estimator import Estimator, EstimatorConfig
 from litepose_ros.layouts import KeypointLayout
 
 
-def in_memory_estimator(model: torch.nn.Module, layout: KeypointLayout, input_size: int, *,
-                        flip_test: bool = False, decoder: DecoderConfig | None = None) -> Estimator:
+def in_memory_estimator(
+    model: torch.nn.Module,
+    layout: KeypointLayout,
+    input_size: int,
+    *,
+    flip_test: bool = False,
+    decoder: DecoderConfig | None = None,
+) -> Estimator:
     """An Estimator that runs ``model`` (a LitePoseNet) as it is, BatchNorm not folded.
 
     The engine puts the model in eval mode; the caller switches it back to training mode.
@@ -26,7 +32,11 @@ def in_memory_estimator(model: torch.nn.Module, layout: KeypointLayout, input_si
     """
     device = next(model.parameters()).device
     engine = TorchEngine(model, fold=False, device=str(device), input_size=int(input_size))
-    config = EstimatorConfig(model_path=Path("<in-memory model>"), engine="torch", input_size=int(input_size),
-                             layout=layout.name,
-                             decoder=(decoder or DecoderConfig()).replace(flip_test=flip_test))
+    config = EstimatorConfig(
+        model_path=Path("<in-memory model>"),
+        engine="torch",
+        input_size=int(input_size),
+        layout=layout.name,
+        decoder=(decoder or DecoderConfig()).replace(flip_test=flip_test),
+    )
     return Estimator(config, engine=engine)

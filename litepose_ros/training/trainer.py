@@ -47,7 +47,7 @@ LOSS_NAMES = ("total", "heatmap_stride4", "heatmap_stride2", "push", "pull")
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; otherwise the named device (checked)."""
+    """ "auto" -> CUDA when available, else CPU; otherwise the named device (checked)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -59,7 +59,7 @@ def resolve_device(name: str) -> torch.device:
 def learning_rate(config: TrainConfig, epoch: int) -> float:
     """Multi-step schedule: lr x lr_factor for each milestone <= epoch (epochs count from 0)."""
     steps = sum(1 for milestone in config.optim.lr_steps if epoch >= milestone)
-    return config.optim.lr * config.optim.lr_factor ** steps
+    return config.optim.lr * config.optim.lr_factor**steps
 
 
 @dataclass
@@ -72,18 +72,32 @@ class EpochRecord:
     val: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "lr": self.lr, "losses": dict(self.losses),
-                "images_per_second": self.images_per_second, "seconds": self.seconds, "val": dict(self.val)}
+        return {
+            "epoch": self.epoch,
+            "lr": self.lr,
+            "losses": dict(self.losses),
+            "images_per_second": self.images_per_second,
+            "seconds": self.seconds,
+            "val": dict(self.val),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
-        return cls(epoch=int(data["epoch"]), lr=float(data["lr"]), losses=dict(data["losses"]),
-                   images_per_second=float(data["images_per_second"]), seconds=float(data["seconds"]),
-                   val=dict(data.get("val") or {}))
+        return cls(
+            epoch=int(data["epoch"]),
+            lr=float(data["lr"]),
+            losses=dict(data["losses"]),
+            images_per_second=float(data["images_per_second"]),
+            seconds=float(data["seconds"]),
+            val=dict(data.get("val") or {}),
+        )
 
 
-def _collate_to_device(batch: dict[str, torch.Tensor], device: torch.device,
-                       memory_format: torch.memory_format = torch.contiguous_format):
+def _collate_to_device(
+    batch: dict[str, torch.Tensor],
+    device: torch.device,
+    memory_format: torch.memory_format = torch.contiguous_format,
+):
     non_blocking = device.type == "cuda"
     images = batch["image"].to(device, non_blocking=non_blocking, memory_format=memory_format)
     heatmaps = [batch[f"heatmaps_s{s}"].to(device, non_blocking=non_blocking) for s in OUTPUT_STRIDES]
@@ -120,15 +134,22 @@ class Trainer:
             self._load_initial_weights(config.model.init_checkpoint)
         self.memory_format = torch.channels_last if config.run.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
-        self.criterion = LitePoseLoss(self.layout.num_keypoints, config.loss.heatmap_factors,
-                                      config.loss.push_factor, config.loss.pull_factor)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
-                                          weight_decay=config.optim.weight_decay)
+        self.criterion = LitePoseLoss(
+            self.layout.num_keypoints,
+            config.loss.heatmap_factors,
+            config.loss.push_factor,
+            config.loss.pull_factor,
+        )
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.train_set = KeypointDataset.from_config(config, self.layout)
         if len(self.train_set) < config.optim.batch_size:
-            raise ValueError(f"the training set has {len(self.train_set)} images, fewer than one batch "
-                             f"(optim.batch_size = {config.optim.batch_size})")
+            raise ValueError(
+                f"the training set has {len(self.train_set)} images, fewer than one batch "
+                f"(optim.batch_size = {config.optim.batch_size})"
+            )
         self._check_validation_data()
         self.start_epoch = 0
         self.best_ap = -math.inf
@@ -144,8 +165,9 @@ class Trainer:
         sets += [(f"data.extra_val {e['name']!r}", e["annotations"], e["images"]) for e in data.extra_val]
         for what, annotation_file, images in sets:
             if not Path(annotation_file).is_file():
-                raise FileNotFoundError(f"{what}: validation annotation file {annotation_file} "
-                                        "does not exist")
+                raise FileNotFoundError(
+                    f"{what}: validation annotation file {annotation_file} does not exist"
+                )
             if not images or not Path(images).is_dir():
                 raise FileNotFoundError(f"{what}: validation image folder {images} does not exist")
 
@@ -180,9 +202,15 @@ class Trainer:
         generator.manual_seed(self.config.run.seed * 1_000_003 + epoch)
         workers = int(self.config.run.workers)
         return torch.utils.data.DataLoader(
-            self.train_set, batch_size=self.config.optim.batch_size, shuffle=True, drop_last=True,
-            generator=generator, num_workers=workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=False)
+            self.train_set,
+            batch_size=self.config.optim.batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
 
     # --- the loop ----------------------------------------------------------------------------------
     def fit(self, epochs: int | None = None) -> list[EpochRecord]:
@@ -200,8 +228,11 @@ class Trainer:
         for epoch in range(self.start_epoch, total):
             record = self.train_epoch(epoch)
             val_every = self.config.run.val_every
-            if self.config.data.val_annotations and val_every and ((epoch + 1) % val_every == 0
-                                                                   or epoch + 1 == total):
+            if (
+                self.config.data.val_annotations
+                and val_every
+                and ((epoch + 1) % val_every == 0 or epoch + 1 == total)
+            ):
                 record.val = self.validate()
             self.history.append(record)
             self._save(epoch)
@@ -220,8 +251,13 @@ class Trainer:
         batches = images_seen = 0
         start = time.perf_counter()
         loader = self._loader(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.config.optim.epochs}", unit="batch",
-                   disable=not self.progress, leave=False)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{self.config.optim.epochs}",
+            unit="batch",
+            disable=not self.progress,
+            leave=False,
+        )
         for batch in bar:
             images, heatmaps, masks, joints = _collate_to_device(batch, self.device, self.memory_format)
             self.optimizer.zero_grad(set_to_none=True)
@@ -241,18 +277,28 @@ class Trainer:
             bar.set_postfix(loss=f"{sums['total'] / batches:.5f}")
         seconds = time.perf_counter() - start
         losses = {name: value / max(batches, 1) for name, value in sums.items()}
-        return EpochRecord(epoch=epoch, lr=lr, losses=losses, images_per_second=images_seen / seconds,
-                           seconds=seconds)
+        return EpochRecord(
+            epoch=epoch, lr=lr, losses=losses, images_per_second=images_seen / seconds, seconds=seconds
+        )
 
     def validate(self) -> dict[str, float | None]:
         """Validation AP of the current weights on data.val_* and every data.extra_val set
         (decoded exactly as the Estimator does); extra sets' metrics are named <name>_<metric>,
         and "selection" is the mean AP over run.select_by (what best.pth is chosen by)."""
         data = self.config.data
-        sets = [("val", data.val_annotations, data.val_images, data.ignore_duplicated_people,
-                 data.val_max_images)]
-        sets += [(extra["name"], extra["annotations"], extra["images"],
-                  bool(extra.get("ignore_duplicated_people", False)), None) for extra in data.extra_val]
+        sets = [
+            ("val", data.val_annotations, data.val_images, data.ignore_duplicated_people, data.val_max_images)
+        ]
+        sets += [
+            (
+                extra["name"],
+                extra["annotations"],
+                extra["images"],
+                bool(extra.get("ignore_duplicated_people", False)),
+                None,
+            )
+            for extra in data.extra_val
+        ]
         metrics: dict[str, float | None] = {}
         for name, annotation_file, images, ignore_duplicates, max_images in sets:
             if not annotation_file:
@@ -264,8 +310,9 @@ class Trainer:
             metrics["selection"] = float(sum(chosen) / len(chosen))  # type: ignore[arg-type]
         return metrics
 
-    def _validate_set(self, annotation_file: str, images: str, ignore_duplicates: bool,
-                      max_images: int | None) -> dict[str, float | None]:
+    def _validate_set(
+        self, annotation_file: str, images: str, ignore_duplicates: bool, max_images: int | None
+    ) -> dict[str, float | None]:
         from litepose_ros.evaluation import (
             duplicated_people_as_crowd,
             evaluate_keypoints,
@@ -279,14 +326,21 @@ class Trainer:
             ground_truth = duplicated_people_as_crowd(ground_truth)
         was_training = self.model.training
         try:
-            estimator = in_memory_estimator(self.model, self.layout, self.config.eval_input_size,
-                                            flip_test=self.config.run.val_flip_test)
-            predictions, image_ids = predict_dataset(estimator, ground_truth, images,
-                                                     max_images=max_images, progress=self.progress)
+            estimator = in_memory_estimator(
+                self.model, self.layout, self.config.eval_input_size, flip_test=self.config.run.val_flip_test
+            )
+            predictions, image_ids = predict_dataset(
+                estimator, ground_truth, images, max_images=max_images, progress=self.progress
+            )
         finally:
             self.model.train(was_training)
-        return evaluate_keypoints(ground_truth, predictions, layout=self.layout,
-                                  crowdpose=self.config.data.crowdpose, image_ids=image_ids)
+        return evaluate_keypoints(
+            ground_truth,
+            predictions,
+            layout=self.layout,
+            crowdpose=self.config.data.crowdpose,
+            image_ids=image_ids,
+        )
 
     # --- outputs -----------------------------------------------------------------------------------
     def _save(self, epoch: int) -> None:
@@ -299,13 +353,22 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         common = {"epoch": epoch, "config": self.config.to_dict(), "val": dict(record.val)}
-        save_checkpoint(self.output_dir / LATEST, self.model, self.spec, self.layout.num_keypoints,
-                        optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
-                        best_ap=self.best_ap, history=[r.to_dict() for r in self.history], rng=rng,
-                        **common)
+        save_checkpoint(
+            self.output_dir / LATEST,
+            self.model,
+            self.spec,
+            self.layout.num_keypoints,
+            optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict(),
+            best_ap=self.best_ap,
+            history=[r.to_dict() for r in self.history],
+            rng=rng,
+            **common,
+        )
         if improved:
-            save_checkpoint(self.output_dir / BEST, self.model, self.spec, self.layout.num_keypoints,
-                            **common)
+            save_checkpoint(
+                self.output_dir / BEST, self.model, self.spec, self.layout.num_keypoints, **common
+            )
 
     def write_log(self) -> Path:
         """Rewrite log.csv from the history (so a resumed run keeps one consistent file)."""
@@ -313,12 +376,27 @@ class Trainer:
         path = self.output_dir / LOG
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["epoch", "lr", *[f"loss_{n}" for n in LOSS_NAMES], "images_per_second",
-                             "seconds", *[f"val_{n}" for n in val_names]])
+            writer.writerow(
+                [
+                    "epoch",
+                    "lr",
+                    *[f"loss_{n}" for n in LOSS_NAMES],
+                    "images_per_second",
+                    "seconds",
+                    *[f"val_{n}" for n in val_names],
+                ]
+            )
             for r in self.history:
-                writer.writerow([r.epoch + 1, f"{r.lr:.6g}", *[f"{r.losses[n]:.6g}" for n in LOSS_NAMES],
-                                 f"{r.images_per_second:.3f}", f"{r.seconds:.1f}",
-                                 *["" if r.val.get(n) is None else f"{r.val[n]:.4f}" for n in val_names]])
+                writer.writerow(
+                    [
+                        r.epoch + 1,
+                        f"{r.lr:.6g}",
+                        *[f"{r.losses[n]:.6g}" for n in LOSS_NAMES],
+                        f"{r.images_per_second:.3f}",
+                        f"{r.seconds:.1f}",
+                        *["" if r.val.get(n) is None else f"{r.val[n]:.4f}" for n in val_names],
+                    ]
+                )
         return path
 
     def plot(self) -> Path:
@@ -352,4 +430,3 @@ class Trainer:
         fig.savefig(path, dpi=80)
         plt.close(fig)
         return path
-

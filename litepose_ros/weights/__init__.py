@@ -32,7 +32,9 @@ def default_model_path() -> Path:
     if not models:
         raise FileNotFoundError(
             f"no model is bundled in {WEIGHTS_DIR}: name one explicitly (node parameter model_path, "
-            f"or the --model option), e.g. an .onnx file written by `litepose export`")
+            f"or the --model option), e.g. an .onnx file written by `litepose export`"
+        )
     raise FileNotFoundError(
         f"several models are bundled in {WEIGHTS_DIR} ({', '.join(p.name for p in models)}) and none is "
-        f"named {DEFAULT_MODEL_NAME}: name one explicitly (node parameter model_path)")
+        f"named {DEFAULT_MODEL_NAME}: name one explicitly (node parameter model_path)"
+    )

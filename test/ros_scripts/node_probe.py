@@ -71,8 +71,13 @@ def node_executable() -> str:
     return str(path)
 
 
-def start_node(log_path: Path, namespace: str, *parameters: str, node_name: str = "litepose",
-               params_file: Path | None = None) -> subprocess.Popen:
+def start_node(
+    log_path: Path,
+    namespace: str,
+    *parameters: str,
+    node_name: str = "litepose",
+    params_file: Path | None = None,
+) -> subprocess.Popen:
     """Start the node process; parameters are "name:=value" strings (they override params_file).
     Output goes to log_path."""
     command = [node_executable(), "--ros-args", "-r", f"__ns:={namespace}", "-r", f"__node:={node_name}"]
@@ -102,12 +107,14 @@ def stop_node(process: subprocess.Popen, timeout: float = 15.0) -> str:
 
 def assert_exited_cleanly(process: subprocess.Popen, output: str) -> None:
     """The node stopped by stop_node ended with exit code 0 (a hang shows as -9 after the kill)."""
-    assert process.returncode == 0, \
+    assert process.returncode == 0, (
         f"node did not exit cleanly on SIGINT (exit code {process.returncode}):\n{output}"
+    )
 
 
-def probe_running_node(log_path: Path, namespace: str, *parameters: str, annotated: bool = False,
-                       **start_kwargs) -> Iterator[NodeProbe]:
+def probe_running_node(
+    log_path: Path, namespace: str, *parameters: str, annotated: bool = False, **start_kwargs
+) -> Iterator[NodeProbe]:
     """Start the node, yield a connected NodeProbe on its own rclpy context, then stop both and
     check that the node exited cleanly on SIGINT. For module-scoped pytest fixtures (yield from)."""
     context = rclpy.Context()
@@ -133,8 +140,9 @@ class NodeProbe(NodeOutputs):
         super().__init__(context, namespace, node_name=node_name, annotated=annotated)
         self.logger_name = f"{self.namespace.strip('/').replace('/', '.')}.{node_name}".lstrip(".")
         self.logs: list[Log] = []
-        rosout_qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
-                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        rosout_qos = QoSProfile(
+            depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         self.node.create_subscription(Log, "/rosout", self._on_log, rosout_qos)
         self._change_state = self.node.create_client(ChangeState, f"{self.fqn}/change_state")
         self._get_state = self.node.create_client(GetState, f"{self.fqn}/get_state")
@@ -153,8 +161,9 @@ class NodeProbe(NodeOutputs):
         return "\n".join(entry.msg for entry in self.logs)
 
     def wait_for_diagnostic(self, condition: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> bool:
-        return self.wait_for(lambda: bool(self.diagnostics) and condition(self.latest_diagnostic_values()),
-                             timeout)
+        return self.wait_for(
+            lambda: bool(self.diagnostics) and condition(self.latest_diagnostic_values()), timeout
+        )
 
     # --- services ------------------------------------------------------------------------------
 
@@ -191,13 +200,24 @@ class NodeProbe(NodeOutputs):
         return list(future.result().values)
 
 
-def run_publisher(namespace: str, frames: str, *extra: str, rate: float = 10.0,
-                  timeout: float = 60.0) -> list[dict]:
+def run_publisher(
+    namespace: str, frames: str, *extra: str, rate: float = 10.0, timeout: float = 60.0
+) -> list[dict]:
     """Run publish_frames.py into ``namespace`` to completion; returns the JSON lines it printed."""
     import json
 
-    command = [sys.executable, str(ROS_SCRIPTS / "publish_frames.py"), "--frames", frames,
-               "--rate", str(rate), *extra, "--ros-args", "-r", f"__ns:={namespace}"]
+    command = [
+        sys.executable,
+        str(ROS_SCRIPTS / "publish_frames.py"),
+        "--frames",
+        frames,
+        "--rate",
+        str(rate),
+        *extra,
+        "--ros-args",
+        "-r",
+        f"__ns:={namespace}",
+    ]
     done = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -205,5 +225,7 @@ def run_publisher(namespace: str, frames: str, *extra: str, rate: float = 10.0,
     return lines
 
 
-TRANSITIONS = {name: getattr(Transition, f"TRANSITION_{name.upper()}")
-               for name in ("configure", "activate", "deactivate", "cleanup")}
+TRANSITIONS = {
+    name: getattr(Transition, f"TRANSITION_{name.upper()}")
+    for name in ("configure", "activate", "deactivate", "cleanup")
+}

@@ -43,8 +43,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
-RAW_KINDS = ("walk", "bgr8", "rgb8", "bgra8", "mono8", "yuv422", "bad_32fc1", "bad_empty", "bad_step",
-             "bad_thin", "stale_bgr8")
+RAW_KINDS = (
+    "walk",
+    "bgr8",
+    "rgb8",
+    "bgra8",
+    "mono8",
+    "yuv422",
+    "bad_32fc1",
+    "bad_empty",
+    "bad_step",
+    "bad_thin",
+    "stale_bgr8",
+)
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
 DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame")
@@ -139,20 +150,31 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--frame-id", default="vtest_camera_optical_frame")
     parser.add_argument("--camera-info", action="store_true")
-    parser.add_argument("--broken-camera-info", action="store_true",
-                        help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)")
+    parser.add_argument(
+        "--broken-camera-info",
+        action="store_true",
+        help="with --camera-info: cx NaN and fy 1e-300 (a broken calibration)",
+    )
     parser.add_argument("--depth", choices=DEPTH_KINDS, help="also send a depth image of this kind")
     parser.add_argument("--depth-distance", type=float, default=2.0, help="metres to the wall in the depth")
     parser.add_argument("--depth-stamp-offset", type=float, default=0.0, help="seconds added to depth stamps")
     parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
-    parser.add_argument("--stamp-offset", type=float, default=0.0,
-                        help="seconds added to every stamp (negative: a clock behind, as a bag played again)")
+    parser.add_argument(
+        "--stamp-offset",
+        type=float,
+        default=0.0,
+        help="seconds added to every stamp (negative: a clock behind, as a bag played again)",
+    )
     parser.add_argument("--match-timeout", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.3, help="seconds to stay up after the last frame")
-    parser.add_argument("--lockstep-timeout", type=float, default=20.0,
-                        help="after each good frame, wait up to this long for its PersonArray before the "
-                             "next one (the node then processes every frame, however slow the machine); "
-                             "0: send at --rate regardless")
+    parser.add_argument(
+        "--lockstep-timeout",
+        type=float,
+        default=20.0,
+        help="after each good frame, wait up to this long for its PersonArray before the "
+        "next one (the node then processes every frame, however slow the machine); "
+        "0: send at --rate regardless",
+    )
     args, ros_args = parser.parse_known_args()
     kinds = [k.strip() for k in args.frames.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(RAW_KINDS) - set(COMPRESSED_KINDS))
@@ -167,17 +189,27 @@ def main() -> None:
     if any(k in RAW_KINDS for k in kinds):
         publishers["raw"] = node.create_publisher(Image, "image", qos_profile_sensor_data)
     if any(k in COMPRESSED_KINDS for k in kinds):
-        publishers["compressed"] = node.create_publisher(CompressedImage, "image/compressed",
-                                                         qos_profile_sensor_data)
-    info_publisher = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data) \
-        if args.camera_info else None
-    depth_publishers = ((node.create_publisher(Image, "depth/image", qos_profile_sensor_data),
-                         node.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data))
-                        if args.depth else ())
+        publishers["compressed"] = node.create_publisher(
+            CompressedImage, "image/compressed", qos_profile_sensor_data
+        )
+    info_publisher = (
+        node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        if args.camera_info
+        else None
+    )
+    depth_publishers = (
+        (
+            node.create_publisher(Image, "depth/image", qos_profile_sensor_data),
+            node.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data),
+        )
+        if args.depth
+        else ()
+    )
     answered: set[tuple[int, int]] = set()
     if args.lockstep_timeout > 0:
-        node.create_subscription(PersonArray, "persons",
-                                 lambda m: answered.add((m.header.stamp.sec, m.header.stamp.nanosec)), 10)
+        node.create_subscription(
+            PersonArray, "persons", lambda m: answered.add((m.header.stamp.sec, m.header.stamp.nanosec)), 10
+        )
     try:
         deadline = time.monotonic() + args.match_timeout
         waiting = [*publishers.values(), *([info_publisher] if info_publisher else []), *depth_publishers]
@@ -190,8 +222,11 @@ def main() -> None:
         period = 1.0 / args.rate
         next_time = time.monotonic()
         for index, kind in enumerate(kinds):
-            bgr = (walk_frame(index, args.walk_step) if kind == "walk" else
-                   cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR))
+            bgr = (
+                walk_frame(index, args.walk_step)
+                if kind == "walk"
+                else cv2.imdecode(np.frombuffer(jpegs[index % len(jpegs)], np.uint8), cv2.IMREAD_COLOR)
+            )
             if kind in RAW_KINDS:
                 message, publisher = raw_image(kind, bgr), publishers["raw"]
             else:
@@ -211,8 +246,9 @@ def main() -> None:
                 info_publisher.publish(info)
             if depth_publishers:
                 depth = depth_image(args.depth, bgr.shape[1], bgr.shape[0], args.depth_distance)
-                depth.header.stamp = (now + rclpy.duration.Duration(
-                    nanoseconds=round(args.depth_stamp_offset * 1e9))).to_msg()
+                depth.header.stamp = (
+                    now + rclpy.duration.Duration(nanoseconds=round(args.depth_stamp_offset * 1e9))
+                ).to_msg()
                 depth.header.frame_id = "other_camera_frame" if args.depth == "other_frame" else args.frame_id
                 depth_info = camera_info(bgr.shape[1], bgr.shape[0])
                 if args.depth == "half16uc1":  # K of the half-size image (pixel-centre rule)
@@ -222,14 +258,26 @@ def main() -> None:
                 depth_publishers[1].publish(depth_info)
                 depth_publishers[0].publish(depth)
             publisher.publish(message)
-            print(json.dumps({"index": index, "kind": kind, "sec": message.header.stamp.sec,
-                              "nanosec": message.header.stamp.nanosec}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "index": index,
+                        "kind": kind,
+                        "sec": message.header.stamp.sec,
+                        "nanosec": message.header.stamp.nanosec,
+                    }
+                ),
+                flush=True,
+            )
             next_time += period
             stamp = (message.header.stamp.sec, message.header.stamp.nanosec)
             lockstep_end = time.monotonic() + args.lockstep_timeout
-            while (time.monotonic() < next_time or (
-                    args.lockstep_timeout > 0 and not kind.startswith(("bad", "stale"))
-                    and stamp not in answered and time.monotonic() < lockstep_end)):
+            while time.monotonic() < next_time or (
+                args.lockstep_timeout > 0
+                and not kind.startswith(("bad", "stale"))
+                and stamp not in answered
+                and time.monotonic() < lockstep_end
+            ):
                 rclpy.spin_once(node, timeout_sec=0.01)
             next_time = max(next_time, time.monotonic())
         end = time.monotonic() + args.linger

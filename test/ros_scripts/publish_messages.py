@@ -18,13 +18,26 @@ from litepose_ros.layouts import COCO_17
 
 
 def known_keypoint(k: int) -> Keypoint:
-    return Keypoint(x=10.0 + k, y=20.0 + 2 * k, score=k / 16.0, valid=k % 2 == 0,
-                    position=Point(x=0.1 * k, y=-0.1 * k, z=2.5), position_valid=k == 3)
+    return Keypoint(
+        x=10.0 + k,
+        y=20.0 + 2 * k,
+        score=k / 16.0,
+        valid=k % 2 == 0,
+        position=Point(x=0.1 * k, y=-0.1 * k, z=2.5),
+        position_valid=k == 3,
+    )
 
 
 def known_person(person_id: int) -> Person:
-    return Person(id=person_id, score=0.75, x_min=1.5, y_min=2.5, x_max=300.25, y_max=400.75,
-                  keypoints=[known_keypoint(k) for k in range(COCO_17.num_keypoints)])
+    return Person(
+        id=person_id,
+        score=0.75,
+        x_min=1.5,
+        y_min=2.5,
+        x_max=300.25,
+        y_max=400.75,
+        keypoints=[known_keypoint(k) for k in range(COCO_17.num_keypoints)],
+    )
 
 
 def known_person_array() -> PersonArray:
@@ -50,9 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     rclpy.init()
     node = rclpy.create_node("litepose_test_message_publisher")
-    publishers = [node.create_publisher(PersonArray, "test_person_array", 10),
-                  node.create_publisher(Person, "test_person", 10),
-                  node.create_publisher(Keypoint, "test_keypoint", 10)]
+    publishers = [
+        node.create_publisher(PersonArray, "test_person_array", 10),
+        node.create_publisher(Person, "test_person", 10),
+        node.create_publisher(Keypoint, "test_keypoint", 10),
+    ]
     messages = [known_person_array(), known_person(7), known_keypoint(5)]
     start = time.monotonic()
     matched_since = None
