@@ -180,7 +180,14 @@ def profile_onnxruntime(
 
     from litepose_ros.model.onnx_export import export_onnx
 
-    proto, _ = export_onnx(model, None, input_size=size, rewrites=rewrites)
+    proto, result = export_onnx(model, None, input_size=size, rewrites=rewrites)
+    # With deconv-as-conv the transposed convolutions run as 3x3 convolutions (then depth-to-space):
+    # their MACs belong to the kernels that compute them.
+    deconv_kind = (
+        "Conv 3x3 (transposed convolutions rewritten)"
+        if "deconv-as-conv" in result.metadata.get("litepose.rewrites", "")
+        else "ConvTranspose 4x4"
+    )
     with tempfile.TemporaryDirectory() as directory:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -198,12 +205,12 @@ def profile_onnxruntime(
     time_by_kind: dict[str, float] = defaultdict(float)
     for event in events:
         if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
-            time_by_kind[_kernel_kind(event.get("args", {}))] += event["dur"]
+            time_by_kind[_kernel_kind(event.get("args", {}), deconv_kind)] += event["dur"]
     macs_by_kind: dict[str, float] = defaultdict(float)
     cost = count_cost(model.spec, model.num_joints, size, size)
     for layer in cost.layers:
         if layer.kind == "deconv":
-            macs_by_kind["ConvTranspose 4x4"] += layer.true_macs
+            macs_by_kind[deconv_kind] += layer.true_macs
         elif layer.kind in ("conv", "depthwise"):
             kernel = layer_kernel(layer.name, model)
             prefix = "depthwise Conv" if layer.kind == "depthwise" else "Conv"
@@ -220,13 +227,17 @@ def profile_onnxruntime(
     return sorted(rows, key=lambda row: -row[1])
 
 
-def _kernel_kind(args: dict) -> str:
-    """Layer kind of a profiled kernel, from its operator name and weight shape (fused names vary)."""
+def _kernel_kind(args: dict, deconv_kind: str = "ConvTranspose 4x4") -> str:
+    """Layer kind of a profiled kernel, from its operator name and weight shape (fused names vary).
+    LitePose's only plain 3x3 convolution is the stem's (on the 3-channel image): with the
+    deconv-as-conv rewrite every other one is a rewritten transposed convolution (``deconv_kind``)."""
     op_name = args.get("op_name", "other")
     shapes = [next(iter(item.values())) for item in args.get("input_type_shape", []) if item]
     if op_name in ("Conv", "FusedConv") and len(shapes) >= 2 and len(shapes[1]) == 4:
-        weight = shapes[1]
-        depthwise = weight[1] == 1 and shapes[0][1] > 1
+        weight, data = shapes[1], shapes[0]
+        depthwise = weight[1] == 1 and data[1] > 1
+        if deconv_kind != "ConvTranspose 4x4" and not depthwise and weight[2:] == [3, 3] and data[1] != 3:
+            return deconv_kind  # the stem's 3x3 convolution reads the 3-channel image
         return f"{'depthwise Conv' if depthwise else 'Conv'} {weight[2]}x{weight[3]}"
     if op_name == "ConvTranspose":
         return "ConvTranspose 4x4"
@@ -305,6 +316,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transposed_convolution_lines(profile) -> list[str]:
+    """How the head's transposed convolutions run in the profiled export."""
+    if any(kind.startswith("Conv 3x3 (transposed") for kind, *_ in profile or []):
+        return [
+            "- The transposed convolutions run rewritten (deconv-as-conv): a 3x3 convolution computes "
+            "the four output phases in the blocked layout, then DepthToSpace interleaves them (pure "
+            "memory traffic). Each phase uses 4 of the 9 kernel taps, so the kernels do 2.25x the true "
+            "MACs (the zeros): their GMAC/s above counts true MACs only."
+        ]
+    return [
+        "- The transposed convolutions are computed as a matrix product followed by a scatter-add "
+        "(col2im) that is pure memory traffic, and they do not use the blocked NCHWc layout."
+    ]
+
+
 def explain_gap(results, peak, profile) -> list[str]:
     """Why the achieved GMAC/s is far below the estimated peak, with this run's numbers."""
     lines = ["Why LitePose runs far below the peak on this CPU:", ""]
@@ -346,8 +372,7 @@ def explain_gap(results, peak, profile) -> list[str]:
         "- The 1x1 convolutions carry most of the MACs, but they are matrix products with few channels "
         "(16 to 160 in, up to 960 hidden) on small maps: small GEMM tiles and short inner loops keep them "
         "far from the FMA peak, and their inputs and outputs stream through memory once per layer.",
-        "- The transposed convolutions are computed as a matrix product followed by a scatter-add "
-        "(col2im) that is pure memory traffic, and they do not use the blocked NCHWc layout.",
+        *_transposed_convolution_lines(profile),
         "- Batch 1 and small feature maps (16x16 at stride 16 for 256x256) leave per-layer overheads "
         "(waking the second thread, layout conversion, memory allocation) visible: XS runs about 140 "
         "kernels per inference, so 10 us each is more than a millisecond.",
