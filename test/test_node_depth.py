@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_scripts.node_probe import NodeProbe, probe_running_node, run_publisher
+from ros_scripts.node_probe import NodeProbe, active_skeleton_node, run_publisher
 from ros_scripts.publish_frames import FOCAL_PX, WALK_SIZE
 from synthetic_onnx import write_skeleton_model
 
@@ -26,22 +26,7 @@ CX, CY = (WALK_SIZE[0] - 1) / 2.0, (WALK_SIZE[1] - 1) / 2.0
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("node_depth")
-    model = write_skeleton_model(folder / "skeleton.onnx")
-    running = probe_running_node(
-        folder / "node.log",
-        NAMESPACE,
-        f"model_path:={model}",
-        "threads:=1",
-        "use_camera_info:=false",
-        "depth.enabled:=true",
-    )
-    probe = next(running)
-    if not probe.wait_for_log("active: listening", 30.0):
-        running.close()
-        pytest.fail(f"the node never became active:\n{probe.log_text()}")
-    yield probe
-    next(running, None)  # stop the node and check that it exited cleanly
+    yield from active_skeleton_node(tmp_path_factory.mktemp("node_depth"), NAMESPACE, "depth.enabled:=true")
 
 
 def stamp_of(message) -> tuple[int, int]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_scripts.node_probe import NodeProbe, probe_running_node, run_publisher
-from synthetic_onnx import write_skeleton_model
+from ros_scripts.node_probe import NodeProbe, active_skeleton_node, run_publisher
 
 from litepose_ros.drawing import person_color
 from litepose_ros.people import NO_ID, person_rgb
@@ -25,23 +24,7 @@ MIN_HITS = 3  # the default tracking.min_hits
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("node_tracking")
-    model = write_skeleton_model(folder / "skeleton.onnx")
-    running = probe_running_node(
-        folder / "node.log",
-        NAMESPACE,
-        f"model_path:={model}",
-        "threads:=1",
-        "use_camera_info:=false",
-        annotated=True,
-    )
-    probe = next(running)
-    # Connected once configured; subscribed to the images once active (a loaded machine takes a while).
-    if not probe.wait_for_log("active: listening", 30.0):
-        running.close()
-        pytest.fail(f"the node never became active:\n{probe.log_text()}")
-    yield probe
-    next(running, None)  # stop the node and check that it exited cleanly
+    yield from active_skeleton_node(tmp_path_factory.mktemp("node_tracking"), NAMESPACE, annotated=True)
 
 
 def stamp_of(message) -> tuple[int, int]:

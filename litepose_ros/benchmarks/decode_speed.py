@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from litepose_ros import decoding
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, load_note, write_page
 from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
 from litepose_ros.decoding.grouping import tie_break_cost
 from litepose_ros.layouts import KeypointLayout, get_layout
@@ -571,9 +571,7 @@ neighbour test (boolean compression costs more than it saves).
 {reach}
 
 {chr(10).join(sections)}
-Load average (1, 5, 15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f};
-after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}. The machine has 2 cores shared with
-other work (a training run may hold more than one of them), so these are contended numbers.
+{load_note(load_before, load_after)}
 """
     path = write_page(args.output, "Decoding speed", body, argv=["bench", "decode", *_argv_tail(args)])
     print("\n".join(summary))

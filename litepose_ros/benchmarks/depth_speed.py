@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from litepose_ros.benchmarks.decode_speed import POSE_TEMPLATE, time_wall_and_cpu
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, markdown_table, write_page
+from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, load_note, markdown_table, write_page
 from litepose_ros.depth import DepthIntrinsics, depth_to_metres, keypoint_positions
 from litepose_ros.layouts import COCO_17
 
@@ -227,9 +227,7 @@ Goal: keypoint_positions under {GOAL_MS:g} ms median per frame for {GOAL_PEOPLE}
 
 {table}
 
-Load average (1, 5, 15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f};
-after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}. The machine has {os.cpu_count()} cores
-shared with other work (a training run may hold more than one of them), so these are contended numbers.
+{load_note(load_before, load_after)}
 """
     path = write_page(args.output, "Depth step speed", body, argv=["bench", "depth", *_argv_tail(args)])
     print("\n".join(goal))

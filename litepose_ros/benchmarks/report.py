@@ -95,6 +95,17 @@ def machine_description() -> str:
     )
 
 
+def load_note(load_before: Sequence[float], load_after: Sequence[float]) -> str:
+    """The closing paragraph of a page measured on this shared machine: load averages around the run."""
+    before = " ".join(f"{value:.2f}" for value in load_before[:3])
+    after = " ".join(f"{value:.2f}" for value in load_after[:3])
+    return (
+        f"Load average (1, 5, 15 min) before: {before};\nafter: {after}. The machine has "
+        f"{os.cpu_count()} cores\nshared with other work (a training run may hold more than one of "
+        "them), so these are contended numbers."
+    )
+
+
 def write_page(
     path: Path, title: str, body: str, argv: Sequence[str] | None = None, *, command: str | None = None
 ) -> Path:

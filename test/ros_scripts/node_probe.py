@@ -132,6 +132,33 @@ def probe_running_node(
     assert_exited_cleanly(process, output)
 
 
+def active_skeleton_node(
+    folder: Path, namespace: str, *parameters: str, annotated: bool = False
+) -> Iterator[NodeProbe]:
+    """``probe_running_node`` for a node running the skeleton model of ``test/synthetic_onnx.py`` (a
+    red blob is one person) on one thread without camera_info, yielded once it is active (subscribed
+    to the images: a loaded machine takes a while). For module-scoped fixtures (yield from)."""
+    import pytest
+    from synthetic_onnx import write_skeleton_model
+
+    model = write_skeleton_model(folder / "skeleton.onnx")
+    running = probe_running_node(
+        folder / "node.log",
+        namespace,
+        f"model_path:={model}",
+        "threads:=1",
+        "use_camera_info:=false",
+        *parameters,
+        annotated=annotated,
+    )
+    probe = next(running)
+    if not probe.wait_for_log("active: listening", 30.0):
+        running.close()
+        pytest.fail(f"the node never became active:\n{probe.log_text()}")
+    yield probe
+    next(running, None)  # stop the node and check that it exited cleanly
+
+
 class NodeProbe(NodeOutputs):
     """The node's outputs (``litepose_ros.ros.probe.NodeOutputs``) plus its /rosout log lines and
     its lifecycle and parameter services, from the test process."""
