@@ -156,6 +156,7 @@ class LitePoseNode(LifecycleNode):
         # worker) and the intrinsics of the last valid depth camera_info.
         self._depth_images: StampedBuffer[RawImage] = StampedBuffer()
         self._depth_intrinsics: DepthIntrinsics | None = None
+        self._depth_intrinsics_problem = ""  # why the last depth camera_info could not be used
         self._marker_builder = MarkerArrayBuilder()  # used by the worker thread only
         self._serialize_directly = False
         # One tracker for the node's life (replaced only for another keypoint layout, ids going
@@ -174,7 +175,10 @@ class LitePoseNode(LifecycleNode):
         self._depth_subscription = None
         self._depth_info_subscription = None
         self._image_topic = ""
+        # Topic names kept as text: the worker may still be on a frame while deactivate destroys
+        # the subscriptions.
         self._depth_topic = ""
+        self._depth_info_topic = ""
 
         # Validate before declaring, so bad start-up values fail with a clear reason too.
         self.add_on_set_parameters_callback(
@@ -336,6 +340,7 @@ class LitePoseNode(LifecycleNode):
             self._depth_info_subscription = self.create_subscription(
                 CameraInfo, "depth/camera_info", self._on_depth_camera_info, qos
             )
+            self._depth_info_topic = self._depth_info_subscription.topic_name
 
     def _unsubscribe(self) -> None:
         for subscription in (
@@ -384,12 +389,13 @@ class LitePoseNode(LifecycleNode):
             self._depth_intrinsics = DepthIntrinsics.from_camera_info(
                 message.k, message.width, message.height
             )
+            self._depth_intrinsics_problem = ""
         except ValueError as error:
+            # Counted per image that then goes out in 2D (``_add_positions``), not per camera_info.
             self._depth_intrinsics = None
-            topic = self._depth_info_subscription.topic_name
-            self._stats.record_depth_rejected(f"{topic}: {error}")
+            self._depth_intrinsics_problem = f"{self._depth_info_topic}: {error}"
             self._log_throttled(
-                f"cannot use {topic}: {error}; keypoints are published without 3D "
+                f"cannot use {self._depth_info_topic}: {error}; keypoints are published without 3D "
                 "positions until a calibrated one comes"
             )
 
@@ -533,9 +539,8 @@ class LitePoseNode(LifecycleNode):
         )
         intrinsics = self._depth_intrinsics
         if problem is None and intrinsics is None:
-            problem = (
-                f"no calibrated camera_info on {self._depth_info_subscription.topic_name} yet "
-                "(needed to place keypoints in metres)"
+            problem = self._depth_intrinsics_problem or (
+                f"no camera_info on {self._depth_info_topic} yet (needed to place keypoints in metres)"
             )
         if problem is None:
             try:

@@ -19,7 +19,8 @@ same header goes with every frame. With ``--depth KIND`` a depth image of a wall
 metres away (fronto-parallel) and its CameraInfo (``FOCAL_PX``, scaled to the depth image's size) go
 with every frame on ``depth/image`` and ``depth/camera_info``: ``16uc1`` (millimetres) or ``32fc1``
 (metres) at the colour size, ``half16uc1`` at half of it, ``rgb8`` (not a depth image),
-``other_frame`` (16UC1 with another frame_id: not registered); ``--depth-stamp-offset`` shifts the
+``other_frame`` (16UC1 with another frame_id: not registered), ``uncalibrated`` (16UC1 with an
+all-zero K in its camera_info); ``--depth-stamp-offset`` shifts the
 depth stamps. Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
 """
 
@@ -58,7 +59,7 @@ RAW_KINDS = (
 )
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
-DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame")
+DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame", "uncalibrated")
 STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 # Pixels per message the walking person moves: 4 network pixels at the test model's 128 px input
 # (scale 2/3), so the blob keeps its sub-pixel phase and decodes the same way in every frame.
@@ -254,6 +255,8 @@ def main() -> None:
                 if args.depth == "half16uc1":  # K of the half-size image (pixel-centre rule)
                     depth_info = camera_info(depth.width, depth.height)
                     depth_info.k[0] = depth_info.k[4] = FOCAL_PX / 2.0
+                if args.depth == "uncalibrated":
+                    depth_info.k = [0.0] * 9
                 depth_info.header = depth.header
                 depth_publishers[1].publish(depth_info)
                 depth_publishers[0].publish(depth)
