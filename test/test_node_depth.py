@@ -209,3 +209,16 @@ def test_node_in_the_loop_replays_a_depth_topic_into_the_node(tmp_path):
     assert depth["frames_with_3d_positions"] >= len(processed) - 2 and depth["frames_with_3d_positions"] >= 4
     assert all(f.positions >= 5 for f in processed[2:]), [f.positions for f in processed]
     assert "frames with 3D positions" in (tmp_path / "live" / "summary.md").read_text()
+
+
+def test_no_depth_stream_at_all_is_said_with_the_fix(probe):
+    from ros_scripts.node_probe import TRANSITIONS
+
+    # Deactivate and activate: the depth images kept from earlier tests are forgotten.
+    assert probe.change_state(TRANSITIONS["deactivate"]) and probe.change_state(TRANSITIONS["activate"])
+    before = diagnostic_count(probe, "images without matching depth")
+    messages = send(probe, 2)  # colour only
+    assert messages[-1].persons and not any(p.position_valid for m in messages for p in m.persons)
+    entry = probe.wait_for_log("no depth image has come", 10.0)
+    assert entry is not None and "depth_topic" in entry.msg and f"{NAMESPACE}/depth/image" in entry.msg
+    assert probe.wait_for_diagnostic(lambda v: int(v["images without matching depth"]) >= before + 2, 10.0)

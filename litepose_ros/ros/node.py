@@ -533,6 +533,13 @@ class LitePoseNode(LifecycleNode):
                     "from one camera, with synchronised stamps?",
                     level="warning",
                 )
+            else:
+                self._log_throttled(
+                    f"depth.enabled, but no depth image has come on {self._depth_topic}: published without "
+                    "3D positions. Remap depth/image to the camera's registered depth topic (launch "
+                    "argument depth_topic) and check that the driver publishes it.",
+                    level="warning",
+                )
             return people
         problem = registration_problem(
             (width, height), (depth.width, depth.height), header.frame_id, depth.header.frame_id
