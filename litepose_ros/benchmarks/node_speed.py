@@ -433,9 +433,11 @@ def run(args: argparse.Namespace) -> int:
         ("load average (1 min) before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f}"),
         _depth_step_row(),
     ]
+    from litepose_ros.samples import vtest_frame_paths
+
     note = f" {args.note}" if args.note else ""
     body = f"""Model: `{Path(model).name}` ({end_counts.get("engine", "")}).{note}
-Replay: the {len(list((Path(__file__).resolve().parents[1] / "samples" / "vtest").glob("*.jpg")))} bundled \
+Replay: the {len(vtest_frame_paths())} bundled \
 vtest frames (768 x 576 bgr8 sensor_msgs/Image, 1.3 MB each, with CameraInfo) looped at \
 {args.rate:g} Hz for {args.seconds:g} s after a {WARMUP:g} s warm-up; this process subscribes to \
 `persons`{"" if args.no_markers else " and `markers` (as RViz would)"}\
