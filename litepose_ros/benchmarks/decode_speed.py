@@ -21,7 +21,13 @@ import cv2
 import numpy as np
 
 from litepose_ros import decoding
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, TimingStats, load_note, write_page
+from litepose_ros.benchmarks.report import (
+    DEFAULT_RESULTS_DIR,
+    TimingStats,
+    load_note,
+    options_that_differ,
+    write_page,
+)
 from litepose_ros.decoding import DecoderConfig, decode_people, merge_outputs, upsample2x
 from litepose_ros.decoding.grouping import tie_break_cost
 from litepose_ros.layouts import KeypointLayout, get_layout
@@ -580,17 +586,14 @@ neighbour test (boolean compression costs more than it saves).
 
 
 def _argv_tail(args: argparse.Namespace) -> list[str]:
-    tail = []
-    if args.layout != "coco17":
-        tail += ["--layout", args.layout]
-    if args.input_size != 256:
-        tail += ["--input-size", str(args.input_size)]
-    if list(args.people) != list(PEOPLE_COUNTS):
-        tail += ["--people", *map(str, args.people)]
-    if args.runs != 200:
-        tail += ["--runs", str(args.runs)]
-    if args.reference_runs != 20:
-        tail += ["--reference-runs", str(args.reference_runs)]
-    if args.note:
-        tail += ["--note", args.note]
-    return tail
+    return options_that_differ(
+        args,
+        {
+            "layout": "coco17",
+            "input_size": 256,
+            "people": PEOPLE_COUNTS,
+            "runs": 200,
+            "reference_runs": 20,
+            "note": "",
+        },
+    )

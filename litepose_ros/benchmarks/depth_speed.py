@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from litepose_ros.benchmarks.decode_speed import POSE_TEMPLATE, time_wall_and_cpu
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, load_note, markdown_table, write_page
+from litepose_ros.benchmarks.report import (
+    DEFAULT_RESULTS_DIR,
+    load_note,
+    markdown_table,
+    options_that_differ,
+    write_page,
+)
 from litepose_ros.depth import DepthIntrinsics, depth_to_metres, keypoint_positions
 from litepose_ros.layouts import COCO_17
 
@@ -236,11 +242,4 @@ Goal: keypoint_positions under {GOAL_MS:g} ms median per frame for {GOAL_PEOPLE}
 
 
 def _argv_tail(args: argparse.Namespace) -> list[str]:
-    tail = []
-    if list(args.people) != list(PEOPLE_COUNTS):
-        tail += ["--people", *map(str, args.people)]
-    if args.runs != RUNS:
-        tail += ["--runs", str(args.runs)]
-    if args.note:
-        tail += ["--note", args.note]
-    return tail
+    return options_that_differ(args, {"people": PEOPLE_COUNTS, "runs": RUNS, "note": ""})

@@ -95,6 +95,20 @@ def machine_description() -> str:
     )
 
 
+def options_that_differ(args, defaults: dict) -> list[str]:
+    """Command-line words for the options of ``args`` whose values differ from ``defaults`` (option
+    dest -> default), so that a page names the command that made it even when ``run`` was called
+    from Python."""
+    words: list[str] = []
+    for dest, default in defaults.items():
+        value = getattr(args, dest)
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if values == (list(default) if isinstance(default, (list, tuple)) else [default]):
+            continue
+        words += ["--" + dest.replace("_", "-"), *map(str, values)]
+    return words
+
+
 def load_note(load_before: Sequence[float], load_after: Sequence[float]) -> str:
     """The closing paragraph of a page measured on this shared machine: load averages around the run."""
     before = " ".join(f"{value:.2f}" for value in load_before[:3])

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from litepose_ros.benchmarks.decode_speed import POSE_TEMPLATE, time_wall_and_cpu
-from litepose_ros.benchmarks.report import DEFAULT_RESULTS_DIR, load_note, markdown_table, write_page
+from litepose_ros.benchmarks.report import (
+    DEFAULT_RESULTS_DIR,
+    load_note,
+    markdown_table,
+    options_that_differ,
+    write_page,
+)
 from litepose_ros.layouts import COCO_17
 from litepose_ros.tracking import NO_ID, PoseTracker, TrackerConfig
 
@@ -162,11 +168,4 @@ Goal: median under {GOAL_MS} ms per frame for {GOAL_PEOPLE} people.
 
 
 def _argv_tail(args: argparse.Namespace) -> list[str]:
-    tail = []
-    if list(args.people) != list(PEOPLE_COUNTS):
-        tail += ["--people", *map(str, args.people)]
-    if args.runs != 1000:
-        tail += ["--runs", str(args.runs)]
-    if args.note:
-        tail += ["--note", args.note]
-    return tail
+    return options_that_differ(args, {"people": PEOPLE_COUNTS, "runs": 1000, "note": ""})
