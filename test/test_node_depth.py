@@ -203,11 +203,10 @@ def test_node_in_the_loop_replays_a_depth_topic_into_the_node(tmp_path):
     )
     result = run_node_in_the_loop(tmp_path / "rgbd", tmp_path / "live", options, log=lambda _: None)
     processed = [f for f in result.frames if f.received is not None]
-    # Real time: frames replayed before every subscription has matched may get no answer.
-    assert len(processed) >= frames // 2, result.report["frames"]
+    assert len(processed) >= frames - 2, result.report["frames"]  # real time: the first may be early
     depth = result.report["depth"]
     # The first images may come before the node has the depth camera_info: all the later ones have 3D.
-    assert depth["frames_with_3d_positions"] >= len(processed) - 2 and depth["frames_with_3d_positions"] >= 3
+    assert depth["frames_with_3d_positions"] >= len(processed) - 2 and depth["frames_with_3d_positions"] >= 4
     assert all(f.positions >= 5 for f in processed[2:]), [f.positions for f in processed]
     assert "frames with 3D positions" in (tmp_path / "live" / "summary.md").read_text()
 
