@@ -59,3 +59,51 @@ def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, mod
     log = (tmp_path / "node.log").read_text()
     assert process.returncode == 0, log
     assert "[ERROR]" not in log and "Traceback" not in log, log
+
+
+def _executor_stopped_between_check_and_wait(context, shut_down: bool):
+    """An executor whose next wait finds its context shut down after the "still ok?" check, as when
+    SIGTERM lands between the two (the CI failure this reproduces)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    class SignalBetweenCheckAndWait(SingleThreadedExecutor):
+        def spin_once(self, timeout_sec=None):
+            if shut_down:
+                self.context.shutdown()
+            else:  # the context stays valid, the wait set fails for another reason
+                from rclpy.impl.implementation_singleton import rclpy_implementation
+
+                raise rclpy_implementation.RCLError("some other rcl failure")
+            super().spin_once(timeout_sec)
+
+    return SignalBetweenCheckAndWait(context=context)
+
+
+def test_a_shutdown_racing_the_wait_set_ends_the_spin_quietly():
+    import rclpy
+
+    from litepose_ros.ros.node import spin_until_shutdown
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = _executor_stopped_between_check_and_wait(context, shut_down=True)
+    spin_until_shutdown(executor)  # rclpy raised RCLError here: the node exited 1 on SIGTERM
+    assert not context.ok()
+    executor.shutdown()
+
+
+def test_an_rcl_error_while_the_context_is_valid_still_propagates():
+    import rclpy
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    from litepose_ros.ros.node import spin_until_shutdown
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = _executor_stopped_between_check_and_wait(context, shut_down=False)
+    try:
+        with pytest.raises(rclpy_implementation.RCLError, match="some other rcl failure"):
+            spin_until_shutdown(executor)
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)

@@ -727,6 +727,25 @@ def _after_ros_interrupt(signum: int, frame: object) -> None:
     main thread inside a lock the worker needs and hang the shutdown."""
 
 
+def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
+    """Spin until Ctrl-C / SIGTERM (or another shutdown of the context) and return quietly.
+
+    A signal can shut the context down between the executor's "still ok?" check and its building
+    the next wait set; rclpy then raises RCLError ("the given context is not valid") instead of
+    ExternalShutdownException. That is the same clean stop, so it ends the spin too; an RCLError
+    while the context is still valid is a real failure and propagates.
+    """
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except rclpy_implementation.RCLError:
+        if executor.context.ok():
+            raise
+
+
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``litepose_node`` (accepts ``--ros-args``)."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -742,9 +761,7 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         executor.shutdown()
         node.destroy_node()
