@@ -86,6 +86,17 @@ def test_keypoints_get_their_position_on_the_wall(probe, kind, distance):
     assert float(probe.latest_diagnostic_values()["depth step median (ms)"]) > 0.0
 
 
+def test_a_depth_stream_overflowing_the_buffer_while_the_frame_is_processed_still_pairs(probe):
+    # After each frame and its depth image, 12 more depth images (stamped 1-12 s later, 4 ms apart)
+    # arrive: more than the node's depth buffer holds. Each frame is paired through the watch of its
+    # stamp made on arrival, which keeps its depth image however long the frame waits and is
+    # processed (on a slow board with a fast depth stream, the buffer alone would have lost it:
+    # test_depth_pairing.py).
+    messages = send(probe, 3, "--depth", "16uc1", "--depth-distance", "1.8", "--depth-flood", "12")
+    checked = [assert_on_the_wall(m, 1.8) for m in messages[1:]]
+    assert all(count >= 5 for count in checked), checked
+
+
 def test_markers_are_drawn_at_the_3d_positions(probe):
     message = send(probe, 3, "--depth", "16uc1", "--depth-distance", "2.0")[-1]
     stamp = stamp_of(message)

@@ -355,6 +355,21 @@ def test_serialized_compressed_images_are_read():
     assert bytes(parsed.data) == jpeg
 
 
+@pytest.mark.parametrize(("sec", "nanosec"), [(0, 0), (1_700_000_000, 123_456_789), (-5, 999_999_999)])
+def test_the_header_stamp_is_read_from_the_first_bytes_of_either_image_type(sec, nanosec):
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from litepose_ros.ros.image_messages import header_stamp_ns
+
+    for message in (Image(height=1, width=1, encoding="mono8", step=1, data=b"\x07"), CompressedImage()):
+        message.header.stamp.sec, message.header.stamp.nanosec = sec, nanosec
+        message.header.frame_id = "camera_color_optical_frame"
+        assert header_stamp_ns(serialize_message(message)) == sec * 1_000_000_000 + nanosec
+    assert header_stamp_ns(b"") is None and header_stamp_ns(b"\x00\x01\x00\x00\x01") is None
+    assert header_stamp_ns(b"\x07\x07\x00\x00" + bytes(8)) is None  # not CDR
+
+
 @pytest.mark.parametrize("cut", [0, 3, 10, 30, -1])
 def test_truncated_or_foreign_bytes_are_a_clear_error(cut):
     from rclpy.serialization import serialize_message

@@ -88,6 +88,19 @@ class _Reader:
         return Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=self.string())
 
 
+def header_stamp_ns(data: bytes) -> int | None:
+    """The header stamp (ns) of a serialized Image or CompressedImage, read without the rest of the
+    message (both start with their std_msgs/Header); None when the bytes are not CDR. Cheap enough
+    for a subscription callback; the full parse, with its errors, comes later in the worker."""
+    try:
+        reader = _Reader(data, "image")
+        sec = reader.unpack("i", 4)
+        nanosec = reader.unpack("I", 4)
+    except ImageFormatError:
+        return None
+    return sec * 1_000_000_000 + nanosec
+
+
 def parse_image(data: bytes) -> RawImage:
     """Read a serialized sensor_msgs/Image (ImageFormatError if the bytes are not one)."""
     reader = _Reader(data, "sensor_msgs/Image")

@@ -61,9 +61,9 @@ from litepose_ros.msg import PersonArray
 from litepose_ros.people import PublishedPeople, keypoint_boxes, published_people
 from litepose_ros.preprocess import ImageSizeError
 from litepose_ros.ros.conversion import cdr_matches_rclpy, person_array_cdr_bytes, person_array_message
-from litepose_ros.ros.depth_pairing import StampedBuffer
+from litepose_ros.ros.depth_pairing import StampedBuffer, StampWatch
 from litepose_ros.ros.diagnostics import NodeState, RateWindow, diagnostic_status
-from litepose_ros.ros.image_messages import RawImage, parse_compressed_image, parse_image
+from litepose_ros.ros.image_messages import RawImage, header_stamp_ns, parse_compressed_image, parse_image
 from litepose_ros.ros.markers import MarkerArrayBuilder, MarkerStyle, PinholeIntrinsics, camera_info_problem
 from litepose_ros.ros.parameters import (
     declare_parameters,
@@ -356,10 +356,17 @@ class LitePoseNode(LifecycleNode):
         self._depth_images.clear()
 
     def _on_image(self, message: bytes) -> None:
-        self._worker.offer(Frame(message, False, time.monotonic()))
+        self._worker.offer(Frame(message, False, time.monotonic(), self._watch_depth(message)))
 
     def _on_compressed_image(self, message: bytes) -> None:
-        self._worker.offer(Frame(message, True, time.monotonic()))
+        self._worker.offer(Frame(message, True, time.monotonic(), self._watch_depth(message)))
+
+    def _watch_depth(self, message: bytes):
+        """With depth on, a watch of the image's stamp in the depth buffer (see depth_pairing)."""
+        if self._depth_subscription is None:
+            return None
+        stamp_ns = header_stamp_ns(message)
+        return None if stamp_ns is None else self._depth_images.watch(stamp_ns)
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         problem = camera_info_problem(message.k, message.width, message.height)
@@ -485,7 +492,9 @@ class LitePoseNode(LifecycleNode):
             self._tracker.reset()
         height, width = pixels.shape[:2]
         if self._depth_subscription is not None:
-            people = self._add_positions(people, header, width, height, settings)
+            people = self._add_positions(
+                people, header, width, height, settings, depth_watch=frame.depth_watch
+            )
         if self._too_old(header, settings):
             return
         self._publish_persons(people, header, width, height)
@@ -516,13 +525,24 @@ class LitePoseNode(LifecycleNode):
         return people.with_tracking(tracked.ids, smoothed)
 
     def _add_positions(
-        self, people: PublishedPeople, header: Header, width: int, height: int, settings: RuntimeSettings
+        self,
+        people: PublishedPeople,
+        header: Header,
+        width: int,
+        height: int,
+        settings: RuntimeSettings,
+        *,
+        depth_watch: StampWatch | None,
     ) -> PublishedPeople:
         """The people with 3D keypoint positions from the depth image matching the image's stamp;
         unchanged (2D, counted, and said why when the depth input is wrong) without a usable one."""
         started = time.monotonic()
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        depth, difference = self._depth_images.closest(stamp_ns, settings.depth_max_time_difference)
+        tolerance = settings.depth_max_time_difference
+        if depth_watch is not None:  # the nearest depth image since the frame arrived, kept for it
+            depth, difference = self._depth_images.matched(depth_watch, tolerance)
+        else:  # a frame that came before depth was switched on
+            stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+            depth, difference = self._depth_images.closest(stamp_ns, tolerance)
         if depth is None:
             self._stats.record_depth_unmatched()
             if difference is not None:  # depth images come, but not at this image's time

@@ -20,6 +20,9 @@ class Frame:
     message: bytes  # serialized sensor_msgs/Image or CompressedImage
     compressed: bool
     arrival: float  # time.monotonic() when the callback stored it
+    # With depth on: the depth buffer's StampWatch of this frame's stamp, made on arrival, so that
+    # the frame's depth image is kept however long the frame waits and is processed.
+    depth_watch: object | None = None
 
 
 class LatestFrameWorker:

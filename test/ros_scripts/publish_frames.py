@@ -21,7 +21,9 @@ with every frame on ``depth/image`` and ``depth/camera_info``: ``16uc1`` (millim
 (metres) at the colour size, ``half16uc1`` at half of it, ``rgb8`` (not a depth image),
 ``other_frame`` (16UC1 with another frame_id: not registered), ``uncalibrated`` (16UC1 with an
 all-zero K in its camera_info); ``--depth-stamp-offset`` shifts the
-depth stamps. Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
+depth stamps; ``--depth-flood N`` sends N more depth images after each frame, 4 ms apart, stamped 1 s,
+2 s, ... later (a fast depth stream overflowing the node's depth buffer).
+Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--depth", choices=DEPTH_KINDS, help="also send a depth image of this kind")
     parser.add_argument("--depth-distance", type=float, default=2.0, help="metres to the wall in the depth")
     parser.add_argument("--depth-stamp-offset", type=float, default=0.0, help="seconds added to depth stamps")
+    parser.add_argument("--depth-flood", type=int, default=0, help="depth images sent after each frame")
     parser.add_argument("--walk-step", type=int, default=WALK_STEP, help="pixels per walk frame")
     parser.add_argument(
         "--stamp-offset",
@@ -177,6 +180,8 @@ def main() -> None:
         "0: send at --rate regardless",
     )
     args, ros_args = parser.parse_known_args()
+    if args.depth_flood and not args.depth:
+        parser.error("--depth-flood needs --depth")
     kinds = [k.strip() for k in args.frames.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(RAW_KINDS) - set(COMPRESSED_KINDS))
     if unknown:
@@ -261,6 +266,10 @@ def main() -> None:
                 depth_publishers[1].publish(depth_info)
                 depth_publishers[0].publish(depth)
             publisher.publish(message)
+            for later in range(1, args.depth_flood + 1):
+                time.sleep(0.004)  # a fast stream, not a burst: the node's reader keeps only the last 5
+                depth.header.stamp = (now + Duration(seconds=later)).to_msg()
+                depth_publishers[0].publish(depth)
             print(
                 json.dumps(
                     {
