@@ -183,6 +183,19 @@ class DepthIntrinsics:
         )
 
 
+def intrinsics_for(intrinsics: DepthIntrinsics, width: int, height: int) -> DepthIntrinsics:
+    """The intrinsics of a depth image of ``width`` x ``height`` (rescaled when its camera_info was
+    for another size). DepthFormatError when the calibration does not survive the rescaling, e.g. a
+    focal length of 1e308 doubled, so that the caller reports it like any other unusable depth."""
+    try:
+        return intrinsics.scaled_to(width, height)
+    except ValueError as error:
+        raise DepthFormatError(
+            f"the depth camera_info calibration for {intrinsics.width} x {intrinsics.height} does not fit "
+            f"the {width} x {height} depth image: {error}"
+        ) from error
+
+
 @dataclass(frozen=True)
 class DepthSettings:
     """How keypoint depths are read from the depth image (ranges in metres, windows in depth pixels)."""
@@ -341,8 +354,9 @@ def keypoint_positions(  # noqa: PLR0917 - positional order is the agreed interf
 
     # 1. Colour pixels to depth pixels (pixel-centre rule); non-finite coordinates take no part.
     finite = valid & np.isfinite(keypoints[..., 0]) & np.isfinite(keypoints[..., 1])
-    u = np.where(finite, (keypoints[..., 0] + 0.5) * (depth_width / colour_width) - 0.5, 0.0)
-    v = np.where(finite, (keypoints[..., 1] + 0.5) * (depth_height / colour_height) - 0.5, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge coordinates become inf: outside, below
+        u = np.where(finite, (keypoints[..., 0] + 0.5) * (depth_width / colour_width) - 0.5, 0.0)
+        v = np.where(finite, (keypoints[..., 1] + 0.5) * (depth_height / colour_height) - 0.5, 0.0)
     # Clipped before the integer cast so that huge coordinates cannot overflow it.
     column = np.rint(np.clip(u, -1, depth_width)).astype(np.intp)
     row = np.rint(np.clip(v, -1, depth_height)).astype(np.intp)

@@ -404,9 +404,12 @@ def make_rgbd_bag(
     skip_depth: tuple[int, ...] = (),
     depth_encoding: str = "16UC1",
     distance_mm: int = 2000,
+    info_divisor: int = 1,
+    focal: float = DEPTH_FOCAL,
 ) -> None:
     """Colour frames plus a depth image of a wall ``distance_mm`` away per frame (written a little
-    after its colour frame, as aligned depth arrives), and the depth camera_info."""
+    after its colour frame, as aligned depth arrives), and the depth camera_info (for the depth
+    image's size divided by ``info_divisor``, focal length ``focal``)."""
     from litepose_ros.bags.storage import CAMERA_INFO_TYPE, camera_info_cdr
 
     typestore = project_typestore()
@@ -426,12 +429,12 @@ def make_rgbd_bag(
                 stamp + 8_000_000,
                 camera_info_cdr(
                     typestore,
-                    WIDTH,
-                    HEIGHT,
-                    fx=DEPTH_FOCAL,
-                    fy=DEPTH_FOCAL,
-                    cx=(WIDTH - 1) / 2,
-                    cy=(HEIGHT - 1) / 2,
+                    WIDTH // info_divisor,
+                    HEIGHT // info_divisor,
+                    fx=focal,
+                    fy=focal,
+                    cx=(WIDTH // info_divisor - 1) / 2,
+                    cy=(HEIGHT // info_divisor - 1) / 2,
                     stamp=stamp,
                     frame_id="cam_optical",
                 ),
@@ -490,11 +493,20 @@ def test_a_depth_topic_gives_the_keypoints_their_3d_positions(tmp_path):
     assert "3D keypoints (depth)" in (tmp_path / "r" / "report.md").read_text()
 
 
-def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path):
+@pytest.mark.parametrize(
+    ("bag_options", "problem_words"),
+    [
+        ({"depth_encoding": "rgb8"}, ("rgb8", "16UC1")),
+        # camera_info for half the depth image's size, fx 1e308: infinite once rescaled
+        ({"info_divisor": 2, "focal": 1e308}, ("does not fit", "fx=inf")),
+    ],
+    ids=["rgb8", "unscalable_calibration"],
+)
+def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path, bag_options, problem_words):
     from litepose_ros.msg import PersonArray
     from rclpy.serialization import deserialize_message
 
-    make_rgbd_bag(tmp_path / "in", 3, depth_encoding="rgb8")
+    make_rgbd_bag(tmp_path / "in", 3, **bag_options)
     result = evaluate_bag(
         tmp_path / "in",
         BrightnessEstimator(),
@@ -504,7 +516,7 @@ def test_an_unusable_depth_topic_is_reported_and_the_frames_stay_2d(tmp_path):
     )
     depth = result.report["depth"]
     assert depth["depth_images_rejected"] == 3 and depth["frames_with_depth"] == 0
-    assert "rgb8" in depth["problem"] and "16UC1" in depth["problem"] and DEPTH_TOPIC in depth["problem"]
+    assert all(word in depth["problem"] for word in problem_words) and DEPTH_TOPIC in depth["problem"]
     with BagReader(tmp_path / "r" / "bag") as reader:
         persons = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
     assert len(persons) == 3 and not any(p.position_valid for m in persons for p in m.persons)

@@ -660,3 +660,21 @@ def test_default_settings():
         settings.min_samples,
         settings.max_joint_offset,
     ) == (0.1, 10.0, 0.02, 7, 3, 0.8)
+
+
+def test_intrinsics_for_a_depth_image_of_another_size_or_a_clear_error():
+    from litepose_ros.depth import intrinsics_for
+
+    camera = DepthIntrinsics.from_camera_info([400.0, 0, 319.5, 0, 400.0, 239.5, 0, 0, 1], 640, 480)
+    assert intrinsics_for(camera, 640, 480) is camera
+    half = intrinsics_for(camera, 320, 240)
+    assert (half.fx, half.fy, half.cx, half.cy) == (200.0, 200.0, 159.5, 119.5)
+    # A calibration that is finite for its own size but not once rescaled: the caller's depth error.
+    huge = DepthIntrinsics.from_camera_info([1e308, 0, 7.5, 0, 1e308, 5.5, 0, 0, 1], 16, 12)
+    with pytest.raises(
+        DepthFormatError, match=r"calibration for 16 x 12 does not fit the 32 x 24 depth image.*fx=inf"
+    ):
+        intrinsics_for(huge, 32, 24)
+    tiny = DepthIntrinsics.from_camera_info([5e-324, 0, 7.5, 0, 5e-324, 5.5, 0, 0, 1], 16, 12)
+    with pytest.raises(DepthFormatError, match="does not fit the 8 x 6 depth image"):
+        intrinsics_for(tiny, 8, 6)

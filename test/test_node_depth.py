@@ -120,6 +120,7 @@ def test_markers_are_drawn_at_the_3d_positions(probe):
         ("rgb8", ("rgb8", "16UC1", "32FC1", f"{NAMESPACE}/depth/image"), "depth images rejected"),
         ("other_frame", ("other_camera_frame", "vtest_camera_optical_frame"), "depth images rejected"),
         ("uncalibrated", ("no calibration", f"{NAMESPACE}/depth/camera_info"), "depth images rejected"),
+        ("unscalable", ("does not fit", "camera_info calibration", "fx=inf"), "depth images rejected"),
     ],
 )
 def test_wrong_depth_input_is_refused_with_the_reason_and_the_node_goes_on(probe, kind, log_words, counter):

@@ -64,6 +64,7 @@ from litepose_ros.depth import (
     DepthIntrinsics,
     DepthSettings,
     depth_to_metres,
+    intrinsics_for,
     keypoint_positions,
     registration_problem,
 )
@@ -234,8 +235,10 @@ class DepthStream:
             or self.problem
             or None
         )
+        intrinsics = self.intrinsics
         if problem is None:
             try:
+                intrinsics = intrinsics_for(intrinsics, int(message.width), int(message.height))
                 metres = depth_to_metres(
                     np.asarray(message.data),
                     str(message.encoding),
@@ -253,7 +256,7 @@ class DepthStream:
         self.matched += 1
         return people.with_positions(
             keypoint_positions(
-                people.keypoints, people.valid, (width, height), metres, self.intrinsics, self.options.depth
+                people.keypoints, people.valid, (width, height), metres, intrinsics, self.options.depth
             )
         )
 

@@ -53,6 +53,7 @@ from litepose_ros.depth import (
     DepthIntrinsics,
     DepthSettings,
     depth_to_metres,
+    intrinsics_for,
     keypoint_positions,
     registration_problem,
 )
@@ -571,6 +572,7 @@ class LitePoseNode(LifecycleNode):
             )
         if problem is None:
             try:
+                intrinsics = intrinsics_for(intrinsics, depth.width, depth.height)
                 metres = depth_to_metres(
                     depth.data, depth.encoding, depth.height, depth.width, depth.step, depth.is_bigendian
                 )

@@ -20,7 +20,8 @@ metres away (fronto-parallel) and its CameraInfo (``FOCAL_PX``, scaled to the de
 with every frame on ``depth/image`` and ``depth/camera_info``: ``16uc1`` (millimetres) or ``32fc1``
 (metres) at the colour size, ``half16uc1`` at half of it, ``rgb8`` (not a depth image),
 ``other_frame`` (16UC1 with another frame_id: not registered), ``uncalibrated`` (16UC1 with an
-all-zero K in its camera_info); ``--depth-stamp-offset`` shifts the
+all-zero K in its camera_info), ``unscalable`` (16UC1 with a camera_info for half its size whose
+focal length, 1e308, overflows when rescaled); ``--depth-stamp-offset`` shifts the
 depth stamps; ``--depth-flood N`` sends N more depth images after each frame, 4 ms apart, stamped 1 s,
 2 s, ... later (a fast depth stream overflowing the node's depth buffer).
 Prints one JSON line per message sent: {"index", "kind", "sec", "nanosec"}.
@@ -61,7 +62,7 @@ RAW_KINDS = (
 )
 COMPRESSED_KINDS = ("jpeg", "bad_jpeg", "damaged_jpeg")
 FOCAL_PX = 665.1
-DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame", "uncalibrated")
+DEPTH_KINDS = ("16uc1", "32fc1", "half16uc1", "rgb8", "other_frame", "uncalibrated", "unscalable")
 STALE_AGE = 10.0  # seconds: how old the stamp of a stale_* frame is
 # Pixels per message the walking person moves: 4 network pixels at the test model's 128 px input
 # (scale 2/3), so the blob keeps its sub-pixel phase and decodes the same way in every frame.
@@ -262,6 +263,9 @@ def main() -> None:
                     depth_info.k[0] = depth_info.k[4] = FOCAL_PX / 2.0
                 if args.depth == "uncalibrated":
                     depth_info.k = [0.0] * 9
+                if args.depth == "unscalable":  # for half the size: doubling fx = 1e308 overflows
+                    depth_info = camera_info(depth.width // 2, depth.height // 2)
+                    depth_info.k[0] = depth_info.k[4] = 1e308
                 depth_info.header = depth.header
                 depth_publishers[1].publish(depth_info)
                 depth_publishers[0].publish(depth)
