@@ -76,7 +76,10 @@ setup(
         "dev": _requirements("dev.txt"),
     },
     entry_points={
-        "console_scripts": ["litepose = litepose_ros.cli:main", "litepose_node = litepose_ros.ros.node:main"]
+        "console_scripts": [
+            "litepose = litepose_ros.cli:main",
+            "litepose_node = litepose_ros.cli.node_entry:main",
+        ]
     },
     cmdclass={"bdist_wheel": _refuse(bdist_wheel), "install": _refuse(install), "sdist": _refuse(sdist)},
     zip_safe=False,

@@ -178,6 +178,16 @@ def test_colcon_builds_the_package_in_a_workspace(tmp_path):
     assert result.returncode == 0, result.stderr
     layouts_file, count = result.stdout.split()
     assert Path(layouts_file).is_relative_to(site) and count == "1"
+    # The installed executables' entry points exist in the install (ros2 run / ros2 launch use them).
+    for executable in ("litepose_node", "litepose"):
+        script = (prefix / "lib" / "litepose_ros" / executable).read_text()
+        module = script.split("from ", 1)[1].split(" import main", 1)[0]
+        found = run_python(
+            f"import {module}; print({module}.__file__, callable({module}.main))", tmp_path, installed_env
+        )
+        assert found.returncode == 0, found.stderr
+        entry_file, is_callable = found.stdout.split()
+        assert Path(entry_file).is_relative_to(site) and is_callable == "True", (executable, found.stdout)
     assert sysconfig.get_paths()["include"]  # the interpreter colcon used has headers (python3-dev)
 
 

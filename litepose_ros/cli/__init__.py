@@ -1,4 +1,5 @@
-"""The ``litepose`` command line: one subcommand per module in this package.
+"""The ``litepose`` command line: one subcommand per module in this package (and ``node_entry``,
+the ``litepose_node`` executable).
 
 Subcommand modules are imported only when chosen, so ``litepose --help`` and light commands
 never pay for torch. Each module defines ``add_arguments(parser)`` and ``run(args) -> int``.

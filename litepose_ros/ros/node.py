@@ -743,10 +743,16 @@ def load_estimator(values: dict[str, Any]):
     return estimator, path
 
 
-def _after_ros_interrupt(signum: int, frame: object) -> None:
-    """Python's share of Ctrl-C: nothing. rclpy's own handler runs first and shuts the context
-    down, which ends the spin cleanly; Python's default KeyboardInterrupt could instead strike the
-    main thread inside a lock the worker needs and hang the shutdown."""
+def remember_stop_signals(received: list[int]) -> None:
+    """Python's share of Ctrl-C / SIGTERM: note the signal in ``received``, nothing more.
+
+    From rclpy.init on, rclpy's own handlers run first and shut the context down, which ends the
+    spin cleanly; before that, the note stops the start-up (``main``). Python's default
+    KeyboardInterrupt could instead strike the main thread inside a lock the worker needs and hang
+    the shutdown, or end a start-up with a traceback.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: received.append(number))
 
 
 def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
@@ -768,25 +774,44 @@ def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
             raise
 
 
-def main(args: list[str] | None = None) -> int:
-    """Console entry point ``litepose_node`` (accepts ``--ros-args``)."""
+def main(args: list[str] | None = None, *, stop_signals: list[int] | None = None) -> int:
+    """Console entry point ``litepose_node`` (accepts ``--ros-args``); 0 after Ctrl-C / SIGTERM,
+    whenever they come, 2 for an invalid parameter.
+
+    ``stop_signals``: where the caller's handlers have noted signals so far
+    (``litepose_ros.cli.node_entry`` installs them before this module's imports).
+    """
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
-    signal.signal(signal.SIGINT, _after_ros_interrupt)  # before rclpy.init, which chains to it
+    received = [] if stop_signals is None else stop_signals
+    remember_stop_signals(received)  # before rclpy.init, which chains to these handlers
+
+    def stopping() -> bool:
+        return bool(received) or not rclpy.ok()
+
     rclpy.init(args=args)
     try:
-        node = LitePoseNode()
-    except (InvalidParameterValueException, InvalidParameterTypeException, ValueError) as error:
-        print(f"litepose_node: invalid parameter: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_shutdown(executor)
+        if received:  # stopped during the imports: nothing to start
+            return 0
+        try:
+            node = LitePoseNode()
+        except (InvalidParameterValueException, InvalidParameterTypeException, ValueError) as error:
+            if stopping():
+                return 0
+            print(f"litepose_node: invalid parameter: {error}", file=sys.stderr)
+            return 2
+        except Exception:
+            if stopping():  # stopped while starting: what failed, failed because the context went
+                return 0
+            raise
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            spin_until_shutdown(executor)
+        finally:
+            executor.shutdown()
+            node.destroy_node()
     finally:
-        executor.shutdown()
-        node.destroy_node()
         rclpy.try_shutdown()
     return 0
 
