@@ -140,3 +140,26 @@ def test_user_errors(model, tmp_path, capsys):
         == 2
     )
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_command_loads_or_runs_exits_130_without_a_traceback(model, tmp_path, monkeypatch):
+    import importlib
+
+    from litepose_ros.cli import infer
+
+    real_import = importlib.import_module
+
+    def interrupted_import(name, *args):
+        if name == "litepose_ros.cli.infer":
+            raise KeyboardInterrupt  # as Ctrl-C during its imports (torch, rclpy: seconds)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", interrupted_import)
+    assert litepose(["infer", str(tmp_path), "--model", str(model)]) == 130
+    monkeypatch.setattr(importlib, "import_module", real_import)
+
+    def interrupted_run(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(infer, "run", interrupted_run)
+    assert litepose(["infer", str(tmp_path), "--model", str(model)]) == 130

@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     module_name, help_text = available[name]
-    module = importlib.import_module(f"{__name__}.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"litepose {name}", description=help_text)
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)
-    try:
+    try:  # Ctrl-C during the imports (torch, rclpy: seconds) is the same stop as during the run
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        parser = argparse.ArgumentParser(prog=f"litepose {name}", description=help_text)
+        module.add_arguments(parser)
+        args = parser.parse_args(rest)
         return int(module.run(args) or 0)
     except UserError as error:
         print(f"litepose {name}: error: {error}", file=sys.stderr)
