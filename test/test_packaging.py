@@ -230,3 +230,15 @@ def test_benchmark_pages_go_to_the_checkout_or_to_the_current_directory_never_in
     module_file, checkout, results = result.stdout.split("\n")[:3]
     assert module_file.startswith(str(installed))
     assert checkout == "None" and results == str(work / "benchmarks")
+
+
+def test_the_python_3_10_runtime_requirements_name_the_same_packages_pinned():
+    # Humble's Python 3.10 gets its own versions (runtime.txt's need 3.11+); the same packages.
+    def pins(name: str) -> dict[str, str]:
+        lines = (PROJECT_DIR / "requirements" / name).read_text().splitlines()
+        requirements = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+        return dict(requirement.split("==") for requirement in requirements)
+
+    current, python310 = pins("runtime.txt"), pins("runtime-py310.txt")
+    assert set(python310) == set(current), set(python310) ^ set(current)
+    assert all(version.replace(".", "").isdigit() for version in python310.values()), python310
