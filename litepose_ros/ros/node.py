@@ -89,6 +89,10 @@ NODE_NAME = "litepose"
 # Repeated input errors and tracker notes are logged at most once per this many seconds (per
 # distinct message).
 ERROR_LOG_PERIOD = 5.0
+# With the bundled demonstration model, after this many processed images in a row without anyone
+# since the node started, it says once what the model is and how to get one for this camera: the
+# first run on a user's own camera would otherwise show nothing, without a word why.
+BUNDLED_MODEL_HINT_AFTER = 100
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,8 @@ class LitePoseNode(LifecycleNode):
         self._estimator_description = ""
         self._model_path: Path | None = None
         self._model_error = ""
+        # Images in a row without anyone, counted while the bundled model runs and nobody was found yet.
+        self._images_without_people: int | None = None
         self._camera_intrinsics: tuple | None = None  # (k, width, height) of the last camera_info
         # Depth (depth.enabled): the last few depth images (filled by their callback, read by the
         # worker) and the intrinsics of the last valid depth camera_info.
@@ -299,6 +305,7 @@ class LitePoseNode(LifecycleNode):
         describe = getattr(estimator, "describe", None)
         self._estimator_description = describe() if callable(describe) else f"model {path}"
         self._model_path = path
+        self._images_without_people = 0 if is_bundled_model(path) else None
         return estimator
 
     # --- input --------------------------------------------------------------------------------------
@@ -483,6 +490,8 @@ class LitePoseNode(LifecycleNode):
             score_threshold=settings.score_threshold,
             max_persons=settings.max_persons,
         )
+        if self._images_without_people is not None:
+            self._note_people_found(len(people))
         times.stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         tracks = None
         if settings.tracking_enabled:
@@ -507,6 +516,24 @@ class LitePoseNode(LifecycleNode):
             self._publish_annotated(pixels, color_order, people, header, settings)
         times.finished = time.monotonic()
         self._stats.record_frame(times, len(people), tracks)
+
+    def _note_people_found(self, count: int) -> None:
+        """Count images without anyone while the bundled model has found nobody yet; say once, at
+        BUNDLED_MODEL_HINT_AFTER, what the model is and what to do."""
+        if count:  # it finds people here: nothing to say
+            self._images_without_people = None
+            return
+        self._images_without_people += 1
+        if self._images_without_people < BUNDLED_MODEL_HINT_AFTER:
+            return
+        self._images_without_people = None
+        self.get_logger().warning(
+            f"the bundled model has found no one in the first {BUNDLED_MODEL_HINT_AFTER} images from "
+            f"{self._image_topic}. If people are in view: it is a demonstration model, trained on one "
+            "street camera, and finds no one in most other scenes (litepose_ros/weights/README.md). "
+            "Label a recording of your camera and fine-tune it (README, 'Your own camera: label, "
+            "fine-tune, run'), then set model_path to your model."
+        )
 
     def _track(self, people: PublishedPeople, stamp: float, settings: RuntimeSettings) -> PublishedPeople:
         """The people with their track ids (and smoothed keypoints when smoothing is on); the
@@ -725,6 +752,16 @@ class LitePoseNode(LifecycleNode):
     def destroy_node(self) -> None:
         self._stop_processing()
         super().destroy_node()
+
+
+def is_bundled_model(path: Path) -> bool:
+    """Whether ``path`` is the bundled default model (the demonstration model)."""
+    from litepose_ros.weights import default_model_path
+
+    try:
+        return Path(path).resolve() == default_model_path().resolve()
+    except FileNotFoundError:  # no bundled model in this install
+        return False
 
 
 def load_estimator(values: dict[str, Any]):
