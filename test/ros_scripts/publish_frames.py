@@ -47,6 +47,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from litepose_ros.samples import vtest_frame_paths
 
+if __name__ == "__main__":  # run as a script: test/ (synthetic_onnx) is not on sys.path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 RAW_KINDS = (
     "walk",
     "bgr8",
@@ -72,7 +75,6 @@ WALK_SIZE = (256, 192)
 
 def walk_frame(index: int, step: int = WALK_STEP) -> np.ndarray:
     """The ``walk`` frame of message ``index``: black, one red blob centred at (40 + step i, 96)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from synthetic_onnx import draw_blob
 
     image = np.zeros((WALK_SIZE[1], WALK_SIZE[0], 3), np.uint8)
