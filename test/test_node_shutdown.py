@@ -83,6 +83,58 @@ def test_a_signal_during_start_up_stops_the_node_cleanly(model, tmp_path, signum
     assert "[ERROR]" not in log and "Traceback" not in log and "KeyboardInterrupt" not in log, log
 
 
+@pytest.mark.parametrize("step", ["loading", "processing"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_an_exact_step_stops_the_node_cleanly(model, tmp_path, signum, step):
+    # Deterministic versions of the moments the timed test above can only hit by chance: the signal
+    # arrives while the model loads inside the configure transition (with rclpy's own handlers the
+    # context went down mid-transition and rclpy logged an ERROR for the activate transition), or
+    # while the worker runs the network on an image.
+    frames = None
+    if step == "processing":
+        frames = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROS_SCRIPTS / "publish_frames.py"),
+                "--frames",
+                ",".join(["bgr8"] * 300),
+                "--rate",
+                "30",
+                "--lockstep-timeout",
+                "0",
+                "--ros-args",
+                "-r",
+                "__ns:=/lp_mid_step",
+            ],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    command = [
+        sys.executable,
+        str(ROS_SCRIPTS / "node_signalled_mid_step.py"),
+        signum.name,
+        step,
+        "--ros-args",
+        "-r",
+        "__ns:=/lp_mid_step",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        "threads:=1",
+    ]
+    try:
+        result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    finally:
+        if frames is not None:
+            frames.kill()
+            frames.wait()
+    log = result.stdout + result.stderr
+    assert result.returncode == 0 and "main returned 0" in log, log
+    assert "[ERROR]" not in log and "Traceback" not in log and "KeyboardInterrupt" not in log, log
+    assert "active: listening" in log, log  # the transition under way when the signal came completed
+
+
 def _executor_stopped_between_check_and_wait(context, shut_down: bool):
     """An executor whose next wait finds its context shut down after the "still ok?" check, as when
     SIGTERM lands between the two (the CI failure this reproduces)."""
@@ -104,12 +156,12 @@ def _executor_stopped_between_check_and_wait(context, shut_down: bool):
 def test_a_shutdown_racing_the_wait_set_ends_the_spin_quietly():
     import rclpy
 
-    from litepose_ros.ros.node import spin_until_shutdown
+    from litepose_ros.ros.node import spin_until_stopped
 
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = _executor_stopped_between_check_and_wait(context, shut_down=True)
-    spin_until_shutdown(executor)  # rclpy raised RCLError here: the node exited 1 on SIGTERM
+    spin_until_stopped(executor, [])  # rclpy's spin raised RCLError here: exit 1 on SIGTERM
     assert not context.ok()
     executor.shutdown()
 
@@ -118,14 +170,14 @@ def test_an_rcl_error_while_the_context_is_valid_still_propagates():
     import rclpy
     from rclpy.impl.implementation_singleton import rclpy_implementation
 
-    from litepose_ros.ros.node import spin_until_shutdown
+    from litepose_ros.ros.node import spin_until_stopped
 
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = _executor_stopped_between_check_and_wait(context, shut_down=False)
     try:
         with pytest.raises(rclpy_implementation.RCLError, match="some other rcl failure"):
-            spin_until_shutdown(executor)
+            spin_until_stopped(executor, [])
     finally:
         executor.shutdown()
         rclpy.shutdown(context=context)

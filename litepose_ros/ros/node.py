@@ -422,8 +422,8 @@ class LitePoseNode(LifecycleNode):
 
     def _on_processing_error(self, error: Exception) -> None:
         if not self.context.ok():
-            # Ctrl-C / SIGTERM shut the context down while this frame was being published: the
-            # shutdown is under way (the worker stops next), not a processing failure.
+            # The context was shut down while this frame was being published: the shutdown is
+            # under way (the worker stops next), not a processing failure.
             return
         self._stats.record_failure(f"processing failed: {error!r}")
         self._log_input_error(f"processing an image from {self._image_topic} failed: {error!r}")
@@ -780,33 +780,37 @@ def load_estimator(values: dict[str, Any]):
     return estimator, path
 
 
-def remember_stop_signals(received: list[int]) -> None:
-    """Python's share of Ctrl-C / SIGTERM: note the signal in ``received``, nothing more.
+# How often the spin looks for a noted Ctrl-C / SIGTERM: the longest a stop waits (idle wake-ups
+# at this rate cost nothing measurable).
+STOP_CHECK_PERIOD_S = 0.1
 
-    From rclpy.init on, rclpy's own handlers run first and shut the context down, which ends the
-    spin cleanly; before that, the note stops the start-up (``main``). Python's default
-    KeyboardInterrupt could instead strike the main thread inside a lock the worker needs and hang
-    the shutdown, or end a start-up with a traceback.
+
+def remember_stop_signals(received: list[int]) -> None:
+    """Ctrl-C / SIGTERM only note the signal in ``received``; the main loop stops on the note.
+
+    rclpy's own handlers are not installed (``main``): they shut the context down at once, wherever
+    the node is, and rclpy then fails whatever it was doing (a lifecycle transition half way, a
+    wait set being built) with an error in the log. Python's default KeyboardInterrupt could strike
+    the main thread inside a lock the worker needs and hang the shutdown.
     """
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: received.append(number))
 
 
-def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
-    """Spin until Ctrl-C / SIGTERM (or another shutdown of the context) and return quietly.
+def spin_until_stopped(executor: SingleThreadedExecutor, received: list[int]) -> None:
+    """Spin until a stop signal is noted in ``received`` or the context is shut down, then return.
 
-    A signal can shut the context down between the executor's "still ok?" check and its building
-    the next wait set; rclpy then raises RCLError ("the given context is not valid") instead of
-    ExternalShutdownException. That is the same clean stop, so it ends the spin too; an RCLError
-    while the context is still valid is a real failure and propagates.
+    The callback running when the signal comes (loading the model, a lifecycle transition) ends
+    normally first: the context stays valid until ``main`` shuts it down after the node is gone.
     """
     from rclpy.impl.implementation_singleton import rclpy_implementation
 
     try:
-        executor.spin()
+        while not received and executor.context.ok():
+            executor.spin_once(timeout_sec=STOP_CHECK_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except rclpy_implementation.RCLError:
+    except rclpy_implementation.RCLError:  # another owner shut the context down mid-wait
         if executor.context.ok():
             raise
 
@@ -819,32 +823,26 @@ def main(args: list[str] | None = None, *, stop_signals: list[int] | None = None
     (``litepose_ros.cli.node_entry`` installs them before this module's imports).
     """
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    from rclpy.signals import SignalHandlerOptions
 
     received = [] if stop_signals is None else stop_signals
-    remember_stop_signals(received)  # before rclpy.init, which chains to these handlers
+    remember_stop_signals(received)
 
-    def stopping() -> bool:
-        return bool(received) or not rclpy.ok()
-
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         if received:  # stopped during the imports: nothing to start
             return 0
         try:
             node = LitePoseNode()
         except (InvalidParameterValueException, InvalidParameterTypeException, ValueError) as error:
-            if stopping():
+            if received:
                 return 0
             print(f"litepose_node: invalid parameter: {error}", file=sys.stderr)
             return 2
-        except Exception:
-            if stopping():  # stopped while starting: what failed, failed because the context went
-                return 0
-            raise
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            spin_until_shutdown(executor)
+            spin_until_stopped(executor, received)
         finally:
             executor.shutdown()
             node.destroy_node()
