@@ -191,6 +191,52 @@ def test_loop_repeats_until_stopped(tmp_path, rclpy_context):
     assert_same_messages([data for data, _ in received[:8]], originals * 2)
 
 
+# bag-play with a Ctrl-C / SIGTERM sent to itself during its 5th publish: rclpy's own handlers shut
+# the context down at once and that publish raised "publisher's context is invalid" (a traceback,
+# exit 1, in about half of the stops under traffic); the signal is now a request to stop.
+SIGNAL_DURING_PUBLISH = """
+import os, signal, sys
+import rclpy.publisher
+publish = rclpy.publisher.Publisher.publish
+calls = []
+def publish_and_signal(self, message):
+    calls.append(isinstance(message, bytes))  # the bag's serialized messages, not parameter events
+    if sum(calls) == 5 and calls[-1]:
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return publish(self, message)
+rclpy.publisher.Publisher.publish = publish_and_signal
+from litepose_ros.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_publishing_stops_the_replay_cleanly(tmp_path, signal_name):
+    make_bag(tmp_path / "bag", 20)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SIGNAL_DURING_PUBLISH,
+            signal_name,
+            "bag-play",
+            str(tmp_path / "bag"),
+            "--loop",
+            "--stats",
+            str(tmp_path / "stats.json"),
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["stopped"] is True
+    assert sum(stats["published"].values()) == 5  # the publish under way completed, no other started
+
+
 def test_bad_options_and_topics_are_refused(tmp_path):
     make_bag(tmp_path / "bag", 2)
     for bad in (

@@ -215,11 +215,13 @@ class BagPlayer:
         if needed <= 0:
             return True
         deadline = time.monotonic() + self.options.wait_timeout
-        while time.monotonic() < deadline and not self._stop.is_set():
+        while time.monotonic() < deadline:
+            if self._stop.is_set():
+                return False
             if all(p.get_subscription_count() >= needed for p in self._publishers.values()):
                 self._stop.wait(self.options.settle_time)
                 return True
-            time.sleep(0.02)
+            self._stop.wait(0.02)
         missing = [t for t, p in self._publishers.items() if p.get_subscription_count() < needed]
         self._log.warning(
             f"starting without {needed} subscriber(s) on {', '.join(missing)} after "
@@ -297,24 +299,49 @@ class BagPlayer:
 def play_bag(
     bag_path: str | Path, options: PlayOptions | None = None, *, node_name: str = "litepose_bag_player"
 ) -> PlayStats:
-    """Initialise rclpy, replay a bag on a fresh node and shut down; Ctrl-C stops cleanly."""
+    """Initialise rclpy, replay a bag on a fresh node and shut down.
+
+    Ctrl-C / SIGTERM stop the replay after the message being published (``stats.stopped``); called
+    outside the main thread, rclpy's own handlers stay, and a signal ends the replay with
+    KeyboardInterrupt or the context's shutdown.
+    """
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init()
-    node = rclpy.create_node(node_name)
-    player = None
+    from litepose_ros.stop_signals import note_stop_signals
+
+    requested: list[int] = []
+    player: BagPlayer | None = None
+
+    def stop_requested(signum: int) -> None:
+        requested.append(signum)
+        if player is not None:
+            player.stop()
+
+    restore_signals = None
+    handlers = None
+    if threading.current_thread() is threading.main_thread():
+        restore_signals = note_stop_signals(stop_requested)
+        handlers = SignalHandlerOptions.NO
     try:
-        player = BagPlayer(node, bag_path, options)
-        routes = ", ".join(f"{a} -> {b}" if a != b else a for a, b in player.published_topics.items())
-        node.get_logger().info(f"playing {bag_path}: {routes}")
-        return player.play()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        if player is None:
-            raise KeyboardInterrupt from None
-        player.stats.stopped = True
-        return player.stats
+        rclpy.init(signal_handler_options=handlers)
+        node = rclpy.create_node(node_name)
+        try:
+            player = BagPlayer(node, bag_path, options)
+            if requested:  # stopped while starting
+                player.stop()
+            routes = ", ".join(f"{a} -> {b}" if a != b else a for a, b in player.published_topics.items())
+            node.get_logger().info(f"playing {bag_path}: {routes}")
+            return player.play()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            if player is None:
+                raise KeyboardInterrupt from None
+            player.stats.stopped = True
+            return player.stats
+        finally:
+            node.destroy_node()
     finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.try_shutdown()
+        if restore_signals is not None:
+            restore_signals()

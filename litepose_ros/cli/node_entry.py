@@ -9,14 +9,14 @@ node, which ends with exit code 0 when one came (``litepose_ros.ros.node.main``)
 
 from __future__ import annotations
 
-import signal
 import sys
+
+from litepose_ros.stop_signals import note_stop_signals
 
 
 def main(args: list[str] | None = None) -> int:
     received: list[int] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda number, _frame: received.append(number))
+    note_stop_signals(received.append)
     from litepose_ros.ros.node import main as run_node
 
     return run_node(args, stop_signals=received)

@@ -31,7 +31,6 @@ Run: ``litepose_node --ros-args -p model_path:=model.onnx -r image:=/camera/imag
 from __future__ import annotations
 
 import gc
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -785,18 +784,6 @@ def load_estimator(values: dict[str, Any]):
 STOP_CHECK_PERIOD_S = 0.1
 
 
-def remember_stop_signals(received: list[int]) -> None:
-    """Ctrl-C / SIGTERM only note the signal in ``received``; the main loop stops on the note.
-
-    rclpy's own handlers are not installed (``main``): they shut the context down at once, wherever
-    the node is, and rclpy then fails whatever it was doing (a lifecycle transition half way, a
-    wait set being built) with an error in the log. Python's default KeyboardInterrupt could strike
-    the main thread inside a lock the worker needs and hang the shutdown.
-    """
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda number, _frame: received.append(number))
-
-
 def spin_until_stopped(executor: SingleThreadedExecutor, received: list[int]) -> None:
     """Spin until a stop signal is noted in ``received`` or the context is shut down, then return.
 
@@ -825,8 +812,10 @@ def main(args: list[str] | None = None, *, stop_signals: list[int] | None = None
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.signals import SignalHandlerOptions
 
+    from litepose_ros.stop_signals import note_stop_signals
+
     received = [] if stop_signals is None else stop_signals
-    remember_stop_signals(received)
+    note_stop_signals(received.append)  # and rclpy's handlers off (litepose_ros.stop_signals)
 
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
