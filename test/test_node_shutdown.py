@@ -22,18 +22,14 @@ def model(tmp_path_factory):
     return node_model_path(tmp_path_factory.getbasetemp())[0]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, model, tmp_path, signum):
-    namespace = f"/lp_shutdown_{signum}"
-    process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "threads:=1")
-    probe = NodeProbe(rclpy_context, namespace)
-    frames = ",".join(["bgr8"] * 600)  # 20 s at 30 Hz: still sending when the node stops
-    publisher = subprocess.Popen(
+def stream_frames(namespace: str, count: int) -> subprocess.Popen:
+    """Synthetic bgr8 frames at 30 Hz into the node's image topic, without waiting for the node."""
+    return subprocess.Popen(
         [
             sys.executable,
             str(ROS_SCRIPTS / "publish_frames.py"),
             "--frames",
-            frames,
+            ",".join(["bgr8"] * count),
             "--rate",
             "30",
             "--lockstep-timeout",
@@ -46,6 +42,14 @@ def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, mod
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, model, tmp_path, signum):
+    namespace = f"/lp_shutdown_{signum}"
+    process = start_node(tmp_path / "node.log", namespace, f"model_path:={model}", "threads:=1")
+    probe = NodeProbe(rclpy_context, namespace)
+    publisher = stream_frames(namespace, 600)  # 20 s at 30 Hz: still sending when the node stops
     try:
         assert probe.wait_for(lambda: len(probe.persons) >= 3, 30.0), (tmp_path / "node.log").read_text()
         process.send_signal(signum)
@@ -90,26 +94,8 @@ def test_a_signal_at_an_exact_step_stops_the_node_cleanly(model, tmp_path, signu
     # arrives while the model loads inside the configure transition (with rclpy's own handlers the
     # context went down mid-transition and rclpy logged an ERROR for the activate transition), or
     # while the worker runs the network on an image.
-    frames = None
-    if step == "processing":
-        frames = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROS_SCRIPTS / "publish_frames.py"),
-                "--frames",
-                ",".join(["bgr8"] * 300),
-                "--rate",
-                "30",
-                "--lockstep-timeout",
-                "0",
-                "--ros-args",
-                "-r",
-                "__ns:=/lp_mid_step",
-            ],
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    namespace = f"/lp_mid_{step}_{signum.name}"
+    frames = stream_frames(namespace, 300) if step == "processing" else None
     command = [
         sys.executable,
         str(ROS_SCRIPTS / "node_signalled_mid_step.py"),
@@ -117,7 +103,7 @@ def test_a_signal_at_an_exact_step_stops_the_node_cleanly(model, tmp_path, signu
         step,
         "--ros-args",
         "-r",
-        "__ns:=/lp_mid_step",
+        f"__ns:={namespace}",
         "-p",
         f"model_path:={model}",
         "-p",
