@@ -29,6 +29,8 @@ def note_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
 
     def restore() -> None:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            # None: installed outside Python, which cannot put it back: Python's default instead
+            python_default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            signal.signal(signum, python_default if handler is None else handler)
 
     return restore

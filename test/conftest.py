@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from litepose_ros.dds import apply_loopback_environment
+from litepose_ros.dds import apply_loopback_environment, remove_stale_shared_memory
 
 apply_loopback_environment()
+remove_stale_shared_memory()  # segments of ROS processes killed in earlier runs hold RAM (/dev/shm)
 
 TEST_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = TEST_DIR.parent
@@ -36,8 +37,13 @@ def start_ros_script(name: str, *args: str, **popen_kwargs) -> subprocess.Popen:
     )
 
 
+def pytest_sessionfinish(session, exitstatus):
+    remove_stale_shared_memory()  # and those of processes this run had to kill
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> tuple[str, str]:
-    """Stop a process started by start_ros_script (SIGINT, then SIGKILL) and return its output."""
+    """Stop a ROS process (SIGINT, then SIGKILL) and return its output (None where not piped).
+    SIGKILL only after the timeout: it leaves the process's DDS shared-memory segment behind."""
     if process.poll() is None:
         process.send_signal(subprocess.signal.SIGINT)
     try:

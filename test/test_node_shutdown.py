@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROS_SCRIPTS
+from conftest import ROS_SCRIPTS, stop_process
 from ros_scripts.node_probe import NodeProbe, node_model_path, start_node
 
 pytestmark = pytest.mark.ros
@@ -58,8 +58,7 @@ def test_signal_under_traffic_stops_the_node_without_an_error(rclpy_context, mod
         if process.poll() is None:
             process.kill()
             process.wait()
-        publisher.kill()
-        publisher.wait()
+        stop_process(publisher)
         probe.close()
         process.log_file.close()
     log = (tmp_path / "node.log").read_text()
@@ -113,8 +112,7 @@ def test_a_signal_at_an_exact_step_stops_the_node_cleanly(model, tmp_path, signu
         result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=60)
     finally:
         if frames is not None:
-            frames.kill()
-            frames.wait()
+            stop_process(frames)
     log = result.stdout + result.stderr
     assert result.returncode == 0 and "main returned 0" in log, log
     assert "[ERROR]" not in log and "Traceback" not in log and "KeyboardInterrupt" not in log, log

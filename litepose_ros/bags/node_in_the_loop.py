@@ -270,9 +270,16 @@ def run_node_in_the_loop(
     env: environment of the node process (None: this process's). This process's own ROS
     participant uses os.environ: callers that must stay on loopback apply it before calling.
     Returns LoopResult (frames, report, files, decoded annotated images).
+
+    Ctrl-C / SIGTERM (called from the main thread) stop the replay after the message under way;
+    the node is stopped, the frames sent so far are recorded and reported as usual, and then
+    KeyboardInterrupt is raised. A stop before the node is ready raises it at once.
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from litepose_ros.stop_signals import note_stop_signals
 
     options = options or LoopOptions()
     bag = Path(bag)
@@ -287,8 +294,18 @@ def run_node_in_the_loop(
         log(f"starting the pose node: {' '.join(command[1:])}")
         process = _start_node(command, env, node_log)
 
+    interrupted: list[int] = []
+    player: BagPlayer | None = None
+
+    def stop_requested(signum: int) -> None:
+        interrupted.append(signum)
+        if player is not None:
+            player.stop()
+
+    # rclpy's own handlers would shut the context down under a publish (a traceback, nothing written)
+    in_main_thread = threading.current_thread() is threading.main_thread()
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO if in_main_thread else None)
     node = rclpy.create_node("litepose_node_in_the_loop", context=context)
     recorder = _Recorder(node, options)
     executor = SingleThreadedExecutor(context=context)
@@ -297,6 +314,7 @@ def run_node_in_the_loop(
     spinner.start()
     result = LoopResult()
     sent: list[tuple[int, float]] = []  # (bag log time, monotonic send time) of image messages
+    restore_signals = note_stop_signals(stop_requested) if in_main_thread else None
     try:
 
         def note_image_sent(topic: str, bag_time: int, when: float) -> None:
@@ -310,11 +328,19 @@ def run_node_in_the_loop(
             PlayOptions(rate=options.rate, topics=play_topics, depth=10),
             on_publish=note_image_sent,
         )
-        _wait_until_ready(player, recorder, process, options, image_topic=image_topic, node_log=node_log)
+        _wait_until_ready(
+            player,
+            recorder,
+            process,
+            options,
+            image_topic=image_topic,
+            node_log=node_log,
+            stopped=interrupted,
+        )
         log(f"replaying {bag.name} into the node at {options.rate:g}x real time")
         stats = player.play()
         deadline = time.monotonic() + options.settle
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not interrupted:
             time.sleep(0.05)
     finally:
         if process is not None:
@@ -325,6 +351,8 @@ def run_node_in_the_loop(
         node.destroy_node()
         rclpy.shutdown(context=context)
         spinner.join(timeout=5.0)
+        if restore_signals is not None:
+            restore_signals()  # a second Ctrl-C while the report is written stops that too
     recorded = recorder.snapshot()
     result.frames = _match_frames(bag, image_topic, sent, recorded)
     result.files["bag"] = _write_recording(output_dir / "bag", recorded, options.storage)
@@ -333,6 +361,9 @@ def run_node_in_the_loop(
     result.files.update(write_loop_report(output_dir, result.report, result.frames))
     if process is not None:
         result.files["node_log"] = node_log
+    if interrupted:
+        log(f"stopped after {len(result.frames)} frames; they are reported in {output_dir}")
+        raise KeyboardInterrupt
     return result
 
 
@@ -347,12 +378,22 @@ def _spin(executor, context) -> None:
 
 
 def _wait_until_ready(
-    player: BagPlayer, recorder: _Recorder, process, options: LoopOptions, *, image_topic: str, node_log: Path
+    player: BagPlayer,
+    recorder: _Recorder,
+    process,
+    options: LoopOptions,
+    *,
+    image_topic: str,
+    node_log: Path,
+    stopped: Sequence[int] = (),
 ) -> None:
-    """Until the node subscribes to the image topic (model loaded) and its persons reach us."""
+    """Until the node subscribes to the image topic (model loaded) and its persons reach us;
+    KeyboardInterrupt as soon as ``stopped`` holds a stop signal."""
     deadline = time.monotonic() + options.startup_timeout
     persons = recorder.subscriptions[options.output_topic("persons")]
     while time.monotonic() < deadline:
+        if stopped:
+            raise KeyboardInterrupt
         if process is not None and process.poll() is not None:
             raise NodeInTheLoopError(
                 f"the pose node exited with code {process.returncode} before it was "

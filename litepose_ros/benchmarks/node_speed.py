@@ -256,14 +256,12 @@ def _depth_step_row() -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.dds import loopback_environment
+    from litepose_ros.dds import apply_loopback_environment, remove_stale_shared_memory
     from litepose_ros.errors import UserError
 
     # DDS on loopback for this process (before rclpy starts) and for the children.
-    environment = loopback_environment()
-    os.environ.update(environment)
-    for name in set(os.environ) - set(environment):
-        del os.environ[name]
+    apply_loopback_environment()
+    remove_stale_shared_memory()
 
     import psutil
     from tqdm import tqdm
@@ -289,7 +287,11 @@ def run(args: argparse.Namespace) -> int:
 
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - the node's output, read only if it fails
     node_process = subprocess.Popen(
-        _node_command(Path(model), args), env=environment, stdout=log, stderr=subprocess.STDOUT, text=True
+        _node_command(Path(model), args),
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     observer = _observer(not args.no_markers, args.annotated)
     publisher = None
@@ -315,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
                 "-r",
                 f"__ns:={NAMESPACE}",
             ],
-            env=environment,
+            env=dict(os.environ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -339,8 +341,8 @@ def run(args: argparse.Namespace) -> int:
         camera = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"sent": 0, "seconds": 0}
         rss_end = memory.memory_info().rss
     finally:
-        if publisher is not None and publisher.poll() is None:
-            publisher.kill()
+        if publisher is not None:
+            _stop(publisher)  # SIGKILL would leave its shared-memory segment behind
         observer.close()
         _stop(node_process)
         log.close()

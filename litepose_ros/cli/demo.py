@@ -157,13 +157,14 @@ def write_contact_sheet(
 
 def run(args: argparse.Namespace) -> int:
     from litepose_ros.bags.storage import BagError
-    from litepose_ros.dds import apply_loopback_environment, loopback_environment
+    from litepose_ros.dds import apply_loopback_environment, loopback_environment, remove_stale_shared_memory
     from litepose_ros.samples import SAMPLES_DIR
 
     started = time.monotonic()
     # The demo is one of the project's own runs: its DDS traffic stays on this machine. Applied
     # before rclpy starts (this process records) and passed to the node process.
     apply_loopback_environment()
+    remove_stale_shared_memory()  # what killed ROS processes left in /dev/shm (RAM)
     from litepose_ros.bags.node_in_the_loop import LoopOptions, NodeInTheLoopError, run_node_in_the_loop
 
     bag = args.bag or SAMPLES_DIR / "vtest_sample.mcap"

@@ -8,8 +8,11 @@ configuration.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -71,3 +74,55 @@ def apply_loopback_environment(domain_id: int = TEST_DOMAIN_ID) -> None:
     for name in set(os.environ) - set(env):
         del os.environ[name]
     os.environ.update(env)
+
+
+# Fast DDS's shared-memory segments: /dev/shm/<prefix>_<16 hex digits>, each with a "_el" file
+# that its owning process keeps locked (flock) while it lives. Fast DDS 3.x writes "fastdds_",
+# 2.x "fastrtps_".
+SHARED_MEMORY_DIR = Path("/dev/shm")
+_SEGMENT_NAME = re.compile(r"^(fastdds|fastrtps)_[0-9a-f]{16}$")
+
+
+def remove_stale_shared_memory(
+    directory: Path = SHARED_MEMORY_DIR, min_age_s: float = 5.0
+) -> tuple[int, int]:
+    """Remove the Fast DDS shared-memory segments whose process is gone; returns (segments, bytes).
+
+    A ROS process killed (SIGKILL, a timeout, the OOM killer) or ended without destroying its
+    participant leaves its segment behind: with this project's profile 32 MiB of RAM each (/dev/shm
+    is memory), and they add up over test runs until the machine runs out of memory. A segment is
+    stale when its lock file can be locked, i.e. no process holds it; one younger than min_age_s
+    is left alone (its owner may be between creating the file and locking it).
+    """
+    removed = freed = 0
+    try:
+        names = set(os.listdir(directory))
+    except OSError:  # no /dev/shm (not Linux): nothing to clean
+        return 0, 0
+    now = time.time()
+    for name in sorted(names):
+        if not _SEGMENT_NAME.match(name) or f"{name}_el" not in names:
+            continue
+        segment, lock = directory / name, directory / f"{name}_el"
+        try:
+            if now - lock.stat().st_mtime < min_age_s:
+                continue
+            descriptor = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue  # removed meanwhile, or not ours to open
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            continue  # its process is alive
+        try:
+            size = segment.stat().st_size
+            segment.unlink()
+            lock.unlink()
+            removed += 1
+            freed += size
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)  # releases the lock
+    return removed, freed
