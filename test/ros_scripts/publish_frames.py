@@ -215,8 +215,9 @@ def main() -> None:
         else ()
     )
     answered: set[tuple[int, int]] = set()
+    answers = None
     if args.lockstep_timeout > 0:
-        node.create_subscription(
+        answers = node.create_subscription(
             PersonArray, "persons", lambda m: answered.add((m.header.stamp.sec, m.header.stamp.nanosec)), 10
         )
     try:
@@ -226,6 +227,11 @@ def main() -> None:
             if time.monotonic() > deadline:
                 print(json.dumps({"error": "no subscriber matched"}), flush=True)
                 return
+            rclpy.spin_once(node, timeout_sec=0.05)
+        # Lock step: an answer sent before this side matched the node's persons publisher is lost,
+        # and each lost answer costs --lockstep-timeout (seen on a loaded machine). Not an error
+        # when it never matches (a node publishing elsewhere): the lock step then only waits.
+        while answers is not None and answers.get_publisher_count() == 0 and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.05)
         time.sleep(0.3)  # let the subscriber side finish matching too
         period = 1.0 / args.rate
