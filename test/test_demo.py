@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from litepose_ros.bags.storage import BagReader, write_single_mcap
+from litepose_ros.ros.parameters import default_values
 from litepose_ros.samples import SAMPLES_DIR
 
 pytestmark = [pytest.mark.ros, pytest.mark.torch]
@@ -199,6 +200,9 @@ def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
     report = json.loads((output / "report.json").read_text())
     assert report["topic"] == IMAGE_TOPIC and report["camera_info_topic"] == "/camera/camera_info"
     assert report["frames"]["processed"] == FRAMES
+    # decodes as the node does by default, so its figures are the node's
+    node_flip = "on" if default_values()["flip_test"] else "off"
+    assert f"flip_test={node_flip}" in report["model"], report["model"]
     assert len(report["samples"]) == 2 and all((output / s).is_file() for s in report["samples"])
     stamps = source_stamps(short_bag)
     with BagReader(output / "bag") as reader:

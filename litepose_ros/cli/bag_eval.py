@@ -11,6 +11,7 @@ annotation). No ROS graph needed.
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 from pathlib import Path
 
 from litepose_ros.engine import ENGINE_NAMES
@@ -42,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnxruntime")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: engine default)")
+    parser.add_argument(
+        "--flip-test",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the mirrored image (default: the node's flip_test, so the figures are the node's)",
+    )
     parser.add_argument("--keypoint-threshold", type=float, default=None, help="default: the node's")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the node's")
     parser.add_argument("--max-persons", type=int, default=None, help="default: the node's")
@@ -113,16 +120,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_estimator(model: Path | None, engine: str = "onnxruntime", threads: int = 0):
-    """The Estimator for a model file (the bundled default model when None), with clear errors."""
+def load_estimator(
+    model: Path | None, engine: str = "onnxruntime", threads: int = 0, flip_test: bool | None = None
+):
+    """The Estimator for a model file (the bundled default model when None), decoding as the node
+    does with its default parameters (flip test, refine), with clear errors."""
     from litepose_ros.estimator import Estimator, resolve_model_path
+    from litepose_ros.ros.parameters import default_values
+
+    node_defaults = default_values()
 
     try:
         model = resolve_model_path(model, source="--model")
     except FileNotFoundError as error:
         raise UserError(str(error)) from error
     try:
-        estimator = Estimator.from_model(Path(model), engine=engine, threads=threads or None)
+        estimator = Estimator.from_model(
+            Path(model),
+            engine=engine,
+            threads=threads or None,
+            flip_test=node_defaults["flip_test"] if flip_test is None else flip_test,
+            refine=node_defaults["refine"],
+        )
     except (ValueError, OSError, RuntimeError) as error:
         raise UserError(f"cannot load model {model}: {error}") from error
     describe = getattr(estimator, "describe", None)
@@ -142,6 +161,51 @@ def _choose_topic(bag: Path, topic: str | None) -> str:
                 f"{len(topics) or 'no'} image topics ({reader.describe_topics()})"
             )
         return topics[0]
+
+
+# Options of this command that are node parameters: (option attribute, parameter name). With
+# --live they go to the node it starts; a running node keeps its own, so they are refused there.
+_NODE_PARAMETER_OPTIONS = (
+    ("threads", "threads"),
+    ("flip_test", "flip_test"),
+    ("keypoint_threshold", "keypoint_threshold"),
+    ("score_threshold", "score_threshold"),
+    ("max_persons", "max_persons"),
+    ("depth_max_time_difference", "depth.max_time_difference"),
+)
+
+
+def _live_node_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """``-p`` values for the node --live starts, from the options given (the node's defaults for
+    the rest); with --use-running-node, a UserError for any of them (it cannot change them)."""
+    given = {
+        parameter: getattr(args, option)
+        for option, parameter in _NODE_PARAMETER_OPTIONS
+        if getattr(args, option) is not None
+    }
+    if not args.threads:  # 0: the engine's default, as the node's own default
+        given.pop("threads", None)
+    if args.engine != "onnxruntime":
+        given["engine"] = args.engine
+    if args.use_running_node:
+        if given or args.model is not None:
+            named = sorted(given) + (["model_path"] if args.model is not None else [])
+            raise UserError(
+                f"--use-running-node uses the running node's own settings ({', '.join(named)} given): "
+                "set them on that node, or drop --use-running-node to start one with them"
+            )
+        return {}
+    return {name: _parameter_text(value) for name, value in given.items()}
+
+
+def _parameter_text(value: bool | int | float) -> str:
+    """A value as ``-p name:=text`` reads it back with its type (YAML: 1e-05 would be a string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = format(Decimal(repr(value)), "f")
+        return text if "." in text else text + ".0"
+    return str(value)
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -168,7 +232,7 @@ def run_live(args: argparse.Namespace) -> int:
         tracking=not args.no_tracking,
         depth_topic=args.depth_topic or None,
         depth_info_topic=args.depth_info_topic,
-        node_parameters={"threads": str(args.threads)} if args.threads else {},
+        node_parameters=_live_node_parameters(args),
     )
     try:
         result = run_node_in_the_loop(args.bag, args.output, options)
@@ -226,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, BagError) as error:
         raise UserError(str(error)) from error
-    estimator, description = load_estimator(args.model, args.engine, args.threads)
+    estimator, description = load_estimator(args.model, args.engine, args.threads, args.flip_test)
     try:
         result = evaluate_bag(
             args.bag,
