@@ -216,3 +216,34 @@ def test_bag_eval_command_with_a_real_model(tmp_path, model_path, short_bag):
     assert report["persons_per_frame"]["total"] == sum(len(p.persons) for p in persons)
     assert report["tracking"]["enabled"] and report["tracking"]["frames"] == FRAMES
     assert "tracking:" in result.stdout and "## Tracking" in (output / "report.md").read_text()
+
+
+@pytest.mark.parametrize("flip", [None, True], ids=["node-defaults", "flip-test"])
+def test_offline_bag_eval_gives_the_people_the_live_node_publishes(tmp_path, short_bag, flip):
+    """What bag-eval writes offline is what the node publishes for the same images (same people,
+    keypoints and scores), with the node's defaults and with an option passed to both."""
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    options = [] if flip is None else ["--flip-test"]
+    outputs = {}
+    for mode in ("offline", "live"):
+        command = [*LITEPOSE, "bag-eval", str(short_bag), "-o", str(tmp_path / mode), "--no-progress"]
+        command += [*options, *(["--live", "--rate", "0.5", "--no-annotated"] if mode == "live" else [])]
+        result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with BagReader(tmp_path / mode / "bag") as reader:
+            topic = next(name for name in reader.topics if name.endswith("/persons"))
+            arrays = [deserialize_message(m.data, PersonArray) for m in reader.messages([topic])]
+        outputs[mode] = {
+            (a.header.stamp.sec, a.header.stamp.nanosec): [
+                (round(p.score, 4), [(round(k.x, 2), round(k.y, 2), round(k.score, 4)) for k in p.keypoints])
+                for p in a.persons
+            ]
+            for a in arrays
+        }
+    shared = outputs["offline"].keys() & outputs["live"].keys()
+    assert len(outputs["offline"]) == FRAMES and len(shared) >= FRAMES // 2  # the node may drop some
+    assert sum(len(outputs["offline"][stamp]) for stamp in shared) >= len(shared)  # people were found
+    for stamp in sorted(shared):
+        assert outputs["offline"][stamp] == outputs["live"][stamp], stamp
