@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from litepose_ros.cli.bag_eval import _live_node_parameters, add_arguments
+from litepose_ros.cli.bag_eval import _live_node_parameters, add_arguments, run
 from litepose_ros.errors import UserError
 
 
@@ -62,3 +62,20 @@ def test_a_running_node_refuses_options_it_would_ignore(options, named):
     with pytest.raises(UserError, match=rf"--use-running-node .*{named}.* given"):
         _live_node_parameters(parse("--live", "--use-running-node", *options))
     assert _live_node_parameters(parse("--live", "--use-running-node")) == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--live", "--ground-truth", "gt.json"], "--ground-truth"),
+        (["--live", "--samples", "3", "--max-frames", "5"], "--max-frames, --samples"),
+        (["--live", "--annotated"], "--annotated"),
+        (["--rate", "2"], "--rate"),
+        (["--use-running-node"], "--use-running-node"),
+    ],
+)
+def test_options_of_the_other_mode_are_refused_before_anything_runs(tmp_path, options, named):
+    args = parse(*options)
+    args.bag = tmp_path / "absent.mcap"  # refused before the bag is even looked for
+    with pytest.raises(UserError, match=rf"^{named} not used here"):
+        run(args)

@@ -41,12 +41,7 @@ from scipy.optimize import linear_sum_assignment
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from litepose_ros.bags import IMAGE_TYPES, BagReader  # noqa: E402
-
-try:  # the bags package offers it where the bag tools are split into one (main since the layering work)
-    from litepose_ros.bags import decode_bag_image
-except ImportError:
-    from litepose_ros.bag_eval import decode_bag_image
+from litepose_ros.bags import IMAGE_TYPES, BagReader, decode_bag_image  # noqa: E402
 from litepose_ros.samples import SAMPLES_DIR  # noqa: E402
 
 WORKER = PROJECT_DIR / "tools" / "arm_parity_worker.py"

@@ -249,7 +249,38 @@ def run_live(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options only one of the two modes uses (argparse destinations): given to the other, they are
+# refused rather than silently ignored.
+_OFFLINE_ONLY = (
+    "output_bag",
+    "overwrite",
+    "topic_prefix",
+    "annotated",
+    "ground_truth",
+    "match_by",
+    "stamp_tolerance",
+    "max_frames",
+    "samples",
+)
+_LIVE_ONLY = ("use_running_node", "node_namespace", "rate", "no_annotated")
+
+
+def _refuse_options_of_the_other_mode(args: argparse.Namespace) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([str(args.bag)]))
+    unused = _OFFLINE_ONLY if args.live else _LIVE_ONLY
+    given = ["--" + name.replace("_", "-") for name in unused if getattr(args, name) != defaults[name]]
+    if given:
+        if args.live:
+            reason = "they are for the offline evaluation (drop --live for them)"
+        else:
+            reason = "they are for the node in the loop (add --live)"
+        raise UserError(f"{', '.join(given)} not used here: {reason}")
+
+
 def run(args: argparse.Namespace) -> int:
+    _refuse_options_of_the_other_mode(args)
     if args.live:
         return run_live(args)
     from litepose_ros.bags.evaluate import BagEvalOptions, evaluate_bag
