@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from litepose_ros.bags.storage import BagReader, write_single_mcap
@@ -44,6 +45,13 @@ def short_bag(tmp_path_factory):
         messages = [(m.topic, m.log_time_ns, m.data) for m in reader.messages()][: 2 * FRAMES]
     write_single_mcap(path, topics, messages)
     return path
+
+
+def litepose(*arguments: str) -> subprocess.CompletedProcess:
+    """Run the ``litepose`` command line in a child process with this environment."""
+    return subprocess.run(
+        [*LITEPOSE, *arguments], env=dict(os.environ), capture_output=True, text=True, timeout=240
+    )
 
 
 def source_stamps(bag) -> list[int]:
@@ -228,9 +236,10 @@ def test_offline_bag_eval_gives_the_people_the_live_node_publishes(tmp_path, sho
     options = [] if flip is None else ["--flip-test"]
     outputs = {}
     for mode in ("offline", "live"):
-        command = [*LITEPOSE, "bag-eval", str(short_bag), "-o", str(tmp_path / mode), "--no-progress"]
-        command += [*options, *(["--live", "--rate", "0.5", "--no-annotated"] if mode == "live" else [])]
-        result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=240)
+        live = ["--live", "--rate", "0.5", "--no-annotated"] if mode == "live" else []
+        result = litepose(
+            "bag-eval", str(short_bag), "-o", str(tmp_path / mode), "--no-progress", *options, *live
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         with BagReader(tmp_path / mode / "bag") as reader:
             topic = next(name for name in reader.topics if name.endswith("/persons"))
@@ -247,3 +256,82 @@ def test_offline_bag_eval_gives_the_people_the_live_node_publishes(tmp_path, sho
     assert sum(len(outputs["offline"][stamp]) for stamp in shared) >= len(shared)  # people were found
     for stamp in sorted(shared):
         assert outputs["offline"][stamp] == outputs["live"][stamp], stamp
+
+
+def test_live_bag_eval_scores_the_published_people_against_ground_truth(tmp_path, short_bag):
+    """--live --ground-truth: OKS AP/AR of what the node published. The ground truth here is the
+    offline output of the same model (equal to the node's, see above), so every person on a frame
+    the node answered is found exactly and only the people of dropped frames are missed."""
+    from litepose_ros.msg import PersonArray
+    from rclpy.serialization import deserialize_message
+
+    offline = tmp_path / "offline"
+    assert litepose("bag-eval", str(short_bag), "-o", str(offline), "--no-progress").returncode == 0
+    with BagReader(offline / "bag") as reader:
+        arrays = [deserialize_message(m.data, PersonArray) for m in reader.messages(["/persons"])]
+    images, annotations = [], []
+    for number, array in enumerate(arrays, start=1):
+        stamp = {"sec": array.header.stamp.sec, "nanosec": array.header.stamp.nanosec}
+        images.append(
+            {"id": number, "file_name": f"{number}.jpg", "width": 768, "height": 576, "stamp": stamp}
+        )
+        for person in array.persons:
+            xy = np.array([(k.x, k.y) for k in person.keypoints], dtype=np.float64)
+            (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": number,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "keypoints": [float(v) for x, y in xy for v in (x, y, 2.0)],
+                    "num_keypoints": len(xy),
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": float((x1 - x0) * (y1 - y0)),
+                }
+            )
+    names = [f"joint_{j}" for j in range(len(arrays[0].persons[0].keypoints))]
+    truth = tmp_path / "truth.json"
+    truth.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}],
+            }
+        )
+    )
+    live = tmp_path / "live"
+    result = litepose(
+        "bag-eval",
+        str(short_bag),
+        "-o",
+        str(live),
+        "--no-progress",
+        "--live",
+        "--rate",
+        "0.5",
+        "--no-annotated",
+        "--ground-truth",
+        str(truth),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((live / "summary.json").read_text())
+    accuracy = report["accuracy"]
+    assert accuracy["match_by"] == "stamp" and accuracy["matched_frames"] == FRAMES
+    with BagReader(live / "bag") as reader:
+        answered = {
+            (a.header.stamp.sec, a.header.stamp.nanosec)
+            for a in (
+                deserialize_message(m.data, PersonArray) for m in reader.messages(["/litepose/persons"])
+            )
+        }
+    dropped = [a for a in arrays if (a.header.stamp.sec, a.header.stamp.nanosec) not in answered]
+    assert accuracy["matched_frames_without_output"] == len(dropped)
+    people = sum(len(a.persons) for a in arrays)
+    missed = sum(len(a.persons) for a in dropped)
+    assert people > 0
+    assert accuracy["metrics"]["AR"] == pytest.approx((people - missed) / people, abs=1e-6)
+    if not dropped:
+        assert accuracy["metrics"]["AP"] == pytest.approx(1.0)
+    assert "OKS AP" in result.stdout and "## Accuracy (OKS)" in (live / "summary.md").read_text()

@@ -44,7 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from litepose_ros.bags.report import MATCH_MODES, FrameRecord, match_ground_truth, write_report
+from litepose_ros.bags.report import (
+    MATCH_MODES,
+    FrameRecord,
+    keypoint_accuracy,
+    match_ground_truth,
+    write_report,
+)
 from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
@@ -482,7 +488,7 @@ def evaluate_bag(
     """
     from tqdm import tqdm
 
-    from litepose_ros.evaluation import load_annotations, predictions_from_result
+    from litepose_ros.evaluation import load_annotations
 
     report_dir = Path(report_dir)
     dataset = load_annotations(options.ground_truth) if options.ground_truth is not None else None
@@ -546,14 +552,7 @@ def evaluate_bag(
         result.files["bag"] = output_bag
     wall = time.perf_counter() - started
     accuracy = (
-        _accuracy(
-            dataset,
-            predictions,
-            result.frames,
-            options=options,
-            layout_name=layout_name,
-            to_coco=predictions_from_result,
-        )
+        _accuracy(dataset, predictions, result.frames, options=options, layout_name=layout_name)
         if dataset is not None
         else None
     )
@@ -603,9 +602,8 @@ def _accuracy(
     *,
     options: BagEvalOptions,
     layout_name: str,
-    to_coco,
 ) -> dict[str, Any]:
-    from litepose_ros.evaluation import evaluate_keypoints, layout_of
+    from litepose_ros.evaluation import layout_of
 
     gt_layout = layout_of(dataset)
     if layout_name and get_layout(layout_name).num_keypoints != gt_layout.num_keypoints:
@@ -613,24 +611,14 @@ def _accuracy(
             f"ground truth has {gt_layout.num_keypoints} keypoints ({gt_layout.name}) but the "
             f"model predicts {layout_name}: use ground truth of the model's layout"
         )
-    processed = [(f.index, f.stamp_ns) for f in frames if f.index in predictions]
-    mapping, mode = match_ground_truth(
-        dataset, processed, options.match_by, round(options.stamp_tolerance * 1e9)
+    return keypoint_accuracy(
+        dataset,
+        [(f.index, f.stamp_ns) for f in frames if f.index in predictions],  # frames that failed do not count
+        predictions,
+        ground_truth=options.ground_truth,
+        match_by=options.match_by,
+        stamp_tolerance=options.stamp_tolerance,
     )
-    coco_predictions = []
-    for index, image_id in mapping.items():
-        coco_predictions.extend(to_coco(image_id, predictions[index]))
-    metrics = (
-        evaluate_keypoints(dataset, coco_predictions, image_ids=sorted(mapping.values())) if mapping else None
-    )
-    return {
-        "metrics": metrics,
-        "match_by": mode,
-        "matched_frames": len(mapping),
-        "ground_truth_images": len(dataset["images"]),
-        "unmatched_ground_truth_images": len(dataset["images"]) - len(mapping),
-        "ground_truth": str(options.ground_truth),
-    }
 
 
 def _report(

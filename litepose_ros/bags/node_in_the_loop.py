@@ -9,7 +9,8 @@ image topic (it does so once its model is loaded), replay the bag with ``BagPlay
 ``persons``, ``markers``, ``image_annotated`` and ``/diagnostics``, wait for the last outputs,
 stop the node, then write the recorded bag and the report. The report has the tracking figures
 of the ids the node published (tracks started, track lengths; the node tracks by default,
-``LoopOptions.tracking``). Every ROS process started here gets
+``LoopOptions.tracking``) and, with ground truth, the OKS AP/AR of the people it published over
+every frame sent (``LoopOptions.ground_truth``). Every ROS process started here gets
 the environment passed in; the project's demo and tests pass
 ``litepose_ros.dds.loopback_environment()``.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from litepose_ros.bags.player import BagPlayer, PlayOptions
-from litepose_ros.bags.report import write_loop_report
+from litepose_ros.bags.report import keypoint_accuracy, write_loop_report
 from litepose_ros.bags.storage import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
@@ -41,6 +42,7 @@ from litepose_ros.bags.storage import (
     BagWriter,
     sibling_camera_info_topic,
 )
+from litepose_ros.evaluation import load_annotations
 from litepose_ros.summaries import distribution, persons_summary
 
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
@@ -64,7 +66,10 @@ class LoopOptions:
     the last frame; startup_timeout: seconds for the node to come up; tracking: the node's
     ``tracking.enabled`` (only passed when a node is started); depth_topic: the bag's depth image
     registered to the colour camera, replayed too (the node started with ``depth.enabled``; None:
-    2D only), depth_info_topic its CameraInfo ("auto": the depth topic's sibling).
+    2D only), depth_info_topic its CameraInfo ("auto": the depth topic's sibling);
+    ground_truth: COCO keypoint JSON for OKS AP/AR of what the node published, matched to the
+    frames sent as bag-eval does (``match_by``, ``stamp_tolerance`` seconds): a frame the node
+    dropped counts with nobody found.
     """
 
     image_topic: str | None = None
@@ -81,6 +86,9 @@ class LoopOptions:
     tracking: bool = True
     depth_topic: str | None = None
     depth_info_topic: str = "auto"
+    ground_truth: Path | None = None
+    match_by: str = "auto"
+    stamp_tolerance: float = 0.001
 
     def output_topic(self, name: str) -> str:
         return f"{self.node_namespace.rstrip('/')}/{name}"
@@ -98,6 +106,8 @@ class LiveFrame:
     positions: int = 0  # keypoints with a 3D position (position_valid) in its PersonArray
     ids: tuple[int, ...] = ()  # Person.id of each person the node published for this frame
     boxes: tuple[tuple[float, float, float, float], ...] = ()
+    keypoints: Any = None  # (persons, K, 3) x, y, score of the published people, for accuracy
+    scores: Any = None  # (persons,)
 
     @property
     def end_to_end_ms(self) -> float:
@@ -287,6 +297,8 @@ def run_node_in_the_loop(
     output_dir.mkdir(parents=True, exist_ok=True)
     image_topic, image_type, info_topic, depth = _bag_topics(bag, options)
     compressed = image_type == COMPRESSED_IMAGE_TYPE
+    # read before the node starts: a bad file is an error before anything runs
+    dataset = load_annotations(options.ground_truth) if options.ground_truth is not None else None
     node_log = output_dir / "node.log"
     process = None
     if options.start_node:
@@ -358,6 +370,19 @@ def run_node_in_the_loop(
     result.files["bag"] = _write_recording(output_dir / "bag", recorded, options.storage)
     result.annotated = _annotated_frames(recorded, result.frames)
     result.report = _report(bag, image_topic, options, result, play=stats.summary(), recorded=recorded)
+    if dataset is not None:
+        try:  # every frame sent counts: a dropped one has nobody found
+            result.report["accuracy"] = keypoint_accuracy(
+                dataset,
+                [(f.index, f.stamp_ns) for f in result.frames],
+                {f.index: f for f in result.frames if f.received is not None},
+                ground_truth=options.ground_truth,
+                match_by=options.match_by,
+                stamp_tolerance=options.stamp_tolerance,
+            )
+        except ValueError as error:  # known only now (the node's layout): the rest is still reported
+            result.report["accuracy"] = {"error": str(error)}
+            log(f"accuracy not computed: {error}")
     result.files.update(write_loop_report(output_dir, result.report, result.frames))
     if process is not None:
         result.files["node_log"] = node_log
@@ -423,6 +448,7 @@ def _match_frames(
     bag: Path, image_topic: str, sent: Sequence[tuple[int, float]], recorded
 ) -> list[LiveFrame]:
     """Frames that were sent, joined with the PersonArray that carries their stamp."""
+    import numpy as np
     from rclpy.serialization import deserialize_message
 
     from litepose_ros.msg import PersonArray
@@ -449,6 +475,11 @@ def _match_frames(
             frame.positions = sum(k.position_valid for p in message.persons for k in p.keypoints)
             frame.ids = tuple(p.id for p in message.persons)
             frame.boxes = tuple((p.x_min, p.y_min, p.x_max, p.y_max) for p in message.persons)
+            joints = len(message.persons[0].keypoints) if message.persons else 0
+            frame.keypoints = np.array(
+                [[(k.x, k.y, k.score) for k in p.keypoints] for p in message.persons], dtype=np.float64
+            ).reshape(len(message.persons), joints, 3)
+            frame.scores = np.array([p.score for p in message.persons], dtype=np.float64)
     return frames
 
 

@@ -95,6 +95,79 @@ def match_ground_truth(
     return mapping, match_by
 
 
+def keypoint_accuracy(
+    dataset: dict,
+    frames: Sequence[tuple[int, int]],
+    predictions: dict[int, Any],
+    *,
+    ground_truth: str | Path,
+    match_by: str = "auto",
+    stamp_tolerance: float = 0.001,
+) -> dict[str, Any]:
+    """OKS AP/AR of the frames' people against the ground-truth images matched to them.
+
+    frames: (frame index, header stamp ns) of the frames that count; predictions: frame index ->
+    its people (``keypoints`` (N, K, 3), ``scores`` (N,)); a counted frame without an entry has
+    nobody (a frame the node dropped: its people are missed). Only matched images are evaluated.
+    """
+    from litepose_ros.evaluation import evaluate_keypoints, layout_of
+    from litepose_ros.people import coco_results
+
+    expected = layout_of(dataset).num_keypoints
+    found = {np.shape(p.keypoints)[1] for p in predictions.values() if len(p.scores)}
+    if found - {expected}:
+        raise ValueError(
+            f"ground truth {ground_truth} has {expected} keypoints per person but the people "
+            f"evaluated have {sorted(found)}: use ground truth of the model's layout"
+        )
+    mapping, mode = match_ground_truth(dataset, frames, match_by, round(stamp_tolerance * 1e9))
+    coco_predictions = [
+        entry
+        for index, image_id in mapping.items()
+        if index in predictions
+        for entry in coco_results(image_id, predictions[index])
+    ]
+    metrics = (
+        evaluate_keypoints(dataset, coco_predictions, image_ids=sorted(mapping.values())) if mapping else None
+    )
+    return {
+        "metrics": metrics,
+        "match_by": mode,
+        "matched_frames": len(mapping),
+        "matched_frames_without_output": sum(1 for index in mapping if index not in predictions),
+        "ground_truth_images": len(dataset["images"]),
+        "unmatched_ground_truth_images": len(dataset["images"]) - len(mapping),
+        "ground_truth": str(ground_truth),
+    }
+
+
+def accuracy_markdown(accuracy: dict[str, Any] | None) -> list[str]:
+    """The "Accuracy (OKS)" section of a report page (nothing without ground truth)."""
+    if not accuracy:
+        return []
+    if accuracy.get("error"):
+        return ["## Accuracy (OKS)", "", f"Not computed: {accuracy['error']}", ""]
+    lines = [
+        "## Accuracy (OKS)",
+        "",
+        f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
+        f"matched to frames by {accuracy['match_by']}.",
+        "",
+    ]
+    if accuracy.get("matched_frames_without_output"):
+        lines[-2] += (
+            f" {accuracy['matched_frames_without_output']} of them are frames the node dropped: "
+            "their people count as missed."
+        )
+    if accuracy["metrics"]:
+        metrics = [
+            (name, f"{value:.3f}" if value is not None else "n/a")
+            for name, value in accuracy["metrics"].items()
+        ]
+        lines += [markdown_table(["quantity", "value"], metrics), ""]
+    return lines
+
+
 # --- plots ----------------------------------------------------------------------------------------
 
 
@@ -251,21 +324,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines = ["# Bag evaluation", "", markdown_table(["quantity", "value"], rows), ""]
     if report.get("error"):
         lines += [f"**Stopped early:** {report['error']}. Figures cover the frames read before.", ""]
-    accuracy = report.get("accuracy")
-    if accuracy:
-        lines += [
-            "## Accuracy (OKS)",
-            "",
-            f"{accuracy['matched_frames']} of {accuracy['ground_truth_images']} ground-truth images "
-            f"matched to frames by {accuracy['match_by']}.",
-            "",
-        ]
-        if accuracy["metrics"]:
-            metrics = [
-                (name, f"{value:.3f}" if value is not None else "n/a")
-                for name, value in accuracy["metrics"].items()
-            ]
-            lines += [markdown_table(["quantity", "value"], metrics), ""]
+    lines += accuracy_markdown(report.get("accuracy"))
     lines += tracking_markdown(report.get("tracking"))
     lines += depth_markdown(report.get("depth"))
     if frames["failures"]:
@@ -415,6 +474,7 @@ def summary_markdown(report: dict[str, Any], title: str = "Node-in-the-loop eval
         ]
     rows.append(("recorded bag", f"`{report['output_bag']}`"))
     lines = [f"# {title}", "", markdown_table(["quantity", "value"], rows), ""]
+    lines += accuracy_markdown(report.get("accuracy"))
     if report.get("plots"):
         lines += ["## Plots", ""] + [f"![{name}]({file})" for name, file in report["plots"].items()] + [""]
     return "\n".join(lines)

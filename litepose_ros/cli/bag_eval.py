@@ -81,7 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pair depth and colour images whose stamps differ by at most this (default: "
         "the node's depth.max_time_difference)",
     )
-    parser.add_argument("--ground-truth", type=Path, help="COCO keypoint JSON for OKS AP/AR")
+    parser.add_argument(
+        "--ground-truth",
+        type=Path,
+        help="COCO keypoint JSON for OKS AP/AR (with --live: of what the node published, dropped "
+        "frames included)",
+    )
     parser.add_argument(
         "--match-by",
         choices=MATCH_MODES,
@@ -233,6 +238,9 @@ def run_live(args: argparse.Namespace) -> int:
         depth_topic=args.depth_topic or None,
         depth_info_topic=args.depth_info_topic,
         node_parameters=_live_node_parameters(args),
+        ground_truth=args.ground_truth,
+        match_by=args.match_by,
+        stamp_tolerance=args.stamp_tolerance,
     )
     try:
         result = run_node_in_the_loop(args.bag, args.output, options)
@@ -244,6 +252,7 @@ def run_live(args: argparse.Namespace) -> int:
         f"frames in {frames['sent']}, processed {frames['processed']}, dropped {frames['dropped']}; "
         f"end-to-end latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"
     )
+    print_accuracy(result.report.get("accuracy"))
     print_tracking(result.report.get("tracking"))
     print(f"report: {result.files['markdown']}\nrecorded bag: {result.files['bag']}")
     return 0
@@ -251,17 +260,7 @@ def run_live(args: argparse.Namespace) -> int:
 
 # Options only one of the two modes uses (argparse destinations): given to the other, they are
 # refused rather than silently ignored.
-_OFFLINE_ONLY = (
-    "output_bag",
-    "overwrite",
-    "topic_prefix",
-    "annotated",
-    "ground_truth",
-    "match_by",
-    "stamp_tolerance",
-    "max_frames",
-    "samples",
-)
+_OFFLINE_ONLY = ("output_bag", "overwrite", "topic_prefix", "annotated", "max_frames", "samples")
 _LIVE_ONLY = ("use_running_node", "node_namespace", "rate", "no_annotated")
 
 
@@ -272,11 +271,12 @@ def _refuse_options_of_the_other_mode(args: argparse.Namespace) -> None:
     unused = _OFFLINE_ONLY if args.live else _LIVE_ONLY
     given = ["--" + name.replace("_", "-") for name in unused if getattr(args, name) != defaults[name]]
     if given:
+        them = "it" if len(given) == 1 else "them"
         if args.live:
-            reason = "they are for the offline evaluation (drop --live for them)"
+            reason = f"only for the offline evaluation; drop --live to use {them}"
         else:
-            reason = "they are for the node in the loop (add --live)"
-        raise UserError(f"{', '.join(given)} not used here: {reason}")
+            reason = f"only for the node in the loop; add --live to use {them}"
+        raise UserError(f"{', '.join(given)}: {reason}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -341,12 +341,7 @@ def run(args: argparse.Namespace) -> int:
         f"latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms; "
         f"{report['throughput_fps'] or 0:.1f} frames/s"
     )
-    accuracy = report.get("accuracy")
-    if accuracy and accuracy.get("metrics"):
-        print(
-            f"OKS AP {accuracy['metrics']['AP']:.3f}, AR {accuracy['metrics']['AR']:.3f} on "
-            f"{accuracy['matched_frames']} frames with ground truth"
-        )
+    print_accuracy(report.get("accuracy"))
     print_tracking(report.get("tracking"))
     depth = report.get("depth")
     if depth:
@@ -367,6 +362,17 @@ def _depth_tolerance(args: argparse.Namespace, node_defaults: dict) -> float:
     if value < 0:
         raise ValueError(f"--depth-max-time-difference must be >= 0 seconds, got {value}")
     return value
+
+
+def print_accuracy(accuracy: dict | None) -> None:
+    """One line of OKS AP/AR when ground truth was given."""
+    if accuracy and accuracy.get("metrics"):
+        dropped = accuracy.get("matched_frames_without_output")
+        print(
+            f"OKS AP {accuracy['metrics']['AP']:.3f}, AR {accuracy['metrics']['AR']:.3f} on "
+            f"{accuracy['matched_frames']} frames with ground truth"
+            + (f" ({dropped} dropped by the node, counted as missed)" if dropped else "")
+        )
 
 
 def print_tracking(tracking: dict | None) -> None:
