@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "measure model, decoding and node speed on this machine"),
     "train": ("train", "train a LitePose model (COCO / CrowdPose format)"),
     "label": ("label", "pseudo-label people with the MoveNet teacher (images, videos, bags) for training"),
+    "finetune": ("finetune", "fine-tune the bundled model on `litepose label` output and export it"),
     "eval": ("evaluate", "evaluate a model on COCO / CrowdPose keypoint annotations"),
     "bag-eval": ("bag_eval", "run the estimator over the images of a rosbag2"),
     "bag-play": ("bag_play", "publish a rosbag2's messages with their original timing"),

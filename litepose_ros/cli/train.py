@@ -49,21 +49,30 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, TypeError) as error:
         raise UserError(str(error)) from error
 
-    from litepose_ros.training.trainer import LOG, PLOT, Trainer
+    from litepose_ros.training.trainer import Trainer
 
     try:
         trainer = Trainer(config, resume=args.resume, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error
+    train_to_the_end(trainer, resumed=args.resume)
+    return 0
+
+
+def train_to_the_end(trainer, *, resumed: bool) -> None:
+    """Run the remaining epochs of a Trainer, a line per epoch, and say where the results are."""
+    from litepose_ros.training.trainer import LOG, PLOT
+
+    config = trainer.config
     print(
         f"training {config.model.architecture} ({trainer.layout.name}) on {len(trainer.train_set)} "
         f"samples per epoch, device {trainer.device}, output {trainer.output_dir}"
-        + (f", resuming at epoch {trainer.start_epoch + 1}" if args.resume else ""),
+        + (f", resuming at epoch {trainer.start_epoch + 1}" if resumed else ""),
         flush=True,
     )
     if trainer.start_epoch >= config.optim.epochs:
         print(f"nothing to do: {trainer.start_epoch} of {config.optim.epochs} epochs are done")
-        return 0
+        return
     for record in trainer.fit_iter():
         val = f", val AP {record.val['AP']:.4f}" if record.val.get("AP") is not None else ""
         print(
@@ -75,4 +84,3 @@ def run(args: argparse.Namespace) -> int:
         f"done: {trainer.output_dir / LOG}, {trainer.output_dir / PLOT}, best AP "
         f"{trainer.best_ap if trainer.best_ap > -1 else 'n/a'}"
     )
-    return 0
