@@ -266,6 +266,24 @@ def test_eval_command_names_missing_files(tmp_path, capsys):
     assert "model" in capsys.readouterr().err
 
 
+def test_eval_command_defaults_to_the_bundled_model(tmp_path, capsys):
+    from litepose_ros.cli import main as litepose_main
+    from litepose_ros.weights import default_model_path
+
+    output = tmp_path / "results.json"
+    arguments = [
+        "--annotations",
+        str(COCO_FILE),
+        "--images",
+        str(COCO_FILE.parent),
+        "--no-flip",
+        "--no-progress",
+    ]
+    assert litepose_main(["eval", *arguments, "--max-images", "1", "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["model"] == str(default_model_path())
+    assert str(default_model_path()) in capsys.readouterr().out
+
+
 # Reference values: xtcocotools 1.14.3 (built from source against numpy 2; its wheel does not
 # import under numpy 2) on the same files, COCOeval(gt, dt, 'keypoints' / 'keypoints_crowd',
 # sigmas, use_area=True / False), stats as summarize() prints them.

@@ -1,6 +1,7 @@
 """``litepose eval``: COCO / CrowdPose keypoint AP of a model on an annotated image set.
 
 Examples:
+  litepose eval --annotations person_keypoints_val2017.json --images val2017   # the bundled model
   litepose eval --model model.onnx --annotations person_keypoints_val2017.json --images val2017
   litepose eval --model best.pth --annotations crowdpose_test.json --images images --crowdpose \\
       --output results.json
@@ -17,7 +18,9 @@ from litepose_ros.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="ONNX file or PyTorch checkpoint")
+    parser.add_argument(
+        "--model", type=Path, help="ONNX file or PyTorch checkpoint (default: the bundled model)"
+    )
     parser.add_argument("--annotations", type=Path, required=True, help="COCO-format keypoint JSON")
     parser.add_argument("--images", type=Path, required=True, help="folder of the annotated images")
     parser.add_argument(
@@ -52,12 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litepose_ros.estimator import Estimator
+    from litepose_ros.estimator import Estimator, resolve_model_path
     from litepose_ros.evaluation import duplicated_people_as_crowd, evaluate_estimator, load_annotations
 
-    for path, what in ((args.model, "model"), (args.annotations, "annotation file")):
-        if not path.is_file():
-            raise UserError(f"{what} {path} does not exist")
+    try:
+        args.model = resolve_model_path(args.model, source="--model")
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+    if not args.annotations.is_file():
+        raise UserError(f"annotation file {args.annotations} does not exist")
     if not args.images.is_dir():
         raise UserError(f"image folder {args.images} does not exist")
     try:
