@@ -99,14 +99,17 @@ def test_split_files_cover_every_image_once_with_absolute_paths(tmp_path):
     config = finetune_config(options, split, tmp_path / "start.pth", "XS", "coco17")
     assert [s.weight for s in config.data.sources] == [2.0, 2.0]
     assert config.optim.lr_steps == [21, 27] and config.optim.epochs == 30
-    assert config.model.eval_input_size == 256 and config.data.val_annotations == str(split.val)
+    assert (
+        config.model.eval_input_size == config.model.input_size == 256
+        and config.data.val_annotations == str(split.val)
+    )
 
 
 def test_unusable_options_and_folders_are_refused(tmp_path):
     with pytest.raises(ValueError, match="validation fraction"):
         FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path, val_fraction=1.0)
-    with pytest.raises(ValueError, match="multiple of 16"):
-        FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path, export_size=100)
+    with pytest.raises(ValueError, match="multiple of 64"):
+        FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path, export_size=288)
     with pytest.raises(FileNotFoundError, match="no labels.json.*litepose label"):
         write_split(FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path / "run"))
 

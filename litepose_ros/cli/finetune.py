@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--export-size",
         type=int,
         default=DEFAULT_EXPORT_SIZE,
-        help=f"input short side of the exported model, as the bundled one (default {DEFAULT_EXPORT_SIZE})",
+        help="network input short side of validation and of the exported model, a multiple of 64 "
+        f"(default {DEFAULT_EXPORT_SIZE})",
     )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:1 or auto (default)")

@@ -82,5 +82,5 @@ def train_to_the_end(trainer, *, resumed: bool) -> None:
         )
     print(
         f"done: {trainer.output_dir / LOG}, {trainer.output_dir / PLOT}, best AP "
-        f"{trainer.best_ap if trainer.best_ap > -1 else 'n/a'}"
+        f"{f'{trainer.best_ap:.4f}' if trainer.best_ap > -1 else 'n/a'}"
     )
