@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,12 @@ def test_split_files_cover_every_image_once_with_absolute_paths(tmp_path):
     config = finetune_config(options, split, tmp_path / "start.pth", "XS", "coco17")
     assert [s.weight for s in config.data.sources] == [2.0, 2.0]
     assert config.optim.lr_steps == [21, 27] and config.optim.epochs == 30
+    with_backgrounds = finetune_config(
+        replace(options, backgrounds=tmp_path), split, tmp_path / "s.pth", "XS", "coco17"
+    )
+    weights = [s.weight for s in with_backgrounds.data.sources]
+    background = with_backgrounds.data.background_weight
+    assert background / (sum(weights) + background) == pytest.approx(0.1)
     assert (
         config.model.eval_input_size == config.model.input_size == 256
         and config.data.val_annotations == str(split.val)
@@ -112,6 +119,11 @@ def test_unusable_options_and_folders_are_refused(tmp_path):
         FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path, export_size=288)
     with pytest.raises(FileNotFoundError, match="no labels.json.*litepose label"):
         write_split(FinetuneOptions(label_dirs=(tmp_path,), output=tmp_path / "run"))
+    empty = label_folder(tmp_path, "empty", FILES[:2])
+    labels = json.loads((empty / "labels.json").read_text())
+    (empty / "labels.json").write_text(json.dumps(dict(labels, annotations=[])))
+    with pytest.raises(ValueError, match="no person is labelled"):
+        write_split(FinetuneOptions(label_dirs=(empty,), output=tmp_path / "run"))
 
 
 @pytest.mark.torch

@@ -164,6 +164,14 @@ def write_split(options: FinetuneOptions) -> Split:
         kept = {int(image["id"]) for image in dataset["images"]} - held
         if not kept:
             raise ValueError(f"{label_dir}: no images left to train on")
+        if not any(
+            int(a["image_id"]) in kept and a.get("num_keypoints", 0) > 0
+            for a in dataset.get("annotations", [])
+        ):
+            raise ValueError(
+                f"{label_dir}: no person is labelled in the images to train on: label footage with "
+                "people in it (or lower `litepose label`'s thresholds)"
+            )
         name = label_dir.name or "labels"
         while name in names:  # two folders of the same name
             name += "_"
@@ -195,7 +203,8 @@ def finetune_config(
     data = DataConfig(
         sources=sources,
         background_images=str(options.backgrounds) if options.backgrounds else None,
-        background_weight=0.1 * sum(count for *_, count in split.train) if options.backgrounds else 0.0,
+        # one sample in ten a background (the sources weigh their images: 1/9 of them is 10 %)
+        background_weight=sum(count for *_, count in split.train) / 9 if options.backgrounds else 0.0,
         samples_per_epoch=options.samples_per_epoch,
         val_annotations=str(split.val) if split.val else None,
         val_images=str(split.val.parent) if split.val else None,
