@@ -603,14 +603,6 @@ def _accuracy(
     options: BagEvalOptions,
     layout_name: str,
 ) -> dict[str, Any]:
-    from litepose_ros.evaluation import layout_of
-
-    gt_layout = layout_of(dataset)
-    if layout_name and get_layout(layout_name).num_keypoints != gt_layout.num_keypoints:
-        raise ValueError(
-            f"ground truth has {gt_layout.num_keypoints} keypoints ({gt_layout.name}) but the "
-            f"model predicts {layout_name}: use ground truth of the model's layout"
-        )
     return keypoint_accuracy(
         dataset,
         [(f.index, f.stamp_ns) for f in frames if f.index in predictions],  # frames that failed do not count
@@ -618,6 +610,7 @@ def _accuracy(
         ground_truth=options.ground_truth,
         match_by=options.match_by,
         stamp_tolerance=options.stamp_tolerance,
+        model_layout=layout_name,
     )
 
 

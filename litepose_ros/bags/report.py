@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from litepose_ros.layouts import get_layout
 from litepose_ros.summaries import format_distribution, markdown_table
 
 MATCH_MODES = ("auto", "stamp", "index")
@@ -103,22 +104,28 @@ def keypoint_accuracy(
     ground_truth: str | Path,
     match_by: str = "auto",
     stamp_tolerance: float = 0.001,
+    model_layout: str = "",
 ) -> dict[str, Any]:
     """OKS AP/AR of the frames' people against the ground-truth images matched to them.
 
     frames: (frame index, header stamp ns) of the frames that count; predictions: frame index ->
     its people (``keypoints`` (N, K, 3), ``scores`` (N,)); a counted frame without an entry has
     nobody (a frame the node dropped: its people are missed). Only matched images are evaluated.
+    model_layout: the layout the people come in when known (otherwise told by their keypoints).
     """
     from litepose_ros.evaluation import evaluate_keypoints, layout_of
     from litepose_ros.people import coco_results
 
-    expected = layout_of(dataset).num_keypoints
-    found = {np.shape(p.keypoints)[1] for p in predictions.values() if len(p.scores)}
-    if found - {expected}:
+    expected = layout_of(dataset)
+    if model_layout:
+        found = {get_layout(model_layout).num_keypoints}
+    else:
+        found = {np.shape(p.keypoints)[1] for p in predictions.values() if len(p.scores)}
+    if found - {expected.num_keypoints}:
+        predicted = model_layout or f"{sorted(found)} keypoints"
         raise ValueError(
-            f"ground truth {ground_truth} has {expected} keypoints per person but the people "
-            f"evaluated have {sorted(found)}: use ground truth of the model's layout"
+            f"ground truth {ground_truth} has {expected.num_keypoints} keypoints per person "
+            f"({expected.name}) but the model predicts {predicted}: use ground truth of the model's layout"
         )
     mapping, mode = match_ground_truth(dataset, frames, match_by, round(stamp_tolerance * 1e9))
     coco_predictions = [
